@@ -1,0 +1,197 @@
+//! One error type for the whole crate, with stable codes shared with the TypeScript facade.
+
+use std::fmt;
+
+/// Stable error codes. The string form (`ERR_WGKIT_…`) is part of the public API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// A key is not 44 characters of canonical base64 (or 64 hex characters).
+    InvalidKey,
+    /// A key file is malformed (length, trailing characters).
+    InvalidKeyFile,
+    /// An argument is out of range or malformed; the message names the field.
+    InvalidArgument,
+    /// The device does not exist (ENODEV) or is not a WireGuard device (EOPNOTSUPP).
+    DeviceNotFound,
+    /// The caller lacks CAP_NET_ADMIN or file permissions (EPERM, EACCES).
+    PermissionDenied,
+    /// The backend cannot be used on this machine (no kernel module, no socket directory).
+    BackendUnavailable,
+    /// A peer answered with something that does not follow the protocol.
+    Protocol,
+    /// Any other failed OS call; the errno name is attached.
+    System,
+    /// A multi-message change failed after earlier messages were applied.
+    PartiallyApplied,
+}
+
+impl ErrorCode {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidKey => "ERR_WGKIT_INVALID_KEY",
+            ErrorCode::InvalidKeyFile => "ERR_WGKIT_INVALID_KEY_FILE",
+            ErrorCode::InvalidArgument => "ERR_WGKIT_INVALID_ARGUMENT",
+            ErrorCode::DeviceNotFound => "ERR_WGKIT_DEVICE_NOT_FOUND",
+            ErrorCode::PermissionDenied => "ERR_WGKIT_PERMISSION_DENIED",
+            ErrorCode::BackendUnavailable => "ERR_WGKIT_BACKEND_UNAVAILABLE",
+            ErrorCode::Protocol => "ERR_WGKIT_PROTOCOL",
+            ErrorCode::System => "ERR_WGKIT_SYSTEM",
+            ErrorCode::PartiallyApplied => "ERR_WGKIT_PARTIALLY_APPLIED",
+        }
+    }
+}
+
+/// An error with a stable code, a human message and, when an OS call failed, its errno.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    pub code: ErrorCode,
+    pub message: String,
+    pub errno: Option<i32>,
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Error {
+            code,
+            message: message.into(),
+            errno: None,
+        }
+    }
+
+    pub fn invalid_argument(message: impl Into<String>) -> Self {
+        Error::new(ErrorCode::InvalidArgument, message)
+    }
+
+    pub fn protocol(message: impl Into<String>) -> Self {
+        Error::new(ErrorCode::Protocol, message)
+    }
+
+    /// An OS failure. The code follows the errno: ENODEV/EOPNOTSUPP mean the device is not
+    /// there, EPERM/EACCES mean permission denied, anything else is a system error.
+    pub fn from_errno(errno: i32, context: impl Into<String>) -> Self {
+        let code = match errno {
+            libc::ENODEV | libc::EOPNOTSUPP => ErrorCode::DeviceNotFound,
+            libc::EPERM | libc::EACCES => ErrorCode::PermissionDenied,
+            _ => ErrorCode::System,
+        };
+        let context = context.into();
+        let message = format!("{}: {}", context, strerror(errno));
+        Error {
+            code,
+            message,
+            errno: Some(errno),
+        }
+    }
+
+    pub fn from_io(err: &std::io::Error, context: impl Into<String>) -> Self {
+        match err.raw_os_error() {
+            Some(errno) => Error::from_errno(errno, context),
+            None => Error::new(ErrorCode::System, format!("{}: {}", context.into(), err)),
+        }
+    }
+
+    pub fn with_code(mut self, code: ErrorCode) -> Self {
+        self.code = code;
+        self
+    }
+
+    /// The errno's symbolic name (`EPERM`, `ENODEV`, …), if any.
+    pub fn errno_name(&self) -> Option<&'static str> {
+        self.errno.map(errno_name)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// The C library's description of an errno, as `strerror(3)` gives it.
+pub fn strerror(errno: i32) -> String {
+    std::io::Error::from_raw_os_error(errno)
+        .to_string()
+        .split(" (os error")
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The symbolic name of an errno value, as Node reports it in `error.code` of system errors.
+pub fn errno_name(errno: i32) -> &'static str {
+    match errno {
+        libc::EPERM => "EPERM",
+        libc::ENOENT => "ENOENT",
+        libc::ESRCH => "ESRCH",
+        libc::EINTR => "EINTR",
+        libc::EIO => "EIO",
+        libc::ENXIO => "ENXIO",
+        libc::E2BIG => "E2BIG",
+        libc::EBADF => "EBADF",
+        libc::EAGAIN => "EAGAIN",
+        libc::ENOMEM => "ENOMEM",
+        libc::EACCES => "EACCES",
+        libc::EFAULT => "EFAULT",
+        libc::EBUSY => "EBUSY",
+        libc::EEXIST => "EEXIST",
+        libc::ENODEV => "ENODEV",
+        libc::ENOTDIR => "ENOTDIR",
+        libc::EISDIR => "EISDIR",
+        libc::EINVAL => "EINVAL",
+        libc::ENFILE => "ENFILE",
+        libc::EMFILE => "EMFILE",
+        libc::ENOTTY => "ENOTTY",
+        libc::ENOSPC => "ENOSPC",
+        libc::EPIPE => "EPIPE",
+        libc::ERANGE => "ERANGE",
+        libc::ENAMETOOLONG => "ENAMETOOLONG",
+        libc::ENOSYS => "ENOSYS",
+        libc::ENOTSOCK => "ENOTSOCK",
+        libc::EMSGSIZE => "EMSGSIZE",
+        libc::EPROTONOSUPPORT => "EPROTONOSUPPORT",
+        libc::EOPNOTSUPP => "EOPNOTSUPP",
+        libc::EPFNOSUPPORT => "EPFNOSUPPORT",
+        libc::EAFNOSUPPORT => "EAFNOSUPPORT",
+        libc::EADDRINUSE => "EADDRINUSE",
+        libc::EADDRNOTAVAIL => "EADDRNOTAVAIL",
+        libc::ENETDOWN => "ENETDOWN",
+        libc::ENETUNREACH => "ENETUNREACH",
+        libc::ECONNABORTED => "ECONNABORTED",
+        libc::ECONNRESET => "ECONNRESET",
+        libc::ENOBUFS => "ENOBUFS",
+        libc::ETIMEDOUT => "ETIMEDOUT",
+        libc::ECONNREFUSED => "ECONNREFUSED",
+        libc::EHOSTUNREACH => "EHOSTUNREACH",
+        libc::EALREADY => "EALREADY",
+        libc::EINPROGRESS => "EINPROGRESS",
+        libc::EPROTO => "EPROTO",
+        libc::EBADR => "EBADR",
+        libc::ENOTCONN => "ENOTCONN",
+        libc::ENODATA => "ENODATA",
+        _ => "EUNKNOWN",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errno_maps_to_code() {
+        assert_eq!(Error::from_errno(libc::ENODEV, "x").code, ErrorCode::DeviceNotFound);
+        assert_eq!(Error::from_errno(libc::EOPNOTSUPP, "x").code, ErrorCode::DeviceNotFound);
+        assert_eq!(Error::from_errno(libc::EPERM, "x").code, ErrorCode::PermissionDenied);
+        assert_eq!(Error::from_errno(libc::EADDRINUSE, "x").code, ErrorCode::System);
+        assert_eq!(Error::from_errno(libc::EPERM, "x").errno_name(), Some("EPERM"));
+    }
+
+    #[test]
+    fn message_has_strerror() {
+        let e = Error::from_errno(libc::ENODEV, "Unable to access interface");
+        assert_eq!(e.message, "Unable to access interface: No such device");
+    }
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs everything the demo and the tests need, then builds the package.
+# Idempotent, and quick when everything is already present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages: real WireGuard peers (wg, wg-quick, wireguard-go), traffic tools, and
+# qemu for the kernel-WireGuard guest.
+APT_PACKAGES=(
+  wireguard-tools wireguard-go iproute2 iputils-ping iperf3 socat netcat-openbsd tcpdump
+  qemu-system-x86 kmod cpio xz-utils ca-certificates
+)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Rust components used by the checks.
+if command -v rustup >/dev/null 2>&1; then
+  for c in rustfmt clippy; do
+    rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c"
+  done
+fi
+
+# npm dependencies; `prepare` builds the addon (release) and the TypeScript.
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+else
+  npm run build --silent
+fi
