@@ -5,5 +5,6 @@
 
 pub mod error;
 pub mod keys;
+pub mod model;
 
 mod bindings;
