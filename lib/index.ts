@@ -3,3 +3,5 @@
  */
 export * from './errors.js';
 export * from './keys.js';
+export * from './types.js';
+export { version } from './version.js';
