@@ -160,7 +160,13 @@ fn read_status(reader: &mut LineReader<UnixStream>, context: &str) -> Result<Res
             }
             Ok(Line::Eof) | Ok(Line::Truncated) if errno.is_some() => break,
             Ok(Line::Eof) | Ok(Line::Truncated) => return Err(missing_errno(context)),
-            Ok(Line::TooLong) => return Err(Error::protocol(format!("{context}: reply line too long"))),
+            Ok(Line::TooLong) => {
+                return Err(Error {
+                    code: ErrorCode::Protocol,
+                    message: format!("{context}: reply line too long"),
+                    errno: Some(libc::EPROTO),
+                })
+            }
             Err(e) if e.kind() == io::ErrorKind::ConnectionReset && errno.is_some() => break,
             Err(e) => return Err(io_error(&e, context)),
         }
@@ -170,4 +176,121 @@ fn read_status(reader: &mut LineReader<UnixStream>, context: &str) -> Result<Res
         Some(0) => Ok(()),
         Some(n) => Err(reply_error(n, context)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixListener;
+    use std::time::Instant;
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("wgkit-client-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// A server that answers each request with `reply`, sent one byte at a time.
+    fn one_shot(listener: UnixListener, reply: &'static [u8]) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !request.ends_with(b"\n\n") {
+                let n = s.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                request.extend_from_slice(&buf[..n]);
+            }
+            for b in reply {
+                s.write_all(std::slice::from_ref(b)).unwrap();
+                s.flush().unwrap();
+            }
+            request
+        })
+    }
+
+    #[test]
+    fn replies_split_into_bytes_and_errno_forms() {
+        let dir = temp_dir("split");
+        let client = UapiClient::new().with_socket_dir(&dir);
+        let config = DeviceConfig {
+            listen_port: Some(7),
+            ..Default::default()
+        };
+        let cases: [(&'static [u8], Option<(ErrorCode, i32)>); 6] = [
+            (b"errno=0\n\n", None),
+            (b"errno=-22\n\n", Some((ErrorCode::System, libc::EINVAL))),
+            (b"errno=22\n\n", Some((ErrorCode::System, libc::EINVAL))),
+            (b"errno=-71\n\n", Some((ErrorCode::Protocol, libc::EPROTO))),
+            (b"\n", Some((ErrorCode::Protocol, libc::EPROTO))),
+            (b"errno=0\n", None),
+        ];
+        for (reply, expected) in cases {
+            let path = dir.join("fake.sock");
+            let _ = std::fs::remove_file(&path);
+            let server = one_shot(UnixListener::bind(&path).unwrap(), reply);
+            let result = client.set_device("fake", &config);
+            assert_eq!(server.join().unwrap(), b"set=1\nlisten_port=7\n\n");
+            assert_eq!(
+                result.map_err(|e| (e.code, e.errno.unwrap())),
+                expected.map_or(Ok(()), Err),
+                "{reply:?}"
+            );
+        }
+        let path = dir.join("fake.sock");
+        let _ = std::fs::remove_file(&path);
+        let server = one_shot(UnixListener::bind(&path).unwrap(), b"listen_port=9\nerrno=0\n\n");
+        assert_eq!(client.get_device("fake").unwrap().listen_port, 9);
+        assert_eq!(server.join().unwrap(), b"get=1\n\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn read_timeout() {
+        let dir = temp_dir("rto");
+        let listener = UnixListener::bind(dir.join("slow.sock")).unwrap();
+        let client = UapiClient::new()
+            .with_socket_dir(&dir)
+            .with_io_timeout(Some(Duration::from_millis(200)));
+        let start = Instant::now();
+        let e = client.get_device("slow").unwrap_err();
+        assert_eq!(e.errno, Some(libc::ETIMEDOUT));
+        assert!(start.elapsed() < Duration::from_secs(5));
+        drop(listener);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn connect_timeout_on_a_full_backlog() {
+        use std::os::fd::AsRawFd;
+        let dir = temp_dir("cto");
+        let path = dir.join("busy.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        // SAFETY: re-listening with a backlog of 0 on a socket we own.
+        assert_eq!(unsafe { libc::listen(listener.as_raw_fd(), 0) }, 0);
+        let client = UapiClient::new()
+            .with_socket_dir(&dir)
+            .with_connect_timeout(Some(Duration::from_millis(200)));
+        let mut held = Vec::new();
+        let start = Instant::now();
+        let err = loop {
+            match client.connect("busy") {
+                Ok(c) => held.push(c),
+                Err(e) => break e,
+            }
+            assert!(held.len() < 16, "backlog never filled");
+        };
+        assert_eq!(err.errno, Some(libc::ETIMEDOUT), "{err:?}");
+        assert!(start.elapsed() < Duration::from_secs(5));
+        assert!(
+            client.list_devices().unwrap().contains(&"busy".to_string()),
+            "a busy device is still listed"
+        );
+        drop(listener);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
