@@ -221,7 +221,8 @@ mod tests {
             listen_port: Some(7),
             ..Default::default()
         };
-        let cases: [(&'static [u8], Option<(ErrorCode, i32)>); 6] = [
+        type Expected = Option<(ErrorCode, i32)>;
+        let cases: [(&'static [u8], Expected); 6] = [
             (b"errno=0\n\n", None),
             (b"errno=-22\n\n", Some((ErrorCode::System, libc::EINVAL))),
             (b"errno=22\n\n", Some((ErrorCode::System, libc::EINVAL))),
