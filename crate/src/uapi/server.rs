@@ -556,9 +556,16 @@ mod tests {
         assert_eq!(e.errno, Some(libc::EADDRINUSE));
         assert!(e.message.contains("unix socket in use"), "{}", e.message);
 
-        // An idle client must not delay close.
+        // An idle client (served once, then silent) must not delay close.
         let idle = UnixStream::connect(&path).unwrap();
-        std::thread::sleep(Duration::from_millis(50));
+        (&idle).write_all(b"get=1\n\n").unwrap();
+        let mut reply = Vec::new();
+        while !reply.ends_with(b"errno=0\n\n") {
+            let mut buf = [0u8; 512];
+            let n = (&idle).read(&mut buf).unwrap();
+            assert!(n > 0);
+            reply.extend_from_slice(&buf[..n]);
+        }
         let start = Instant::now();
         server.close();
         assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
@@ -586,13 +593,25 @@ mod tests {
         };
         let server = UapiServer::bind_with("t5", h, opts).unwrap();
         let first = UnixStream::connect(server.socket_path()).unwrap();
-        std::thread::sleep(Duration::from_millis(100));
         let mut second = UnixStream::connect(server.socket_path()).unwrap();
         second.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let mut buf = [0u8; 1];
         assert_eq!(second.read(&mut buf).unwrap(), 0, "over the limit: closed");
         drop(first);
-        std::thread::sleep(Duration::from_millis(100));
-        assert!(exchange(server.socket_path(), b"get=1\n\n").ends_with("\nerrno=0\n\n"));
+        // Once the first connection's thread is gone, new connections are served again.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let try_get = || -> std::io::Result<String> {
+            let mut s = UnixStream::connect(server.socket_path())?;
+            s.set_read_timeout(Some(Duration::from_secs(10)))?;
+            s.write_all(b"get=1\n\n")?;
+            s.shutdown(std::net::Shutdown::Write)?;
+            let mut out = String::new();
+            s.read_to_string(&mut out)?;
+            Ok(out)
+        };
+        while !try_get().is_ok_and(|r| r.ends_with("\nerrno=0\n\n")) {
+            assert!(Instant::now() < deadline, "server never accepted again");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
