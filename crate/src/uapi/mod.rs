@@ -4,6 +4,22 @@
 //! Client side: [`UapiClient`] lists, reads and configures userspace devices the way wg does.
 //! Server side: [`UapiServer`] exposes a [`UapiHandler`] so `wg` can manage a device
 //! implemented in this process.
+//!
+//! Decisions where the reference implementations differ or leave room:
+//! - Names: non-empty, under 16 bytes, no `/` or NUL (`InvalidArgument`, errno ENAMETOOLONG or
+//!   EINVAL).
+//! - A named device whose socket is missing (ENOENT), is not a socket, or refuses the connection
+//!   (ECONNREFUSED, after which the stale socket is unlinked as wg does) is `DeviceNotFound`.
+//!   Listing keeps a socket whose connect fails for another reason (busy, no permission), as wg.
+//! - Replies are read as whole lines, whatever the chunking. `errno=N` and `errno=-N` both mean
+//!   errno N; no errno line is EPROTO. Errnos map through `Error::from_errno`, except EPROTO,
+//!   which is `ErrorCode::Protocol`. A set reply whose stream ends right after `errno=` counts.
+//! - Get replies: unknown keys are ignored (as wg); malformed values are `Protocol` errors;
+//!   endpoints must be numeric; an all-zero private key means no key.
+//! - The client writes IPv6 scope ids numerically (`[fe80::1%2]:51820`); both sides read a zone
+//!   as an index or an interface name.
+//! - The server reads and validates a whole `set=1` request before calling the handler; a
+//!   request cut short by EOF is not applied (EPROTO), where wireguard-go applies what it got.
 
 pub mod client;
 pub mod errno;

@@ -102,17 +102,13 @@ static BIND_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl UapiServer {
     /// Binds `/var/run/wireguard/<name>.sock` with default options.
-    pub fn bind<H: UapiHandler + 'static>(name: &str, handler: Arc<H>) -> Result<UapiServer> {
+    pub fn bind(name: &str, handler: Arc<dyn UapiHandler>) -> Result<UapiServer> {
         UapiServer::bind_with(name, handler, UapiServerOptions::default())
     }
 
     /// Binds `<options.socket_dir>/<name>.sock`. A live socket there is EADDRINUSE ("unix
     /// socket in use"); a stale one is replaced.
-    pub fn bind_with<H: UapiHandler + 'static>(
-        name: &str,
-        handler: Arc<H>,
-        options: UapiServerOptions,
-    ) -> Result<UapiServer> {
+    pub fn bind_with(name: &str, handler: Arc<dyn UapiHandler>, options: UapiServerOptions) -> Result<UapiServer> {
         let path = socket_path(&options.socket_dir, name)?;
         let context = format!("UAPI listen error for {name}");
         std::fs::DirBuilder::new()
