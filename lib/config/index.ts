@@ -1,0 +1,16 @@
+/**
+ * Configuration files: the wg(8) and wg-quick(8) formats, their JSON-able object form, and
+ * validation that reports every problem with a stable code and its line or field path.
+ */
+export { ConfigProblemCodes } from './problems.js';
+export type { ConfigProblemCode } from './problems.js';
+export { toWgConfig } from './model.js';
+export type { WgConfig, WgInterfaceSection, WgPeerSection } from './model.js';
+export { parseWgConfig, formatWgConfig } from './wg.js';
+export type { ParseOptions, ParseResult } from './wg.js';
+export { parseWgQuickConfig, formatWgQuickConfig, stripWgQuickConfig } from './wg-quick.js';
+export { validateConfig, checkConfig } from './validate.js';
+export type { ValidateOptions } from './validate.js';
+export { configFromDevice } from './device.js';
+export { readConfigFile, writeConfigFile } from './files.js';
+export type { ConfigFileOptions, ConfigFormat } from './files.js';
