@@ -145,7 +145,7 @@ class Validator {
 
   #object(value: unknown, path: string): value is Plain {
     if (isPlain(value)) return true;
-    this.#wrongType(path, 'an object', value);
+    this.#wrongType(path, 'a plain object', value);
     return false;
   }
 
