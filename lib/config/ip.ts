@@ -87,3 +87,12 @@ export function hasHostBits(bytes: Uint8Array, prefix: number): boolean {
   }
   return false;
 }
+
+/** An IPv6 address, optionally followed by `%zone` (an interface name or index). */
+export function isIPv6WithZone(text: string): boolean {
+  const percent = text.indexOf('%');
+  const address = percent < 0 ? text : text.slice(0, percent);
+  const zone = percent < 0 ? undefined : text.slice(percent + 1);
+  if (zone !== undefined && !/^[a-zA-Z0-9_=+.-]{1,15}$/.test(zone)) return false;
+  return parseIPv6(address) !== undefined;
+}

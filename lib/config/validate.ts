@@ -9,20 +9,9 @@ import { WG_INTERFACE_FIELDS, WG_PEER_FIELDS, WG_QUICK_FIELDS } from './model.js
 import type { WgConfig } from './model.js';
 import { ConfigProblemCodes as Codes, ProblemCollector } from './problems.js';
 import type { Report } from './problems.js';
-import {
-  checkAddress,
-  checkAllowedIP,
-  checkDnsSearch,
-  checkDnsServer,
-  checkEndpoint,
-  checkFwMark,
-  checkHook,
-  checkKey,
-  checkListenPort,
-  checkMtu,
-  checkPersistentKeepalive,
-  checkTable,
-} from './values.js';
+import { checkEndpoint } from './endpoint.js';
+import { checkAllowedIP, checkFwMark, checkKey, checkListenPort, checkPersistentKeepalive } from './values.js';
+import { checkAddress, checkDnsSearch, checkDnsServer, checkHook, checkMtu, checkTable } from './wg-quick-values.js';
 
 export interface ValidateOptions {
   /** `wg` rejects the wg-quick fields as unknown properties; `wg-quick` (the default) accepts them. */

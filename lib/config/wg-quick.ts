@@ -16,7 +16,7 @@ import {
   isDnsServerSyntax,
   parseMtu,
   parseSaveConfig,
-} from './values.js';
+} from './wg-quick-values.js';
 import { renderConfig, splitLines, WgConfigReader } from './wg.js';
 import type { ParseOptions, ParseResult } from './wg.js';
 

@@ -12,14 +12,8 @@ import type { WgConfig, WgInterfaceSection, WgPeerSection } from './model.js';
 import { ConfigProblemCodes as Codes, ProblemCollector } from './problems.js';
 import type { Report } from './problems.js';
 import { checkConfig } from './validate.js';
-import {
-  checkAllowedIP,
-  checkEndpoint,
-  checkKey,
-  parseFwMark,
-  parseListenPort,
-  parsePersistentKeepalive,
-} from './values.js';
+import { checkEndpoint } from './endpoint.js';
+import { checkAllowedIP, checkKey, parseFwMark, parseListenPort, parsePersistentKeepalive } from './values.js';
 
 export interface ParseOptions {
   /** A file name to put in every problem. */
@@ -80,11 +74,15 @@ export class WgConfigReader {
       this.#section = 'peer';
       return;
     }
+    // wg matches `Key=` as a prefix and needs at least one character after it.
     const equals = line.indexOf('=');
-    const key = equals < 0 ? '' : line.slice(0, equals).toLowerCase();
+    const key = line.slice(0, Math.max(equals, 0)).toLowerCase();
     const value = line.slice(equals + 1);
-    const handled =
-      equals > 0 && value !== '' && (this.#section === 'interface' ? this.#interfaceKey(key, value, report) : this.#peerKey(key, value, lineNumber, report));
+    let handled = false;
+    if (equals > 0 && value !== '') {
+      if (this.#section === 'interface') handled = this.#interfaceKey(key, value, report);
+      else if (this.#section === 'peer') handled = this.#peerKey(key, value, lineNumber, report);
+    }
     if (!handled) report(Codes.LINE_UNRECOGNIZED, `Line unrecognized: \`${hideSecrets(line)}'`);
   }
 
@@ -108,7 +106,7 @@ export class WgConfigReader {
 
   #peerKey(key: string, value: string, lineNumber: number, report: Report): boolean {
     const peer = this.#peers[this.#peers.length - 1];
-    if (this.#section !== 'peer' || peer === undefined) return false;
+    if (peer === undefined) return false;
     const section = peer.section;
     switch (key) {
       case 'endpoint':
