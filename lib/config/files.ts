@@ -6,7 +6,7 @@
 import { chmod, open, readFile, rename, rm } from 'node:fs/promises';
 import type { WgConfig } from './model.js';
 import { formatWgConfig, parseWgConfig } from './wg.js';
-import type { ParseResult } from './wg.js';
+import type { ConfigParseResult } from './wg.js';
 import { formatWgQuickConfig, parseWgQuickConfig } from './wg-quick.js';
 
 export type ConfigFormat = 'wg' | 'wg-quick';
@@ -17,7 +17,7 @@ export interface ConfigFileOptions {
 }
 
 /** Reads and parses a file; throws `ConfigError` (problems carry `file`) if it has errors. */
-export async function readConfigFile(path: string, options: ConfigFileOptions = {}): Promise<ParseResult> {
+export async function readConfigFile(path: string, options: ConfigFileOptions = {}): Promise<ConfigParseResult> {
   const text = await readFile(path, 'utf8');
   const parse = options.format === 'wg' ? parseWgConfig : parseWgQuickConfig;
   return parse(text, { file: path });

@@ -13,7 +13,7 @@ import { checkEndpoint } from './endpoint.js';
 import { checkAllowedIP, checkFwMark, checkKey, checkListenPort, checkPersistentKeepalive } from './values.js';
 import { checkAddress, checkDnsSearch, checkDnsServer, checkHook, checkMtu, checkTable } from './wg-quick-values.js';
 
-export interface ValidateOptions {
+export interface ConfigValidateOptions {
   /** `wg` rejects the wg-quick fields as unknown properties; `wg-quick` (the default) accepts them. */
   format?: 'wg' | 'wg-quick';
   /** A file name to put in every problem. */
@@ -23,7 +23,7 @@ export interface ValidateOptions {
 type Plain = Record<string, unknown>;
 
 /** Every problem of a configuration object (errors and warnings); empty when it is valid. */
-export function validateConfig(value: unknown, options: ValidateOptions = {}): ConfigProblem[] {
+export function validateConfig(value: unknown, options: ConfigValidateOptions = {}): ConfigProblem[] {
   const problems = new ProblemCollector(options.file);
   new Validator(problems, options.format ?? 'wg-quick').config(value);
   return problems.problems;
@@ -33,7 +33,7 @@ export function validateConfig(value: unknown, options: ValidateOptions = {}): C
  * Validates a configuration object and returns it typed, with its warnings; throws
  * `ConfigError` listing every problem if any is an error.
  */
-export function checkConfig(value: unknown, options: ValidateOptions = {}): { config: WgConfig; warnings: ConfigProblem[] } {
+export function checkConfig(value: unknown, options: ConfigValidateOptions = {}): { config: WgConfig; warnings: ConfigProblem[] } {
   const problems = new ProblemCollector(options.file);
   new Validator(problems, options.format ?? 'wg-quick').config(value);
   problems.throwIfErrors();

@@ -18,7 +18,7 @@ import {
   parseSaveConfig,
 } from './wg-quick-values.js';
 import { renderConfig, splitLines, WgConfigReader } from './wg.js';
-import type { ParseOptions, ParseResult } from './wg.js';
+import type { ConfigParseOptions, ConfigParseResult } from './wg.js';
 
 type HookField = 'preUp' | 'postUp' | 'preDown' | 'postDown';
 
@@ -78,7 +78,7 @@ class SectionTracker {
  * Parses a wg-quick(8) configuration; throws `ConfigError` listing every problem if any is an
  * error. Hook commands are kept verbatim (a `#` or `=` in them is part of the command).
  */
-export function parseWgQuickConfig(text: string, options: ParseOptions = {}): ParseResult {
+export function parseWgQuickConfig(text: string, options: ConfigParseOptions = {}): ConfigParseResult {
   const problems = new ProblemCollector(options.file);
   const reader = new WgConfigReader(problems);
   const sections = new SectionTracker();

@@ -15,12 +15,12 @@ import { checkConfig } from './validate.js';
 import { checkEndpoint } from './endpoint.js';
 import { checkAllowedIP, checkKey, parseFwMark, parseListenPort, parsePersistentKeepalive } from './values.js';
 
-export interface ParseOptions {
+export interface ConfigParseOptions {
   /** A file name to put in every problem. */
   file?: string;
 }
 
-export interface ParseResult {
+export interface ConfigParseResult {
   config: WgConfig;
   /** Problems that do not stop the configuration from working (severity `warning`). */
   warnings: ConfigProblem[];
@@ -165,7 +165,7 @@ function hideSecrets(line: string): string {
 }
 
 /** Parses a wg(8) configuration; throws `ConfigError` listing every problem if any is an error. */
-export function parseWgConfig(text: string, options: ParseOptions = {}): ParseResult {
+export function parseWgConfig(text: string, options: ConfigParseOptions = {}): ConfigParseResult {
   const problems = new ProblemCollector(options.file);
   const reader = new WgConfigReader(problems);
   splitLines(text).forEach((line, i) => reader.readLine(line, i + 1));
