@@ -273,3 +273,10 @@ describe('messages follow wg', () => {
     expect(stderr.split('\n')[0]).toBe(warnings[0]?.message);
   });
 });
+
+describe('endpoint problems', () => {
+  it('an unbracketed IPv6 endpoint with a bad port is only an error', () => {
+    const problems = problemsOf(`${iface}${peer}Endpoint = 2001:db8::1:0\n`, 'wg');
+    expect(problems.map((p) => [p.code, p.severity])).toEqual([[C.INVALID_ENDPOINT, 'error']]);
+  });
+});

@@ -38,13 +38,15 @@ export function checkEndpoint(text: string, report: Report): string | undefined 
     port = text.slice(colon + 1);
     if (host.includes(':')) {
       if (!isIPv6WithZone(host)) return invalid('Endpoint address is not an IPv6 address');
-      report(Codes.ENDPOINT_NOT_BRACKETED, `IPv6 endpoint address should be in brackets: \`${text}'`, 'warning');
     } else if (parseIPv4(host) === undefined && !isHostName(host)) {
       return invalid('Endpoint host is neither an IP address nor a host name');
     }
   }
   if (!DECIMAL.test(port) || Number(port) < 1 || Number(port) > MAX_PORT) {
     return invalid('Endpoint port is not 1-65535');
+  }
+  if (!text.startsWith('[') && host.includes(':')) {
+    report(Codes.ENDPOINT_NOT_BRACKETED, `IPv6 endpoint address should be in brackets: \`${text}'`, 'warning');
   }
   return text;
 }
