@@ -22,22 +22,29 @@ export interface ConfigValidateOptions {
 
 type Plain = Record<string, unknown>;
 
-/** Every problem of a configuration object (errors and warnings); empty when it is valid. */
+/**
+ * Every problem of a configuration object (errors and warnings); empty when it is valid. Paths
+ * are relative to the object (`interface.listenPort`); a problem with the object itself has
+ * the path `(root)`.
+ */
 export function validateConfig(value: unknown, options: ConfigValidateOptions = {}): ConfigProblem[] {
-  const problems = new ProblemCollector(options.file);
-  new Validator(problems, options.format ?? 'wg-quick').config(value);
-  return problems.problems;
+  return collect(value, options).problems;
 }
 
 /**
- * Validates a configuration object and returns it typed, with its warnings; throws
- * `ConfigError` listing every problem if any is an error.
+ * Validates a configuration object and returns it (the same object, typed) with its warnings;
+ * throws `ConfigError` listing every problem if any is an error.
  */
 export function checkConfig(value: unknown, options: ConfigValidateOptions = {}): { config: WgConfig; warnings: ConfigProblem[] } {
-  const problems = new ProblemCollector(options.file);
-  new Validator(problems, options.format ?? 'wg-quick').config(value);
+  const problems = collect(value, options);
   problems.throwIfErrors();
   return { config: value as WgConfig, warnings: problems.warnings };
+}
+
+function collect(value: unknown, options: ConfigValidateOptions): ProblemCollector {
+  const problems = new ProblemCollector(options.file);
+  new Validator(problems, options.format ?? 'wg-quick').config(value);
+  return problems;
 }
 
 class Validator {
