@@ -127,20 +127,41 @@ const classByCode: Record<string, new (code: ErrorCode, message: string, options
 
 const knownCodes = new Set<string>(Object.values(ErrorCodes));
 
+/** `[ERR_WGKIT_X:ERRNO] message`: how errors from the addon's worker-pool tasks arrive. */
+const TASK_ERROR = /^\[([A-Z0-9_]+)(?::([A-Z0-9]+))?\] ([\s\S]*)$/;
+
 /**
- * Turns an error thrown by the native addon into the public class. The addon's code is
- * `ERR_WGKIT_X` or `ERR_WGKIT_X:ERRNO`; anything else (a bug) is rethrown unchanged.
+ * Turns an error thrown by the native addon into the public class. Synchronous calls carry
+ * `ERR_WGKIT_X` or `ERR_WGKIT_X:ERRNO` as `code`; worker-pool tasks carry it at the start of
+ * the message; a task cancelled by its AbortSignal is named `AbortError`. Anything else (a
+ * bug) is returned unchanged.
  */
 export function fromNative(error: unknown, field?: string): unknown {
   if (!(error instanceof Error)) return error;
+  if (error.name === 'AbortError') return new AbortError(undefined, { field, cause: error });
   const raw = (error as { code?: unknown }).code;
-  if (typeof raw !== 'string') return error;
-  const [code, errno] = raw.split(':', 2) as [string, string | undefined];
-  if (!knownCodes.has(code)) return error;
-  if (code === ErrorCodes.ABORTED) return new AbortError(error.message, { errno, field });
+  let code: string | undefined;
+  let errno: string | undefined;
+  let message = error.message;
+  const task = TASK_ERROR.exec(error.message);
+  if (task && knownCodes.has(task[1]!)) {
+    [, code, errno, message] = task as unknown as [string, string, string | undefined, string];
+  } else if (typeof raw === 'string') {
+    [code, errno] = raw.split(':', 2) as [string, string | undefined];
+  }
+  if (code === undefined || !knownCodes.has(code)) return error;
+  if (code === ErrorCodes.ABORTED) return new AbortError(message, { errno, field });
   const Cls = classByCode[code] ?? WgkitError;
-  const out = new Cls(code as ErrorCode, error.message, { errno, field });
-  return out;
+  return new Cls(code as ErrorCode, message, { errno, field });
+}
+
+/** Awaits a native promise and converts its rejection (see `fromNative`). */
+export async function nativeAsync<T>(promise: () => Promise<T>, field?: string): Promise<T> {
+  try {
+    return await promise();
+  } catch (error) {
+    throw fromNative(error, field);
+  }
 }
 
 /** Calls `fn` and converts native errors (see `fromNative`). */

@@ -5,3 +5,5 @@ export * from './errors.js';
 export * from './keys.js';
 export * from './types.js';
 export { version } from './version.js';
+export * from './config/index.js';
+export * from './client/index.js';

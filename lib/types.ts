@@ -41,3 +41,38 @@ export interface PeerInfo {
   allowedIPs: string[];
   protocolVersion: number;
 }
+
+/**
+ * A change to a device, with the semantics of the kernel's set-device and UAPI `set=1`
+ * (wgctrl-go's `Config`): an absent field is left as it is.
+ */
+export interface DeviceChange {
+  /** A private key (Key or base64); `null` or the zero key removes it. */
+  privateKey?: Key | string | null;
+  /** 0 picks a random port. */
+  listenPort?: number;
+  /** 0 turns the fwmark off. */
+  fwmark?: number;
+  /** Remove every peer before applying `peers`. */
+  replacePeers?: boolean;
+  peers?: PeerChange[];
+}
+
+export interface PeerChange {
+  /** Key or base64. */
+  publicKey: Key | string;
+  /** Remove the peer; every other field is ignored. */
+  remove?: boolean;
+  /** Only change the peer if it exists already. */
+  updateOnly?: boolean;
+  /** A preshared key (Key or base64); `null` or the zero key removes it. */
+  presharedKey?: Key | string | null;
+  /** `ip:port`, `[ipv6]:port`, `[ipv6%zone]:port`, or `host:port` (resolved as wg does). */
+  endpoint?: string;
+  /** Seconds, 0-65535; 0 turns it off. */
+  persistentKeepalive?: number;
+  /** Clear the peer's allowed IPs before adding `allowedIPs`. */
+  replaceAllowedIPs?: boolean;
+  /** `ip/cidr`; a `-` prefix removes that prefix from this peer only, `+` adds. */
+  allowedIPs?: string[];
+}

@@ -3,3 +3,6 @@
 
 mod error;
 mod keys;
+mod model;
+mod task;
+mod uapi;
