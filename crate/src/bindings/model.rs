@@ -7,8 +7,8 @@
 use crate::error::{Error, Result};
 use crate::keys::Key;
 use crate::model::{AllowedIp, AllowedIpChange, Device, DeviceConfig, Peer, PeerConfig};
-use napi::bindgen_prelude::{BigInt, Buffer};
 use crate::uapi::value::{format_endpoint, parse_endpoint};
+use napi::bindgen_prelude::{BigInt, Buffer};
 use napi_derive::napi;
 
 #[napi(object)]
@@ -105,7 +105,13 @@ pub fn device_config_from_js(js: JsDeviceConfig) -> Result<DeviceConfig> {
         .enumerate()
         .map(|(i, p)| peer_config_from_js(p, &format!("peers[{i}]")))
         .collect::<Result<Vec<_>>>()?;
-    Ok(DeviceConfig { private_key, listen_port, fwmark: js.fwmark, replace_peers: js.replace_peers.unwrap_or(false), peers })
+    Ok(DeviceConfig {
+        private_key,
+        listen_port,
+        fwmark: js.fwmark,
+        replace_peers: js.replace_peers.unwrap_or(false),
+        peers,
+    })
 }
 
 fn peer_config_from_js(js: JsPeerConfig, path: &str) -> Result<PeerConfig> {
@@ -113,12 +119,17 @@ fn peer_config_from_js(js: JsPeerConfig, path: &str) -> Result<PeerConfig> {
     let mut peer = PeerConfig::new(public_key);
     peer.remove = js.remove.unwrap_or(false);
     peer.update_only = js.update_only.unwrap_or(false);
-    peer.preshared_key = js.preshared_key.map(|b| secret_from_js(&b, &format!("{path}.presharedKey"))).transpose()?;
+    peer.preshared_key = js
+        .preshared_key
+        .map(|b| secret_from_js(&b, &format!("{path}.presharedKey")))
+        .transpose()?;
     peer.endpoint = js
         .endpoint
         .map(|e| {
             parse_endpoint(&e).ok_or_else(|| {
-                Error::invalid_argument(format!("{path}.endpoint: not a numeric `ip:port' or `[ipv6]:port': `{e}'"))
+                Error::invalid_argument(format!(
+                    "{path}.endpoint: not a numeric `ip:port' or `[ipv6]:port': `{e}'"
+                ))
             })
         })
         .transpose()?;
@@ -143,7 +154,9 @@ fn peer_config_from_js(js: JsPeerConfig, path: &str) -> Result<PeerConfig> {
         .collect::<Result<Vec<_>>>()?;
     if let Some(v) = js.protocol_version {
         if v != 1 {
-            return Err(Error::invalid_argument(format!("{path}.protocolVersion: only protocol version 1 exists")));
+            return Err(Error::invalid_argument(format!(
+                "{path}.protocolVersion: only protocol version 1 exists"
+            )));
         }
     }
     peer.protocol_version = js.protocol_version;

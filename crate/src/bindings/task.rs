@@ -20,7 +20,10 @@ impl<T: Send + 'static, J: ToNapiValue + TypeName> Task for Blocking<T, J> {
     type JsValue = J;
 
     fn compute(&mut self) -> napi::Result<T> {
-        let work = self.work.take().ok_or_else(|| napi::Error::new(Status::GenericFailure, "task ran twice"))?;
+        let work = self
+            .work
+            .take()
+            .ok_or_else(|| napi::Error::new(Status::GenericFailure, "task ran twice"))?;
         work().map_err(encode)
     }
 
@@ -36,7 +39,13 @@ where
     J: ToNapiValue + TypeName,
     F: FnOnce() -> crate::error::Result<T> + Send + 'static,
 {
-    AsyncTask::with_optional_signal(Blocking { work: Some(Box::new(work)), convert }, signal)
+    AsyncTask::with_optional_signal(
+        Blocking {
+            work: Some(Box::new(work)),
+            convert,
+        },
+        signal,
+    )
 }
 
 fn encode(err: Error) -> napi::Error {
