@@ -107,7 +107,7 @@ describe('bad configuration files', () => {
       expect.unreachable();
     } catch (error) {
       expect((error as ConfigError).problems[0]).toMatchObject({ file: 'wg0.conf', line: 2, code: C.INVALID_PORT });
-      expect((error as ConfigError).message).toBe("wg0.conf: line 2: ListenPort is not a port number 0-65535: `x'");
+      expect((error as ConfigError).message).toBe("wg0.conf: line 2: Servname not supported for ai_socktype: `x'");
     }
   });
 });

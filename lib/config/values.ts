@@ -30,8 +30,16 @@ export function checkKey(text: string, kind: KeyKind, report: Report): string | 
 
 /** `ListenPort` as written in a file: 0-65535. (wg also accepts /etc/services names; wgkit does not.) */
 export function parseListenPort(text: string, report: Report): number | undefined {
-  const port = DECIMAL.test(text) ? Number(text) : NaN;
-  return checkListenPort(port, text, report);
+  // wg resolves the port with getaddrinfo(3); these are the messages it then prints.
+  if (text === '') {
+    report(Codes.INVALID_PORT, 'Unable to parse empty port');
+    return undefined;
+  }
+  if (!DECIMAL.test(text)) {
+    report(Codes.INVALID_PORT, `Servname not supported for ai_socktype: \`${text}'`);
+    return undefined;
+  }
+  return checkListenPort(Number(text), text, report);
 }
 
 export function checkListenPort(port: number, shown: string, report: Report): number | undefined {

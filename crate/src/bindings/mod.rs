@@ -8,5 +8,6 @@
 mod error;
 mod keys;
 mod model;
+mod system;
 mod task;
 mod uapi;
