@@ -193,24 +193,36 @@ export class WgLab {
   }
 
   /**
-   * A UAPI socket that accepts connections, reads the request and hangs up without a reply:
-   * wg lists it, and reading it fails with EPROTO.
+   * A UAPI socket served by a small node process: it reads each `get=1` request and answers
+   * with `reply` (which must end with `errno=0` and a blank line), or with `null` hangs up
+   * without a reply, so that wg lists the device and then fails to read it (EPROTO).
    */
-  addHangupSocket(name: string): void {
+  addFakeDevice(name: string, reply: string | null): void {
     const path = `/proc/${this.holderPid}/root/run/wireguard/${name}.sock`;
     const script = `
       const net = require('node:net');
+      const reply = process.env.WGKIT_REPLY;
       net.createServer((c) => {
         let got = '';
-        c.on('data', (d) => { got += d; if (got.includes('\\n\\n')) c.end(); });
+        c.on('data', (d) => {
+          got += d;
+          if (!got.includes('\\n\\n')) return;
+          if (reply === undefined) c.end(); else c.end(reply);
+        });
         c.on('error', () => {});
       }).listen(process.argv[1]);`;
-    const child = spawn(process.execPath, ['-e', script, path], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'] };
+    if (reply !== null) env['WGKIT_REPLY'] = reply;
+    const child = spawn(process.execPath, ['-e', script, path], { stdio: ['ignore', 'ignore', 'pipe'], env });
     this.daemons.set(name, child);
     for (let i = 0; !existsSync(path); i++) {
-      if (i > 500 || child.exitCode !== null) throw new Error(`hang-up socket ${name} did not start`);
+      if (i > 500 || child.exitCode !== null) throw new Error(`fake device ${name} did not start`);
       sleepMs(10);
     }
+  }
+
+  addHangupSocket(name: string): void {
+    this.addFakeDevice(name, null);
   }
 
   removeHangupSocket(name: string): void {
