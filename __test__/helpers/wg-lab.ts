@@ -213,7 +213,10 @@ export class WgLab {
       }).listen(process.argv[1]);`;
     const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'] };
     if (reply !== null) env['WGKIT_REPLY'] = reply;
-    const child = spawn(process.execPath, ['-e', script, path], { stdio: ['ignore', 'ignore', 'pipe'], env });
+    const child = spawn('setpriv', ['--pdeathsig', 'KILL', process.execPath, '-e', script, path], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env,
+    });
     this.daemons.set(name, child);
     for (let i = 0; !existsSync(path); i++) {
       if (i > 500 || child.exitCode !== null) throw new Error(`fake device ${name} did not start`);

@@ -20,9 +20,12 @@ export function hideKeysFromEnv(env: Environment): boolean {
 
 /**
  * The options wg would use: `WG_HIDE_KEYS`, and `WG_COLOR_MODE` (`always`, `never`, otherwise
- * colour when stdout is a terminal).
+ * colour when stdout is a terminal). Defaults to this process's environment and stdout.
  */
-export function showOptionsFromEnv(env: Environment, stdoutIsTTY: boolean): ShowOptions {
+export function showOptionsFromEnv(
+  env: Environment = process.env,
+  stdoutIsTTY: boolean = process.stdout.isTTY === true,
+): ShowOptions {
   return { hideKeys: hideKeysFromEnv(env), color: useColor(colorModeFromEnv(env), stdoutIsTTY) };
 }
 
