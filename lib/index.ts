@@ -7,3 +7,4 @@ export * from './types.js';
 export { version } from './version.js';
 export * from './config/index.js';
 export * from './client/index.js';
+export * as show from './show/index.js';
