@@ -4,6 +4,7 @@
 import { version } from '../version.js';
 import { processIo, type CliIo } from './io.js';
 import { subcommands } from './wg/commands.js';
+import { showMain } from './wg/show.js';
 
 export const PROG_NAME = 'wgkit';
 
@@ -25,10 +26,7 @@ export async function main(argv: string[], io: CliIo = processIo, prog = PROG_NA
     io.out(usage(prog));
     return 0;
   }
-  if (first === undefined) {
-    io.out(usage(prog));
-    return 0;
-  }
+  if (first === undefined) return showMain(prog, ['show'], io);
   const command = subcommands.find((c) => c.name === first);
   if (!command) {
     io.err(`Invalid subcommand: \`${first}'\n${usage(prog)}`);

@@ -5,6 +5,7 @@ import type { CliIo } from '../io.js';
 import { genkeyMain } from './genkey.js';
 import { pubkeyMain } from './pubkey.js';
 import { setMain } from './set.js';
+import { showMain } from './show.js';
 import { setconfMain } from './setconf.js';
 import { showconfMain } from './showconf.js';
 
@@ -15,6 +16,7 @@ export interface Subcommand {
 }
 
 export const subcommands: readonly Subcommand[] = [
+  { name: 'show', description: 'Shows the current configuration and device information', run: showMain },
   {
     name: 'showconf',
     description: "Shows the current configuration of a given WireGuard interface, for use with `setconf'",

@@ -4,17 +4,18 @@
 import native from '../../binding.js';
 import { WgkitError } from '../../errors.js';
 
+/** strerror's text for the errno behind `error`, or its message when there is none. */
+export function errorText(error: unknown): string {
+  const errno = error instanceof WgkitError ? error.errno : (error as { code?: unknown } | undefined)?.code;
+  if (typeof errno === 'string' && /^E[A-Z0-9]+$/.test(errno)) {
+    const text = native.strerrorByName(errno);
+    if (text) return text;
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
 export function perror(prefix: string, error: unknown): string {
-  if (error instanceof WgkitError && error.errno !== undefined) {
-    const text = native.strerrorByName(error.errno);
-    if (text) return `${prefix}: ${text}\n`;
-  }
-  const code = (error as { code?: unknown })?.code;
-  if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) {
-    const text = native.strerrorByName(code);
-    if (text) return `${prefix}: ${text}\n`;
-  }
-  return `${prefix}: ${error instanceof Error ? error.message : String(error)}\n`;
+  return `${prefix}: ${errorText(error)}\n`;
 }
 
 /** wg copies at most IFNAMSIZ - 1 bytes of the interface name. */
