@@ -73,6 +73,10 @@ flock 9
 if ready; then echo "$out"; exit 0; fi
 
 start=$(date +%s.%N)
+# Under the lock, leftovers of killed builds and trees of superseded kernels can go.
+for d in "$cache"/build.* "$cache"/*-amd64; do
+  [ -e "$d" ] && [ "$d" != "$out" ] && rm -rf "$d"
+done
 work="$(mktemp -d "$cache/build.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 

@@ -95,30 +95,32 @@ printf '%s' "$workdir" >"$xfer/workdir"
   echo
 } >"$xfer/cmd.sh"
 
+# qemu option values escape a comma by doubling it.
+q() { printf '%s' "${1//,/,,}"; }
 qemu=(
   qemu-system-x86_64 -accel tcg,thread=multi -cpu max -m "$mem" -smp "$smp"
   -nodefaults -no-user-config -no-reboot -display none
   -pidfile "$tmp/qemu.pid"
   -serial "file:$tmp/console.log"
   -kernel "$kdir/vmlinux" -initrd "$kdir/initrd.gz"
-  -append "console=ttyS0 quiet loglevel=3 panic=-1 tsc=reliable"
+  -append "console=ttyS0 quiet loglevel=3 panic=-1 tsc=reliable mitigations=off"
   -fsdev "local,id=r,path=/,security_model=none,readonly=on,multidevs=remap"
   -device virtio-9p-pci,fsdev=r,mount_tag=hostroot
-  -fsdev "local,id=m,path=$kdir/modules,security_model=none,readonly=on"
+  -fsdev "local,id=m,path=$(q "$kdir/modules"),security_model=none,readonly=on"
   -device virtio-9p-pci,fsdev=m,mount_tag=modules
-  -fsdev "local,id=x,path=$xfer,security_model=none"
+  -fsdev "local,id=x,path=$(q "$xfer"),security_model=none"
   -device virtio-9p-pci,fsdev=x,mount_tag=xfer
 )
 if [ -n "$workdir" ]; then
   qemu+=(
-    -fsdev "local,id=w,path=$workdir,security_model=none,multidevs=remap"
+    -fsdev "local,id=w,path=$(q "$workdir"),security_model=none,multidevs=remap"
     -device virtio-9p-pci,fsdev=w,mount_tag=work
   )
 fi
 if [ -n "$netns" ]; then
   mac="$(printf '52:54:00:%02x:%02x:%02x' $((RANDOM % 256)) $((RANDOM % 256)) $(($$ % 256)))"
   qemu+=(
-    -netdev "tap,id=n0,ifname=$tap,script=no,downscript=no"
+    -netdev "tap,id=n0,ifname=$(q "$tap"),script=no,downscript=no"
     -device "virtio-net-pci,netdev=n0,mac=$mac"
   )
   qemu=(ip netns exec "$netns" "${qemu[@]}")
