@@ -154,7 +154,7 @@ report_failure() {
   fi
   if [ -s "$tmp/console.log" ]; then
     echo "--- last lines of the guest console:" >&2
-    tail -n 30 "$tmp/console.log" >&2
+    tail -n 50 "$tmp/console.log" >&2
   fi
 }
 
