@@ -144,13 +144,14 @@ describe('kernel guest', () => {
         finished = true;
       });
       while (!finished && !existsSync(ready)) await sleep(100);
-      let hostPing = '';
+      let hostPing = 'the guest never got ready';
       if (existsSync(ready)) {
-        try {
-          hostPing = (await run('ip', ['netns', 'exec', ns, 'ping', '-c', '3', '-i', '0.3', '-W', '5', '10.211.0.2'])).stdout;
-        } finally {
-          writeFileSync(hostDone, '');
-        }
+        const ping = ['netns', 'exec', ns, 'ping', '-c', '3', '-i', '0.3', '-W', '5', '10.211.0.2'];
+        hostPing = await run('ip', ping).then(
+          (p) => p.stdout,
+          (e: { message: string; stdout?: string }) => `${e.message}\n${e.stdout ?? ''}`,
+        );
+        writeFileSync(hostDone, '');
       }
       const r = await guest;
       expect(r.code, explain(r)).toBe(0);
