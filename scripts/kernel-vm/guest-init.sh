@@ -64,7 +64,17 @@ wd=""
 [ -s $X/workdir ] && wd="$(cat $X/workdir)"
 if [ -n "$wd" ]; then
   mkdir -p "$R$wd"
+  # A real node_modules directory stays the overlay's view (cached host root + tmpfs): node
+  # starts ~30% faster than through the uncached share, and the guest's writes there (tool
+  # caches) stay in the guest.
+  nm=""
+  if [ -d "$R$wd/node_modules" ] && [ ! -L "$R$wd/node_modules" ]; then
+    nm=/nm
+    mkdir -p $nm
+    mount --bind "$R$wd/node_modules" $nm || fail "binding node_modules failed"
+  fi
   mount -t 9p -o $O,cache=mmap work "$R$wd" || fail "mounting the working directory $wd failed"
+  [ -n "$nm" ] && { mount --move $nm "$R$wd/node_modules" || fail "moving node_modules failed"; }
 fi
 
 hostname kernel-vm
