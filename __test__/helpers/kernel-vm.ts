@@ -53,7 +53,9 @@ export function runInKernelGuest(
     }
     env[name] = opts.env![name];
   }
-  env.WGKIT_VM_ENV = names.join(' ');
+  // Names already listed by the caller's environment stay listed.
+  const inherited = (process.env.WGKIT_VM_ENV ?? '').split(/\s+/).filter((n) => n !== '');
+  env.WGKIT_VM_ENV = [...new Set([...inherited, ...names])].join(' ');
 
   return new Promise((resolvePromise, reject) => {
     const child = spawn('bash', args, {

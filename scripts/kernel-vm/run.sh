@@ -18,7 +18,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 die() { echo "kernel-vm run: $*" >&2; exit 125; }
 usage() {
-  sed -n '4,5p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '5,6p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 125
 }
 
@@ -56,13 +56,16 @@ tpid="" out_pid="" err_pid="" con_pid=""
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM HUP
-  local qpid=""
-  [ -s "$tmp/qemu.pid" ] && qpid="$(cat "$tmp/qemu.pid" 2>/dev/null || true)"
-  if [ -n "$tpid" ] && kill -0 "$tpid" 2>/dev/null; then kill -TERM "$tpid" 2>/dev/null || true; fi
-  if [ -n "$qpid" ] && kill -0 "$qpid" 2>/dev/null; then
-    kill -TERM "$qpid" 2>/dev/null || true
-    for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$qpid" 2>/dev/null || break; sleep 0.2; done
-    kill -KILL "$qpid" 2>/dev/null || true
+  # Only while qemu may still run (interrupted): TERM timeout and qemu, KILL qemu if it lingers.
+  if [ -n "$tpid" ]; then
+    local qpid=""
+    [ -s "$tmp/qemu.pid" ] && qpid="$(cat "$tmp/qemu.pid" 2>/dev/null || true)"
+    kill -TERM "$tpid" 2>/dev/null || true
+    if [ -n "$qpid" ] && kill -0 "$qpid" 2>/dev/null; then
+      kill -TERM "$qpid" 2>/dev/null || true
+      for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$qpid" 2>/dev/null || break; sleep 0.2; done
+      kill -KILL "$qpid" 2>/dev/null || true
+    fi
   fi
   for p in $out_pid $err_pid $con_pid; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
