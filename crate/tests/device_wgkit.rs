@@ -13,8 +13,16 @@ fn ping_tcp_and_stats_between_two_devices() {
     let (na, nb) = (format!("wa{}", pair.t), format!("wb{}", pair.t));
     let a = Node::new(&pair.a, &na, 51820);
     let b = Node::new(&pair.b, &nb, 51820);
-    a.add_peer(peer(&b.public(), Some("192.0.2.2:51820"), &["10.77.0.2/32", "fd77::2/128"]));
-    b.add_peer(peer(&a.public(), Some("192.0.2.1:51820"), &["10.77.0.1/32", "fd77::1/128"]));
+    a.add_peer(peer(
+        &b.public(),
+        Some("192.0.2.2:51820"),
+        &["10.77.0.2/32", "fd77::2/128"],
+    ));
+    b.add_peer(peer(
+        &a.public(),
+        Some("192.0.2.1:51820"),
+        &["10.77.0.1/32", "fd77::1/128"],
+    ));
     up(&pair.a, &na, &["10.77.0.1/24", "fd77::1/64"]);
     up(&pair.b, &nb, &["10.77.0.2/24", "fd77::2/64"]);
 
@@ -43,7 +51,8 @@ fn ping_tcp_and_stats_between_two_devices() {
     );
     let ev = b.drain();
     assert!(
-        ev.iter().any(|e| matches!(e, DeviceEvent::HandshakeCompleted { initiator: false, .. })),
+        ev.iter()
+            .any(|e| matches!(e, DeviceEvent::HandshakeCompleted { initiator: false, .. })),
         "{ev:?}"
     );
     let stats = a.dev.stats();
@@ -58,7 +67,10 @@ fn ping_tcp_and_stats_between_two_devices() {
     a.add_peer(keep);
     assert!(ping(&pair.a, "10.77.0.2", ""));
     assert_eq!(a.dev.snapshot().peers[0].last_handshake, before);
-    assert!(!a.drain().iter().any(|e| matches!(e, DeviceEvent::HandshakeCompleted { .. })));
+    assert!(!a
+        .drain()
+        .iter()
+        .any(|e| matches!(e, DeviceEvent::HandshakeCompleted { .. })));
 
     // Removing the peer stops traffic.
     let mut rm = wgkit::model::PeerConfig::new(b.public());
@@ -92,7 +104,10 @@ fn inbound_source_filtering() {
     up(&pair.b, &nb, &["10.77.0.2/24", "10.77.0.99/24"]);
     assert!(ping(&pair.b, "10.77.0.1", "-I 10.77.0.2"));
     let before = a.dev.stats().dropped_source_filter;
-    assert!(!ping(&pair.b, "10.77.0.1", "-I 10.77.0.99"), "spoofed inner source must be dropped");
+    assert!(
+        !ping(&pair.b, "10.77.0.1", "-I 10.77.0.99"),
+        "spoofed inner source must be dropped"
+    );
     assert!(a.dev.stats().dropped_source_filter >= before + 3);
 }
 
@@ -110,17 +125,39 @@ fn roaming_follows_authenticated_packets() {
     up(&pair.b, &nb, &["10.77.0.2/24"]);
     assert!(!pair.a.try_sh("ping -c 1 -W 1 10.77.0.2").status.success());
     assert!(ping(&pair.b, "10.77.0.1", ""));
-    assert_eq!(a.dev.snapshot().peers[0].endpoint, Some("192.0.2.2:51820".parse().unwrap()));
+    assert_eq!(
+        a.dev.snapshot().peers[0].endpoint,
+        Some("192.0.2.2:51820".parse().unwrap())
+    );
     // B's traffic now leaves from 192.0.2.3 (source route change): A follows.
-    pair.b.sh(&format!("ip route replace 192.0.2.1/32 dev vb{} src 192.0.2.3", pair.t));
+    pair.b
+        .sh(&format!("ip route replace 192.0.2.1/32 dev vb{} src 192.0.2.3", pair.t));
     assert!(ping(&pair.b, "10.77.0.1", ""));
-    assert!(wait_until(Duration::from_secs(2), || a.dev.snapshot().peers[0].endpoint
+    assert!(wait_until(Duration::from_secs(2), || a.dev.snapshot().peers[0]
+        .endpoint
         == Some("192.0.2.3:51820".parse().unwrap())));
     let ev = a.drain();
     assert!(
-        ev.iter().any(|e| matches!(e, DeviceEvent::EndpointChanged { new, .. } if *new == "192.0.2.3:51820".parse().unwrap())),
+        ev.iter().any(
+            |e| matches!(e, DeviceEvent::EndpointChanged { new, .. } if *new == "192.0.2.3:51820".parse().unwrap())
+        ),
         "{ev:?}"
     );
     // And A can reach B at the new address.
+    assert!(ping(&pair.a, "10.77.0.2", ""));
+
+    // B moves to another port (sockets rebound under running workers): A follows again.
+    b.dev
+        .apply(DeviceConfig {
+            listen_port: Some(51999),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(b.dev.snapshot().listen_port, 51999);
+    assert!(ping(&pair.b, "10.77.0.1", ""));
+    assert_eq!(
+        a.dev.snapshot().peers[0].endpoint,
+        Some("192.0.2.3:51999".parse().unwrap())
+    );
     assert!(ping(&pair.a, "10.77.0.2", ""));
 }

@@ -65,9 +65,16 @@ pub(crate) fn apply(shared: &Shared, config: DeviceConfig) -> Result<()> {
         }
     }
     if let Some(s) = new_sockets {
-        *shared.sockets.write() = Arc::new(s);
+        let old = std::mem::replace(&mut *shared.sockets.write(), Arc::new(s));
         shared.socket_gen.fetch_add(1, Ordering::SeqCst);
         shared.wake_workers();
+        shared.stop_cv.1.notify_all();
+        // Release the old port before returning: wait (briefly) until every thread has
+        // switched to the new sockets.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while Arc::strong_count(&old) > 1 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
     }
     if !outgoing.is_empty() {
         let mut io = Io::new(shared, 0);

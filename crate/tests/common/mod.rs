@@ -14,7 +14,11 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// A short unique tag: pid and a per-process counter (interface names are ≤ 15 bytes).
 pub fn tag() -> String {
-    format!("{}{}", std::process::id() % 100000, COUNTER.fetch_add(1, Ordering::SeqCst))
+    format!(
+        "{}{}",
+        std::process::id() % 100000,
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
 }
 
 pub fn run(cmd: &str) -> Output {
@@ -137,8 +141,12 @@ impl Pair {
             "ip link add va{t} netns {} type veth peer name vb{t} netns {}",
             a.name, b.name
         ));
-        a.sh(&format!("ip addr add 192.0.2.1/24 dev va{t}; ip addr add 2001:db8::1/64 dev va{t} nodad; ip link set va{t} up"));
-        b.sh(&format!("ip addr add 192.0.2.2/24 dev vb{t}; ip addr add 2001:db8::2/64 dev vb{t} nodad; ip link set vb{t} up"));
+        a.sh(&format!(
+            "ip addr add 192.0.2.1/24 dev va{t}; ip addr add 2001:db8::1/64 dev va{t} nodad; ip link set va{t} up"
+        ));
+        b.sh(&format!(
+            "ip addr add 192.0.2.2/24 dev vb{t}; ip addr add 2001:db8::2/64 dev vb{t} nodad; ip link set vb{t} up"
+        ));
         Pair { a, b, t }
     }
 }
@@ -208,13 +216,17 @@ impl Node {
 /// Brings the interface up with `addr` (e.g. "10.77.0.1/24").
 pub fn up(ns: &Ns, ifname: &str, addrs: &[&str]) {
     for a in addrs {
-        ns.sh(&format!("ip addr add {a} dev {ifname} nodad 2>/dev/null || ip addr add {a} dev {ifname}"));
+        ns.sh(&format!(
+            "ip addr add {a} dev {ifname} nodad 2>/dev/null || ip addr add {a} dev {ifname}"
+        ));
     }
     ns.sh(&format!("ip link set {ifname} up"));
 }
 
 pub fn ping(ns: &Ns, target: &str, extra: &str) -> bool {
-    ns.try_sh(&format!("ping -c 3 -i 0.2 -W 2 {extra} {target}")).status.success()
+    ns.try_sh(&format!("ping -c 3 -i 0.2 -W 2 {extra} {target}"))
+        .status
+        .success()
 }
 
 /// Sends `bytes` random bytes over TCP from `from` to `to_addr:port` (listening in `to`) and
@@ -230,9 +242,17 @@ pub fn tcp_transfer(from: &Ns, to: &Ns, to_addr: &str, port: u16, bytes: usize) 
     let file = TempFile::new("tcp", &data);
     let sum = must(&format!("sha256sum {}", file.path()));
     let sum = sum.split_whitespace().next().unwrap().to_string();
-    let bind = if to_addr.contains(':') { format!("TCP6-LISTEN:{port},bind=[{to_addr}]") } else { format!("TCP4-LISTEN:{port},bind={to_addr}") };
+    let bind = if to_addr.contains(':') {
+        format!("TCP6-LISTEN:{port},bind=[{to_addr}]")
+    } else {
+        format!("TCP4-LISTEN:{port},bind={to_addr}")
+    };
     let server = to.spawn(&format!("sh -c \"socat -u {bind},reuseaddr STDOUT | sha256sum\""));
-    let dest = if to_addr.contains(':') { format!("TCP6:[{to_addr}]:{port}") } else { format!("TCP4:{to_addr}:{port}") };
+    let dest = if to_addr.contains(':') {
+        format!("TCP6:[{to_addr}]:{port}")
+    } else {
+        format!("TCP4:{to_addr}:{port}")
+    };
     let client = from.try_sh(&format!("socat -u FILE:{} {dest},retry=50,interval=0.1", file.path()));
     assert!(
         client.status.success(),

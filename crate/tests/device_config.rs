@@ -1,0 +1,276 @@
+//! Applying `DeviceConfig` to a device: validation, atomicity, key changes, peer and
+//! allowed-IP semantics, port and fwmark (needs root: each test uses its own namespace).
+
+mod common;
+
+use common::*;
+use std::os::fd::AsRawFd;
+use wgkit::device::{Device, DeviceOptions};
+use wgkit::error::ErrorCode;
+use wgkit::keys::Key;
+use wgkit::model::{AllowedIp, AllowedIpChange, DeviceConfig, PeerConfig};
+
+fn device(ns: &Ns) -> Device {
+    Device::create(
+        &format!("wc{}", tag()),
+        DeviceOptions {
+            netns: Some(ns.path()),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+fn ns() -> Ns {
+    Ns::new(format!("wgk{}c", tag()))
+}
+
+/// Binds a plain UDP socket (no SO_REUSEPORT) in `ns` on a free port.
+fn occupy_port(ns: &Ns) -> std::net::UdpSocket {
+    let path = format!("/var/run/netns/{}", ns.name);
+    std::thread::spawn(move || {
+        let f = std::fs::File::open(path).unwrap();
+        // SAFETY: entering a namespace on this short-lived thread only.
+        assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
+        std::net::UdpSocket::bind("0.0.0.0:0").unwrap()
+    })
+    .join()
+    .unwrap()
+}
+
+fn ips(d: &wgkit::model::Device, i: usize) -> Vec<String> {
+    d.peers[i].allowed_ips.iter().map(|x| x.to_string()).collect()
+}
+
+#[test]
+fn device_is_created_in_the_namespace_and_removed_on_drop() {
+    let ns = ns();
+    let dev = device(&ns);
+    let name = dev.name().to_string();
+    assert!(ns.try_sh(&format!("ip link show {name}")).status.success());
+    assert!(
+        !run(&format!("ip link show {name}")).status.success(),
+        "not in the caller's namespace"
+    );
+    assert_eq!(ns.sh(&format!("cat /sys/class/net/{name}/mtu")).trim(), "1420");
+    dev.set_mtu(1380).unwrap();
+    assert_eq!(dev.refresh_mtu().unwrap(), 1380);
+    let port = dev.snapshot().listen_port;
+    assert_ne!(port, 0);
+    assert!(ns.sh("ss -Hulnp").contains(&format!(":{port}")));
+    drop(dev);
+    assert!(!ns.try_sh(&format!("ip link show {name}")).status.success());
+}
+
+#[test]
+fn failed_change_leaves_device_unchanged() {
+    let ns = ns();
+    let dev = device(&ns);
+    let p1 = Key::generate_private().public_key();
+    dev.apply(DeviceConfig {
+        private_key: Some(Key::generate_private()),
+        fwmark: Some(7),
+        peers: vec![peer(&p1, Some("192.0.2.5:1234"), &["10.0.0.0/24"])],
+        ..Default::default()
+    })
+    .unwrap();
+    let before = dev.snapshot();
+    assert_eq!(before.fwmark, 7);
+
+    // Port in use: nothing of the change may stick (key, fwmark, peers, allowed IPs).
+    let taken = occupy_port(&ns);
+    let port = taken.local_addr().unwrap().port();
+    let p2 = Key::generate_private().public_key();
+    let err = dev
+        .apply(DeviceConfig {
+            private_key: Some(Key::generate_private()),
+            listen_port: Some(port),
+            fwmark: Some(9),
+            replace_peers: true,
+            peers: vec![peer(&p2, None, &["10.0.0.0/24"])],
+        })
+        .unwrap_err();
+    assert_eq!(err.errno, Some(libc::EADDRINUSE));
+    assert_eq!(dev.snapshot(), before);
+
+    // Invalid protocol version in a later peer: the earlier ones are not applied either.
+    let mut bad = PeerConfig::new(Key::generate_private().public_key());
+    bad.protocol_version = Some(2);
+    let err = dev
+        .apply(DeviceConfig {
+            listen_port: Some(0),
+            peers: vec![peer(&p2, None, &["10.1.0.0/16"]), bad],
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidArgument);
+    assert_eq!(dev.snapshot(), before);
+
+    // An out-of-range prefix built by hand is rejected the same way.
+    let mut p = PeerConfig::new(p2.clone());
+    p.allowed_ips.push(AllowedIpChange {
+        ip: AllowedIp {
+            addr: "10.0.0.0".parse().unwrap(),
+            cidr: 33,
+        },
+        remove: false,
+    });
+    assert!(dev
+        .apply(DeviceConfig {
+            peers: vec![p],
+            ..Default::default()
+        })
+        .is_err());
+    assert_eq!(dev.snapshot(), before);
+}
+
+#[test]
+fn peers_and_allowed_ips_follow_wg_semantics() {
+    let ns = ns();
+    let dev = device(&ns);
+    let (k1, k2, k3) = (
+        Key::generate_private().public_key(),
+        Key::generate_private().public_key(),
+        Key::generate_private().public_key(),
+    );
+    dev.apply(DeviceConfig {
+        peers: vec![
+            peer(&k1, None, &["10.0.0.1/32", "10.0.1.0/24", "fd00::/64"]),
+            peer(&k2, None, &["10.0.2.0/24"]),
+        ],
+        ..Default::default()
+    })
+    .unwrap();
+    // No private key yet: peers exist anyway, public key absent.
+    let d = dev.snapshot();
+    assert_eq!(d.public_key, None);
+    assert_eq!(d.peers.len(), 2);
+    assert_eq!(ips(&d, 0), ["10.0.0.1/32", "10.0.1.0/24", "fd00::/64"]);
+
+    // Moving a prefix to another peer, removing one only from its owner, update_only.
+    let mut c2 = peer(&k2, None, &["10.0.1.77/24"]);
+    c2.allowed_ips.push(AllowedIpChange {
+        ip: AllowedIp::parse("10.0.0.1/32").unwrap(),
+        remove: true,
+    });
+    let mut c3 = peer(&k3, None, &["10.9.0.0/16"]);
+    c3.update_only = true;
+    let mut c1 = PeerConfig::new(k1.clone());
+    c1.allowed_ips.push(AllowedIpChange {
+        ip: AllowedIp::parse("10.0.0.1/32").unwrap(),
+        remove: true,
+    });
+    c1.persistent_keepalive_interval = Some(25);
+    dev.apply(DeviceConfig {
+        peers: vec![c2, c3, c1],
+        ..Default::default()
+    })
+    .unwrap();
+    let d = dev.snapshot();
+    assert_eq!(d.peers.len(), 2, "update_only does not create");
+    assert_eq!(ips(&d, 0), ["fd00::/64"]);
+    assert_eq!(ips(&d, 1), ["10.0.2.0/24", "10.0.1.0/24"]);
+    assert_eq!(d.peers[0].persistent_keepalive_interval, 25);
+
+    // replace_allowed_ips, preshared key set and cleared.
+    let mut c1 = peer(&k1, Some("[2001:db8::5]:51820"), &["10.5.0.0/16"]);
+    c1.replace_allowed_ips = true;
+    c1.preshared_key = Some(Key::generate_preshared());
+    dev.apply(DeviceConfig {
+        peers: vec![c1],
+        ..Default::default()
+    })
+    .unwrap();
+    let d = dev.snapshot();
+    assert_eq!(ips(&d, 0), ["10.5.0.0/16"]);
+    assert!(d.peers[0].preshared_key.is_some());
+    assert_eq!(d.peers[0].endpoint, Some("[2001:db8::5]:51820".parse().unwrap()));
+    let mut c1 = PeerConfig::new(k1.clone());
+    c1.preshared_key = Some(Key::zero());
+    dev.apply(DeviceConfig {
+        peers: vec![c1],
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(dev.snapshot().peers[0].preshared_key.is_none());
+
+    // replace_peers with one new peer.
+    dev.apply(DeviceConfig {
+        replace_peers: true,
+        peers: vec![peer(&k3, None, &["10.0.2.0/24"])],
+        ..Default::default()
+    })
+    .unwrap();
+    let d = dev.snapshot();
+    assert_eq!(d.peers.len(), 1);
+    assert_eq!(d.peers[0].public_key, k3);
+    assert_eq!(ips(&d, 0), ["10.0.2.0/24"]);
+}
+
+#[test]
+fn private_key_changes() {
+    let ns = ns();
+    let dev = device(&ns);
+    let own = Key::generate_private();
+    let other = Key::generate_private();
+    dev.apply(DeviceConfig {
+        private_key: Some(own.clone()),
+        peers: vec![
+            peer(&other.public_key(), None, &["10.0.0.2/32"]),
+            peer(&Key::generate_private().public_key(), None, &["10.0.0.3/32"]),
+            // A peer with the device's own key is ignored.
+            peer(&own.public_key(), None, &["10.0.0.4/32"]),
+        ],
+        ..Default::default()
+    })
+    .unwrap();
+    let d = dev.snapshot();
+    assert_eq!(d.public_key, Some(own.public_key()));
+    assert_eq!(d.peers.len(), 2);
+    // Taking a peer's private key removes that peer, as the kernel does.
+    dev.apply(DeviceConfig {
+        private_key: Some(other.clone()),
+        ..Default::default()
+    })
+    .unwrap();
+    let d = dev.snapshot();
+    assert_eq!(d.public_key, Some(other.public_key()));
+    assert_eq!(d.private_key, Some(other));
+    assert_eq!(d.peers.len(), 1);
+    assert_eq!(ips(&d, 0), ["10.0.0.3/32"]);
+    // The zero key removes the private key and keeps the peers.
+    dev.apply(DeviceConfig {
+        private_key: Some(Key::zero()),
+        ..Default::default()
+    })
+    .unwrap();
+    let d = dev.snapshot();
+    assert_eq!((d.private_key, d.public_key, d.peers.len()), (None, None, 1));
+}
+
+#[test]
+fn port_and_fwmark_changes() {
+    let ns = ns();
+    let dev = device(&ns);
+    let old = dev.snapshot().listen_port;
+    let free = occupy_port(&ns);
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    dev.apply(DeviceConfig {
+        listen_port: Some(port),
+        fwmark: Some(0x51),
+        ..Default::default()
+    })
+    .unwrap();
+    let d = dev.snapshot();
+    assert_eq!((d.listen_port, d.fwmark), (port, 0x51));
+    let ss = ns.sh("ss -Huln");
+    assert!(ss.contains(&format!(":{port} ")), "{ss}");
+    assert!(!ss.contains(&format!(":{old} ")), "old port released: {ss}");
+    dev.apply(DeviceConfig {
+        fwmark: Some(0),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(dev.snapshot().fwmark, 0);
+}
