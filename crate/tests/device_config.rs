@@ -274,3 +274,87 @@ fn port_and_fwmark_changes() {
     .unwrap();
     assert_eq!(dev.snapshot().fwmark, 0);
 }
+
+#[test]
+fn handshake_flood_is_answered_with_cookies() {
+    use boringtun::noise::rate_limiter::RateLimiter;
+    use boringtun::noise::{Tunn, TunnResult};
+    use boringtun::x25519::{PublicKey, StaticSecret};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let ns = ns();
+    let dev = device(&ns);
+    let dev_key = Key::generate_private();
+    let client = Key::generate_private();
+    dev.apply(DeviceConfig {
+        private_key: Some(dev_key.clone()),
+        peers: vec![peer(&client.public_key(), None, &["10.0.0.2/32"])],
+        ..Default::default()
+    })
+    .unwrap();
+    let port = dev.snapshot().listen_port;
+    let path = format!("/var/run/netns/{}", ns.name);
+    let (responses, cookies, accepted_after_cookie) = std::thread::spawn(move || {
+        let f = std::fs::File::open(path).unwrap();
+        // SAFETY: entering a namespace on this short-lived thread only.
+        assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        let to = ("127.0.0.1", port);
+        let cpub = PublicKey::from(*client.public_key().as_bytes());
+        let mut t = Tunn::new(
+            StaticSecret::from(*client.as_bytes()),
+            PublicKey::from(*dev_key.public_key().as_bytes()),
+            None,
+            None,
+            1,
+            Some(Arc::new(RateLimiter::new(&cpub, u64::MAX))),
+        );
+        let mut buf = vec![0u8; 2048];
+        // Far more than HANDSHAKE_RATE_LIMIT (100/s) initiations at once.
+        for _ in 0..250 {
+            if let TunnResult::WriteToNetwork(p) = t.format_handshake_initiation(&mut buf, true) {
+                sock.send_to(p, to).unwrap();
+            }
+        }
+        let (mut responses, mut cookies) = (0, 0);
+        let mut last_cookie = None;
+        let mut rbuf = vec![0u8; 2048];
+        while let Ok((n, _)) = sock.recv_from(&mut rbuf) {
+            match rbuf[0] {
+                2 => responses += 1,
+                3 => {
+                    cookies += 1;
+                    last_cookie = Some(rbuf[..n].to_vec());
+                }
+                _ => {}
+            }
+        }
+        // Feeding a cookie back makes the next initiation carry mac2, which passes under load.
+        let mut accepted = false;
+        if let Some(c) = last_cookie {
+            let mut out = vec![0u8; 2048];
+            let r = t.decapsulate(None, &c, &mut out);
+            assert!(matches!(r, TunnResult::Done), "cookie accepted: {r:?}");
+            if let TunnResult::WriteToNetwork(p) = t.format_handshake_initiation(&mut buf, true) {
+                sock.send_to(p, to).unwrap();
+            }
+            while let Ok((_, _)) = sock.recv_from(&mut rbuf) {
+                if rbuf[0] == 2 {
+                    accepted = true;
+                }
+            }
+        }
+        (responses, cookies, accepted)
+    })
+    .join()
+    .unwrap();
+    assert!(responses >= 1, "some initiations are answered");
+    assert!(cookies > 0, "the rest get cookie replies");
+    assert!(dev.stats().cookie_replies_sent > 0);
+    assert!(
+        accepted_after_cookie,
+        "an initiation with a valid mac2 is answered under load"
+    );
+}

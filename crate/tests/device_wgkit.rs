@@ -161,3 +161,27 @@ fn roaming_follows_authenticated_packets() {
     );
     assert!(ping(&pair.a, "10.77.0.2", ""));
 }
+
+#[test]
+fn ipv6_underlay() {
+    let pair = Pair::new();
+    let (na, nb) = (format!("wa{}", pair.t), format!("wb{}", pair.t));
+    let a = Node::new(&pair.a, &na, 51820);
+    let b = Node::new(&pair.b, &nb, 51820);
+    a.add_peer(peer(&b.public(), Some("[2001:db8::2]:51820"), &["10.77.0.2/32"]));
+    b.add_peer(peer(&a.public(), None, &["10.77.0.1/32"]));
+    up(&pair.a, &na, &["10.77.0.1/24"]);
+    up(&pair.b, &nb, &["10.77.0.2/24"]);
+    assert!(ping(&pair.a, "10.77.0.2", ""));
+    assert_eq!(
+        b.dev.snapshot().peers[0].endpoint,
+        Some("[2001:db8::1]:51820".parse().unwrap())
+    );
+    tcp_transfer(&pair.b, &pair.a, "10.77.0.1", 5006, 1 << 20);
+}
+
+#[test]
+fn device_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<wgkit::device::Device>();
+}
