@@ -58,6 +58,16 @@ fn device_is_created_in_the_namespace_and_removed_on_drop() {
     let port = dev.snapshot().listen_port;
     assert_ne!(port, 0);
     assert!(ns.sh("ss -Hulnp").contains(&format!(":{port}")));
+    // A second device with the same name is refused (it must not join the first's queues).
+    let err = Device::create(
+        &name,
+        DeviceOptions {
+            netns: Some(ns.path()),
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert_eq!(err.errno, Some(libc::EEXIST));
     drop(dev);
     assert!(!ns.try_sh(&format!("ip link show {name}")).status.success());
 }

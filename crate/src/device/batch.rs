@@ -19,6 +19,22 @@ pub(crate) struct Batch {
     lens: Vec<usize>,
     addrs: Vec<Option<SocketAddr>>,
     n: usize,
+    hdrs: Box<Hdrs>,
+}
+
+/// `recvmmsg`/`sendmmsg` headers, allocated once per batch (zeroed) and re-pointed per call.
+struct Hdrs {
+    names: [libc::sockaddr_storage; BATCH],
+    iovs: [libc::iovec; BATCH],
+    msgs: [libc::mmsghdr; BATCH],
+}
+
+impl Hdrs {
+    fn new() -> Box<Hdrs> {
+        // SAFETY: all-zero sockaddr_storage/iovec/mmsghdr are valid (null pointers, zero
+        // lengths); every pointer is set before a call uses it.
+        Box::new(unsafe { std::mem::zeroed() })
+    }
 }
 
 impl Batch {
@@ -28,6 +44,7 @@ impl Batch {
             lens: vec![0; capacity],
             addrs: vec![None; capacity],
             n: 0,
+            hdrs: Hdrs::new(),
         }
     }
 
@@ -96,26 +113,25 @@ fn wait_writable(fd: RawFd, ms: i32) {
 pub(crate) fn recv_mmsg(fd: RawFd, batch: &mut Batch) -> std::io::Result<usize> {
     batch.clear();
     let count = batch.capacity().min(BATCH);
-    // SAFETY: all-zero mmsghdr/iovec/sockaddr_storage are valid initial values.
-    let mut names: [libc::sockaddr_storage; BATCH] = unsafe { std::mem::zeroed() };
-    let mut iovs: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
-    let mut msgs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
     let base = batch.data.as_mut_ptr();
+    let h = &mut *batch.hdrs;
     for i in 0..count {
         // SAFETY: slot i lies inside batch.data.
-        iovs[i].iov_base = unsafe { base.add(i * SLOT) } as *mut libc::c_void;
-        iovs[i].iov_len = SLOT;
-        msgs[i].msg_hdr.msg_name = &mut names[i] as *mut _ as *mut libc::c_void;
-        msgs[i].msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        msgs[i].msg_hdr.msg_iov = &mut iovs[i];
-        msgs[i].msg_hdr.msg_iovlen = 1;
+        h.iovs[i].iov_base = unsafe { base.add(i * SLOT) } as *mut libc::c_void;
+        h.iovs[i].iov_len = SLOT;
+        h.msgs[i].msg_hdr.msg_name = &mut h.names[i] as *mut _ as *mut libc::c_void;
+        h.msgs[i].msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        h.msgs[i].msg_hdr.msg_iov = &mut h.iovs[i];
+        h.msgs[i].msg_hdr.msg_iovlen = 1;
+        h.msgs[i].msg_hdr.msg_control = std::ptr::null_mut();
+        h.msgs[i].msg_hdr.msg_controllen = 0;
     }
     loop {
         // SAFETY: msgs points at `count` initialised headers whose buffers outlive the call.
         let r = unsafe {
             libc::recvmmsg(
                 fd,
-                msgs.as_mut_ptr(),
+                h.msgs.as_mut_ptr(),
                 count as libc::c_uint,
                 libc::MSG_DONTWAIT,
                 std::ptr::null_mut(),
@@ -131,8 +147,8 @@ pub(crate) fn recv_mmsg(fd: RawFd, batch: &mut Batch) -> std::io::Result<usize> 
         }
         let r = r as usize;
         for i in 0..r {
-            batch.lens[i] = msgs[i].msg_len as usize;
-            batch.addrs[i] = from_sockaddr(&names[i]);
+            batch.lens[i] = h.msgs[i].msg_len as usize;
+            batch.addrs[i] = from_sockaddr(&h.names[i]);
         }
         batch.n = r;
         return Ok(r);
@@ -141,25 +157,28 @@ pub(crate) fn recv_mmsg(fd: RawFd, batch: &mut Batch) -> std::io::Result<usize> 
 
 /// Sends the packets `idx` of `batch` (each to its address) with `sendmmsg`. Waits briefly
 /// when the socket buffer is full; returns (sent, dropped, last hard error).
-pub(crate) fn send_mmsg(fd: RawFd, batch: &Batch, idx: &[usize]) -> (usize, usize, Option<std::io::Error>) {
+pub(crate) fn send_mmsg(fd: RawFd, batch: &mut Batch, idx: &[usize]) -> (usize, usize, Option<std::io::Error>) {
     let mut sent = 0;
     let mut dropped = 0;
     let mut error = None;
+    let base = batch.data.as_ptr();
+    let h = &mut *batch.hdrs;
     for chunk in idx.chunks(BATCH) {
-        // SAFETY: all-zero mmsghdr/iovec/sockaddr_storage are valid initial values.
-        let mut names: [libc::sockaddr_storage; BATCH] = unsafe { std::mem::zeroed() };
-        let mut iovs: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
-        let mut msgs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
         for (k, &i) in chunk.iter().enumerate() {
             let addr = batch.addrs[i].expect("send batch entries carry an address");
-            let len = to_sockaddr(&addr, &mut names[k]);
-            iovs[k].iov_base = batch.data[i * SLOT..].as_ptr() as *mut libc::c_void;
-            iovs[k].iov_len = batch.lens[i];
-            msgs[k].msg_hdr.msg_name = &mut names[k] as *mut _ as *mut libc::c_void;
-            msgs[k].msg_hdr.msg_namelen = len;
-            msgs[k].msg_hdr.msg_iov = &mut iovs[k];
-            msgs[k].msg_hdr.msg_iovlen = 1;
+            let len = to_sockaddr(&addr, &mut h.names[k]);
+            // SAFETY: slot i lies inside batch.data.
+            h.iovs[k].iov_base = unsafe { base.add(i * SLOT) } as *mut libc::c_void;
+            h.iovs[k].iov_len = batch.lens[i];
+            h.msgs[k].msg_hdr.msg_name = &mut h.names[k] as *mut _ as *mut libc::c_void;
+            h.msgs[k].msg_hdr.msg_namelen = len;
+            h.msgs[k].msg_hdr.msg_iov = &mut h.iovs[k];
+            h.msgs[k].msg_hdr.msg_iovlen = 1;
+            h.msgs[k].msg_hdr.msg_control = std::ptr::null_mut();
+            h.msgs[k].msg_hdr.msg_controllen = 0;
+            h.msgs[k].msg_hdr.msg_flags = 0;
         }
+        let msgs = &mut h.msgs;
         let mut off = 0;
         let mut waits = 0;
         while off < chunk.len() {
@@ -270,7 +289,7 @@ mod tests {
             out.push(&vec![i; 10 + i as usize], Some(to));
         }
         let idx: Vec<usize> = (0..100).collect();
-        let (sent, dropped, err) = send_mmsg(a.as_raw_fd(), &out, &idx);
+        let (sent, dropped, err) = send_mmsg(a.as_raw_fd(), &mut out, &idx);
         assert_eq!((sent, dropped), (100, 0), "{err:?}");
         let mut inb = Batch::new(BATCH);
         let mut got = 0;

@@ -69,6 +69,18 @@ fn open_queue(name: &str) -> Result<(OwnedFd, String)> {
 impl Tun {
     /// Creates the interface (an empty name lets the kernel pick `tunN`) with `queues` queues.
     pub(crate) fn create(name: &str, queues: usize) -> Result<Tun> {
+        // TUNSETIFF on an existing multi-queue TUN would attach to it: refuse instead.
+        if !name.is_empty() {
+            let c = std::ffi::CString::new(name)
+                .map_err(|_| Error::invalid_argument(format!("Invalid interface name: `{name}'")))?;
+            // SAFETY: c is a valid NUL-terminated string.
+            if unsafe { libc::if_nametoindex(c.as_ptr()) } != 0 {
+                return Err(Error::from_errno(
+                    libc::EEXIST,
+                    format!("Unable to create TUN device `{name}'"),
+                ));
+            }
+        }
         let (first, actual) = open_queue(name)?;
         let mut tun = Tun {
             name: actual,

@@ -86,7 +86,7 @@ impl Io {
             }
             match self.socks.fd_for(self.worker, v6) {
                 Some(fd) => {
-                    let (sent, dropped, _err) = batch::send_mmsg(fd, &self.out, idx);
+                    let (sent, dropped, _err) = batch::send_mmsg(fd, &mut self.out, idx);
                     Counters::add(&c.tx_datagrams, sent);
                     Counters::add(&c.dropped_io, dropped);
                 }
