@@ -368,3 +368,29 @@ fn handshake_flood_is_answered_with_cookies() {
         "an initiation with a valid mac2 is answered under load"
     );
 }
+
+#[test]
+fn interface_deleted_underneath_reports_an_error_event() {
+    let ns = ns();
+    let (sink, events) = wgkit::device::event_channel(16);
+    let dev = Device::create(
+        &format!("wc{}", tag()),
+        DeviceOptions {
+            netns: Some(ns.path()),
+            threads: 1,
+            events: Some(sink),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    ns.sh(&format!("ip link del {}", dev.name()));
+    let ev = events
+        .recv_timeout(std::time::Duration::from_secs(5))
+        .expect("an event");
+    assert!(matches!(ev, wgkit::device::DeviceEvent::Error(_)), "{ev:?}");
+    // Closing still works and is idempotent.
+    dev.close();
+    dev.close();
+    assert!(dev.is_closed());
+    assert!(dev.apply(DeviceConfig::default()).is_err());
+}

@@ -253,13 +253,23 @@ impl Worker {
         {
             let st = shared.state.read();
             let mut held: Option<(u32, &Arc<Peer>, MutexGuard<PeerState>)> = None;
+            // Bulk flows send runs of packets to one destination: look each run up once.
+            let mut last: Option<(IpAddr, Option<u32>)> = None;
             for i in 0..n {
                 let len = tun_in.packet(i).len();
                 let Some(dst) = Tunn::dst_address(tun_in.packet(i)) else {
                     no_route += 1;
                     continue;
                 };
-                let Some(idx) = st.allowed.lookup(dst) else {
+                let route = match last {
+                    Some((d, r)) if d == dst => r,
+                    _ => {
+                        let r = st.allowed.lookup(dst);
+                        last = Some((dst, r));
+                        r
+                    }
+                };
+                let Some(idx) = route else {
                     no_route += 1;
                     continue;
                 };
