@@ -35,6 +35,17 @@ pub(crate) fn validate(config: &DeviceConfig) -> Result<()> {
     Ok(())
 }
 
+/// IPv4-mapped IPv6 endpoints are IPv4 endpoints (the IPv6 sockets are `IPV6_V6ONLY`).
+pub(crate) fn normalize_endpoint(ep: SocketAddr) -> SocketAddr {
+    match ep {
+        SocketAddr::V6(a) => match a.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(v4.into(), a.port()),
+            None => ep,
+        },
+        v4 => v4,
+    }
+}
+
 pub(crate) fn apply(shared: &Shared, config: DeviceConfig) -> Result<()> {
     validate(&config)?;
     let _serial = shared.apply_lock.lock();
@@ -192,7 +203,7 @@ fn commit(st: &mut State, config: DeviceConfig, outgoing: &mut Vec<(Vec<u8>, Soc
             }
         }
         if let Some(ep) = pc.endpoint {
-            ps.endpoint = Some(ep);
+            ps.endpoint = Some(normalize_endpoint(ep));
         }
         if let Some(ka) = pc.persistent_keepalive_interval {
             let changed = ka != ps.keepalive;
@@ -252,5 +263,61 @@ pub(crate) fn snapshot(shared: &Shared) -> model::Device {
         listen_port: st.listen_port,
         fwmark: st.fwmark,
         peers,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AllowedIpChange, PeerConfig};
+
+    fn key() -> Key {
+        Key::generate_private().public_key()
+    }
+
+    #[test]
+    fn validation_checks_every_peer_before_anything_happens() {
+        let ok = PeerConfig::new(key());
+        assert!(validate(&DeviceConfig {
+            peers: vec![ok.clone()],
+            ..Default::default()
+        })
+        .is_ok());
+        let mut bad_version = PeerConfig::new(key());
+        bad_version.protocol_version = Some(2);
+        let e = validate(&DeviceConfig {
+            peers: vec![ok.clone(), bad_version],
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert_eq!(e.code, crate::error::ErrorCode::InvalidArgument);
+        let mut bad_cidr = PeerConfig::new(key());
+        bad_cidr.allowed_ips.push(AllowedIpChange {
+            ip: AllowedIp {
+                addr: "fd00::".parse().unwrap(),
+                cidr: 129,
+            },
+            remove: true,
+        });
+        assert!(validate(&DeviceConfig {
+            peers: vec![ok, bad_cidr],
+            ..Default::default()
+        })
+        .is_err());
+        let mut v1 = PeerConfig::new(key());
+        v1.protocol_version = Some(1);
+        assert!(validate(&DeviceConfig {
+            peers: vec![v1],
+            ..Default::default()
+        })
+        .is_ok());
+    }
+
+    #[test]
+    fn mapped_endpoints_become_ipv4() {
+        let e: SocketAddr = "[::ffff:192.0.2.1]:51820".parse().unwrap();
+        assert_eq!(normalize_endpoint(e), "192.0.2.1:51820".parse().unwrap());
+        let e: SocketAddr = "[2001:db8::1]:1".parse().unwrap();
+        assert_eq!(normalize_endpoint(e), e);
     }
 }
