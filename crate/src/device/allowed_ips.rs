@@ -1,29 +1,36 @@
-//! Allowed IPs: a longest-prefix-match binary trie per address family mapping prefixes to a
-//! peer id, plus each peer's prefixes in insertion order (what `get` reports).
+//! Allowed IPs: a longest-prefix-match, path-compressed binary trie per address family
+//! mapping prefixes to a peer id, plus each peer's prefixes in insertion order (what `get`
+//! reports).
 //!
-//! Nodes live in an arena (`Vec`) and refer to their children by index, so lookups touch one
-//! contiguous allocation and removal recycles nodes through a free list. Prefixes are stored
-//! masked (host bits cleared), as the kernel does.
+//! Every node holds a prefix (`key/cidr`); a node exists only where a prefix is stored or
+//! where two subtrees branch, so a lookup visits at most one node per branching point (not
+//! one per bit) — the same shape as the kernel's and wireguard-go's tables. Nodes live in an
+//! arena (`Vec`) and refer to their children by index; removal recycles nodes through a free
+//! list. Prefixes are stored masked (host bits cleared), as the kernel does.
 
 use crate::model::AllowedIp;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
 
-const NONE: u32 = 0;
+const NONE: u32 = u32::MAX;
 
 #[derive(Debug, Clone)]
 struct Node<T> {
+    /// Left-aligned, masked to `cidr` bits.
+    key: u128,
+    cidr: u8,
     child: [u32; 2],
     value: Option<T>,
 }
 
-/// A binary trie over left-aligned 128-bit keys (IPv4 addresses occupy the top 32 bits).
+/// A path-compressed binary trie over left-aligned 128-bit keys (IPv4 addresses occupy the
+/// top 32 bits).
 #[derive(Debug, Clone)]
 struct Trie<T> {
     nodes: Vec<Node<T>>,
     free: Vec<u32>,
-    bits: u8,
+    root: u32,
 }
 
 #[inline]
@@ -31,22 +38,36 @@ fn bit(key: u128, depth: u8) -> usize {
     ((key >> (127 - depth as u32)) & 1) as usize
 }
 
+#[inline]
+fn mask(key: u128, cidr: u8) -> u128 {
+    if cidr == 0 {
+        0
+    } else {
+        key & (u128::MAX << (128 - cidr as u32))
+    }
+}
+
+/// Whether `key` lies inside `prefix/cidr`.
+#[inline]
+fn contains(prefix: u128, cidr: u8, key: u128) -> bool {
+    cidr == 0 || (prefix ^ key) >> (128 - cidr as u32) == 0
+}
+
 impl<T: Copy + Eq> Trie<T> {
-    fn new(bits: u8) -> Self {
+    fn new() -> Self {
         Trie {
-            nodes: vec![Node {
-                child: [NONE; 2],
-                value: None,
-            }],
+            nodes: Vec::new(),
             free: Vec::new(),
-            bits,
+            root: NONE,
         }
     }
 
-    fn alloc(&mut self) -> u32 {
+    fn alloc(&mut self, key: u128, cidr: u8, value: Option<T>) -> u32 {
         let node = Node {
+            key: mask(key, cidr),
+            cidr,
             child: [NONE; 2],
-            value: None,
+            value,
         };
         match self.free.pop() {
             Some(i) => {
@@ -60,77 +81,145 @@ impl<T: Copy + Eq> Trie<T> {
         }
     }
 
-    /// Sets the value of `key/cidr`, returning the previous one.
-    fn insert(&mut self, key: u128, cidr: u8, value: T) -> Option<T> {
-        let mut n = 0u32;
-        for depth in 0..cidr {
-            let b = bit(key, depth);
-            let next = self.nodes[n as usize].child[b];
-            n = if next == NONE {
-                let c = self.alloc();
-                self.nodes[n as usize].child[b] = c;
-                c
-            } else {
-                next
-            };
-        }
-        self.nodes[n as usize].value.replace(value)
+    fn release(&mut self, n: u32) {
+        self.nodes[n as usize].value = None;
+        self.nodes[n as usize].child = [NONE; 2];
+        self.free.push(n);
     }
 
-    /// Clears the value of `key/cidr` and prunes nodes left without value or children.
-    fn remove(&mut self, key: u128, cidr: u8) -> Option<T> {
-        let mut path = Vec::with_capacity(cidr as usize + 1);
-        let mut n = 0u32;
-        path.push(n);
-        for depth in 0..cidr {
-            n = self.nodes[n as usize].child[bit(key, depth)];
-            if n == NONE {
-                return None;
-            }
-            path.push(n);
+    /// Points the link that led to `old` (from `parent`, or the root) at `new`.
+    fn relink(&mut self, parent: u32, old_key: u128, new: u32) {
+        if parent == NONE {
+            self.root = new;
+        } else {
+            let p = &mut self.nodes[parent as usize];
+            let b = bit(old_key, p.cidr);
+            p.child[b] = new;
         }
-        let old = self.nodes[n as usize].value.take();
-        // Prune from the leaf upwards; the root (path[0]) is never freed.
-        for depth in (0..cidr).rev() {
-            let node = path[depth as usize + 1];
-            let nd = &self.nodes[node as usize];
-            if nd.value.is_some() || nd.child != [NONE; 2] {
+    }
+
+    /// Sets the value of `key/cidr` (key masked), returning the previous one.
+    fn insert(&mut self, key: u128, cidr: u8, value: T) -> Option<T> {
+        let key = mask(key, cidr);
+        let mut parent = NONE;
+        let mut n = self.root;
+        while n != NONE {
+            let nd = &self.nodes[n as usize];
+            if nd.cidr > cidr || !contains(nd.key, nd.cidr, key) {
                 break;
             }
-            let parent = path[depth as usize];
-            self.nodes[parent as usize].child[bit(key, depth)] = NONE;
-            self.free.push(node);
+            if nd.cidr == cidr {
+                return self.nodes[n as usize].value.replace(value);
+            }
+            parent = n;
+            n = nd.child[bit(key, nd.cidr)];
         }
-        old
+        let new = self.alloc(key, cidr, Some(value));
+        if n == NONE {
+            self.relink(parent, key, new);
+            return None;
+        }
+        // `n` sits where the new prefix goes: the new node either becomes its parent or they
+        // branch below a new, valueless node at their common prefix.
+        let (nkey, ncidr) = (self.nodes[n as usize].key, self.nodes[n as usize].cidr);
+        let common = ((nkey ^ key).leading_zeros() as u8).min(cidr).min(ncidr);
+        if common == cidr {
+            self.nodes[new as usize].child[bit(nkey, cidr)] = n;
+            self.relink(parent, key, new);
+        } else {
+            let branch = self.alloc(key, common, None);
+            self.nodes[branch as usize].child[bit(nkey, common)] = n;
+            self.nodes[branch as usize].child[bit(key, common)] = new;
+            self.relink(parent, key, branch);
+        }
+        None
+    }
+
+    /// Clears the value of `key/cidr` and removes nodes that no longer store or branch.
+    fn remove(&mut self, key: u128, cidr: u8) -> Option<T> {
+        let key = mask(key, cidr);
+        let mut grand = NONE;
+        let mut parent = NONE;
+        let mut n = self.root;
+        while n != NONE {
+            let nd = &self.nodes[n as usize];
+            if nd.cidr > cidr || !contains(nd.key, nd.cidr, key) {
+                return None;
+            }
+            if nd.cidr == cidr {
+                break;
+            }
+            grand = parent;
+            parent = n;
+            n = nd.child[bit(key, nd.cidr)];
+        }
+        if n == NONE {
+            return None;
+        }
+        let old = self.nodes[n as usize].value.take()?;
+        let children = self.nodes[n as usize].child;
+        match children {
+            [NONE, NONE] => {
+                self.relink(parent, key, NONE);
+                self.release(n);
+                // A valueless parent left with one child no longer branches: splice it out.
+                if parent != NONE && self.nodes[parent as usize].value.is_none() {
+                    let pc = self.nodes[parent as usize].child;
+                    let only = if pc[0] == NONE { pc[1] } else { pc[0] };
+                    let pkey = self.nodes[parent as usize].key;
+                    self.relink(grand, pkey, only);
+                    self.release(parent);
+                }
+            }
+            [c, NONE] | [NONE, c] => {
+                self.relink(parent, key, c);
+                self.release(n);
+            }
+            _ => {}
+        }
+        Some(old)
     }
 
     fn get(&self, key: u128, cidr: u8) -> Option<T> {
-        let mut n = 0u32;
-        for depth in 0..cidr {
-            n = self.nodes[n as usize].child[bit(key, depth)];
-            if n == NONE {
+        let key = mask(key, cidr);
+        let mut n = self.root;
+        while n != NONE {
+            let nd = &self.nodes[n as usize];
+            if nd.cidr > cidr || !contains(nd.key, nd.cidr, key) {
                 return None;
             }
+            if nd.cidr == cidr {
+                return nd.value;
+            }
+            n = nd.child[bit(key, nd.cidr)];
         }
-        self.nodes[n as usize].value
+        None
     }
 
     #[inline]
-    fn lookup(&self, key: u128) -> Option<T> {
+    fn lookup(&self, key: u128, bits: u8) -> Option<T> {
         let nodes = &self.nodes[..];
-        let mut n = 0usize;
-        let mut best = nodes[0].value;
-        for depth in 0..self.bits {
-            let next = nodes[n].child[bit(key, depth)];
-            if next == NONE {
+        let mut best = None;
+        let mut n = self.root;
+        while n != NONE {
+            let nd = &nodes[n as usize];
+            if !contains(nd.key, nd.cidr, key) {
                 break;
             }
-            n = next as usize;
-            if let Some(v) = nodes[n].value {
-                best = Some(v);
+            if nd.value.is_some() {
+                best = nd.value;
             }
+            if nd.cidr >= bits {
+                break;
+            }
+            n = nd.child[bit(key, nd.cidr)];
         }
         best
+    }
+
+    #[cfg(test)]
+    fn live_nodes(&self) -> usize {
+        self.nodes.len() - self.free.len()
     }
 }
 
@@ -158,8 +247,8 @@ impl<T: Copy + Eq + Hash> Default for AllowedIps<T> {
 impl<T: Copy + Eq + Hash> AllowedIps<T> {
     pub fn new() -> Self {
         AllowedIps {
-            v4: Trie::new(32),
-            v6: Trie::new(128),
+            v4: Trie::new(),
+            v6: Trie::new(),
             by_peer: HashMap::new(),
         }
     }
@@ -221,8 +310,8 @@ impl<T: Copy + Eq + Hash> AllowedIps<T> {
     #[inline]
     pub fn lookup(&self, addr: IpAddr) -> Option<T> {
         match addr {
-            IpAddr::V4(a) => self.v4.lookup((u32::from(a) as u128) << 96),
-            IpAddr::V6(a) => self.v6.lookup(u128::from(a)),
+            IpAddr::V4(a) => self.v4.lookup((u32::from(a) as u128) << 96, 32),
+            IpAddr::V6(a) => self.v6.lookup(u128::from(a), 128),
         }
     }
 
@@ -316,14 +405,20 @@ mod tests {
     }
 
     #[test]
-    fn nodes_are_recycled() {
+    fn nodes_are_recycled_and_compressed() {
         let mut t = AllowedIps::new();
         for _ in 0..100 {
             t.insert(ip("fd00:1:2:3:4:5:6:7/128"), 1u32);
+            t.insert(ip("fd00:1:2:3:4:5:6:8/128"), 2u32);
+            t.insert(ip("fd00::/16"), 3u32);
+            // Two leaves and their branch point, plus the /16: 4 nodes, not 128 per path.
+            assert_eq!(t.v6.live_nodes(), 4);
             t.remove_peer(1);
+            t.remove_peer(2);
+            t.remove_peer(3);
+            assert_eq!(t.v6.live_nodes(), 0);
         }
-        assert_eq!(t.v6.nodes.len(), 129);
-        assert_eq!(t.v6.free.len(), 128);
+        assert!(t.v6.nodes.len() <= 4);
     }
 
     /// Brute-force reference: a list of (masked prefix, peer), scanned for the longest match.
@@ -407,6 +502,8 @@ mod tests {
                     assert_eq!(t.owner(*q), Some(*v));
                 }
             }
+            // Compression: at most one branch node per stored prefix.
+            assert!(t.v4.live_nodes() + t.v6.live_nodes() <= 2 * r.0.len() + 1);
             // Per-peer lists match the reference (as sets; order is insertion order).
             for peer in 0..8 {
                 let mut a: Vec<AllowedIp> = t.list(peer).to_vec();
