@@ -81,7 +81,14 @@ fn ping_tcp_and_stats_between_two_devices() {
             ..Default::default()
         })
         .unwrap();
-    assert!(!pair.a.try_sh("ping -c 1 -W 1 10.77.0.2").status.success());
+    let out = pair.a.try_sh("ping -c 1 -W 1 10.77.0.2");
+    assert!(!out.status.success());
+    // The device answers with ICMP host unreachable, as the kernel does.
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Unreachable"), "{text}");
+    let out = pair.a.try_sh("ping -c 1 -W 1 fd77::2");
+    let text = String::from_utf8_lossy(&out.stdout).to_lowercase();
+    assert!(!out.status.success() && text.contains("unreachable"), "{text}");
     assert!(a.dev.stats().dropped_no_route > 0);
     a.dev.close();
     // The interface is gone once closed.

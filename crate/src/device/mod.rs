@@ -17,6 +17,7 @@ mod allowed_ips;
 mod batch;
 mod config;
 mod events;
+mod icmp;
 mod netns;
 mod peer;
 mod tun;

@@ -2,6 +2,7 @@
 //! queue and UDP sockets, and the timer thread.
 
 use super::batch::{self, Batch, BATCH};
+use super::icmp::{self, IcmpLimiter};
 use super::peer::{padded_len, Peer, PeerState};
 use super::udp::Sockets;
 use super::{Counters, Shared, TIMER_TICK};
@@ -147,6 +148,9 @@ fn socket_fds(socks: &Sockets, worker: usize) -> [(Option<RawFd>, u64); 2] {
 struct Worker {
     tun_fd: RawFd,
     tun_in: Batch,
+    /// ICMP errors for packets that cannot be sent, written back into the TUN.
+    icmp_out: Batch,
+    icmp_limit: IcmpLimiter,
     udp_in: Batch,
     tun_out: Batch,
     io: Io,
@@ -168,6 +172,8 @@ pub(crate) fn run(shared: Arc<Shared>, id: usize, tun_fd: RawFd) {
     let mut w = Worker {
         tun_fd,
         tun_in: Batch::new(BATCH),
+        icmp_out: Batch::new(8),
+        icmp_limit: IcmpLimiter::new(),
         udp_in: Batch::new(BATCH),
         tun_out: Batch::new(BATCH),
         io: Io::new(&shared, id),
@@ -249,7 +255,28 @@ impl Worker {
         let mtu = shared.mtu.load(Ordering::Relaxed);
         let now = Instant::now();
         let mut no_route = 0;
-        let Worker { tun_in, io, .. } = self;
+        let Worker {
+            tun_in,
+            io,
+            icmp_out,
+            icmp_limit,
+            tun_fd,
+            ..
+        } = self;
+        icmp_out.clear();
+        // Drops a packet that cannot be sent, answering with an ICMP error.
+        let mut unreachable = |packet: &[u8], no_route: &mut usize| {
+            *no_route += 1;
+            if !icmp_limit.allow(now) {
+                return;
+            }
+            if icmp_out.is_full() {
+                flush_tun(shared, *tun_fd, icmp_out);
+            }
+            if let Some(len) = icmp::unreachable(packet, icmp_out.next_slot()) {
+                icmp_out.commit(len, None);
+            }
+        };
         {
             let st = shared.state.read();
             let mut held: Option<(u32, &Arc<Peer>, MutexGuard<PeerState>)> = None;
@@ -270,30 +297,27 @@ impl Worker {
                     }
                 };
                 let Some(idx) = route else {
-                    no_route += 1;
+                    unreachable(tun_in.packet(i), &mut no_route);
                     continue;
                 };
                 if held.as_ref().map(|h| h.0) != Some(idx) {
                     held = None;
                     let Some(p) = st.by_index.get(&idx) else {
-                        no_route += 1;
+                        unreachable(tun_in.packet(i), &mut no_route);
                         continue;
                     };
                     held = Some((idx, p, p.state.lock()));
                 }
                 let Some((_, peer, ps)) = held.as_mut() else { continue };
-                let Some(ep) = ps.endpoint else {
-                    no_route += 1;
+                let (Some(ep), true) = (ps.endpoint, ps.tunn.is_some()) else {
+                    unreachable(tun_in.packet(i), &mut no_route);
                     continue;
                 };
                 let padded = padded_len(len, mtu);
                 let slot = tun_in.slot_mut(i);
                 slot[len..padded].fill(0);
                 io.reserve(shared);
-                let Some(t) = ps.tunn.as_mut() else {
-                    no_route += 1;
-                    continue;
-                };
+                let Some(t) = ps.tunn.as_mut() else { continue };
                 let out_len = match t.encapsulate(&slot[..padded], io.out.next_slot()) {
                     TunnResult::WriteToNetwork(p) => p.len(),
                     _ => 0,
@@ -305,6 +329,9 @@ impl Worker {
         }
         Counters::add(&c.dropped_no_route, no_route);
         io.flush(shared);
+        if icmp_out.len() > 0 {
+            flush_tun(shared, *tun_fd, icmp_out);
+        }
         Ok(())
     }
 
