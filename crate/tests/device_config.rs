@@ -277,12 +277,24 @@ fn port_and_fwmark_changes() {
     let ss = ns.sh("ss -Huln");
     assert!(ss.contains(&format!(":{port} ")), "{ss}");
     assert!(!ss.contains(&format!(":{old} ")), "old port released: {ss}");
+    let marks = |ns: &Ns| ns.sh("ss -Hulne").lines().filter(|l| l.contains("fwmark:0x51")).count();
+    let threads = ns.sh("ss -Hulne").lines().count();
+    assert_eq!(marks(&ns), threads, "every socket carries the fwmark");
+    // fwmark alone is changed in place on the bound sockets.
     dev.apply(DeviceConfig {
         fwmark: Some(0),
         ..Default::default()
     })
     .unwrap();
     assert_eq!(dev.snapshot().fwmark, 0);
+    assert_eq!(marks(&ns), 0);
+    dev.apply(DeviceConfig {
+        fwmark: Some(0x51),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(marks(&ns), threads);
+    assert_eq!(dev.snapshot().listen_port, port);
 }
 
 #[test]
