@@ -192,3 +192,46 @@ fn device_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<wgkit::device::Device>();
 }
+
+/// A hub with two peers on two links: routing picks the peer by allowed IPs, and the hub
+/// forwards between its peers.
+#[test]
+fn hub_routes_between_two_peers() {
+    let t = tag();
+    let hub = Ns::new(format!("wgk{t}h"));
+    let b = Ns::new(format!("wgk{t}b"));
+    let c = Ns::new(format!("wgk{t}c"));
+    must(&format!(
+        "ip link add hb{t} netns {} type veth peer name bh{t} netns {}",
+        hub.name, b.name
+    ));
+    must(&format!(
+        "ip link add hc{t} netns {} type veth peer name ch{t} netns {}",
+        hub.name, c.name
+    ));
+    hub.sh(&format!(
+        "ip addr add 192.0.2.1/24 dev hb{t}; ip link set hb{t} up; ip addr add 198.51.100.1/24 dev hc{t}; ip link set hc{t} up; sysctl -qw net.ipv4.ip_forward=1"
+    ));
+    b.sh(&format!("ip addr add 192.0.2.2/24 dev bh{t}; ip link set bh{t} up"));
+    c.sh(&format!("ip addr add 198.51.100.2/24 dev ch{t}; ip link set ch{t} up"));
+    let (nh, nb, nc) = (format!("wh{t}"), format!("wb{t}"), format!("wc{t}"));
+    let h = Node::new(&hub, &nh, 51820);
+    let pb = Node::new(&b, &nb, 51820);
+    let pc = Node::new(&c, &nc, 51820);
+    h.add_peer(peer(&pb.public(), Some("192.0.2.2:51820"), &["10.77.0.2/32"]));
+    h.add_peer(peer(&pc.public(), Some("198.51.100.2:51820"), &["10.77.0.3/32"]));
+    pb.add_peer(peer(&h.public(), Some("192.0.2.1:51820"), &["10.77.0.0/24"]));
+    pc.add_peer(peer(&h.public(), Some("198.51.100.1:51820"), &["10.77.0.0/24"]));
+    up(&hub, &nh, &["10.77.0.1/24"]);
+    up(&b, &nb, &["10.77.0.2/24"]);
+    up(&c, &nc, &["10.77.0.3/24"]);
+    assert!(ping(&hub, "10.77.0.2", ""));
+    assert!(ping(&hub, "10.77.0.3", ""));
+    // b → hub → c: decrypted from b, routed by the hub's kernel back into the TUN, encrypted
+    // for c.
+    assert!(ping(&b, "10.77.0.3", ""));
+    let s = h.dev.snapshot();
+    assert_eq!(s.peers.len(), 2);
+    assert!(s.peers.iter().all(|p| p.last_handshake.is_some() && p.rx_bytes > 0));
+    assert_eq!(h.dev.stats().dropped_source_filter, 0);
+}
