@@ -406,3 +406,34 @@ fn interface_deleted_underneath_reports_an_error_event() {
     assert!(dev.is_closed());
     assert!(dev.apply(DeviceConfig::default()).is_err());
 }
+
+#[test]
+fn namespace_by_descriptor_and_kernel_chosen_name() {
+    let ns = ns();
+    let f = std::fs::File::open(format!("/var/run/netns/{}", ns.name)).unwrap();
+    let dev = Device::create(
+        "",
+        DeviceOptions {
+            netns: Some(wgkit::device::Netns::Fd(f.as_raw_fd())),
+            mtu: 1280,
+            threads: 3,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    // The descriptor is duplicated: closing ours does not affect the device.
+    drop(f);
+    assert!(dev.name().starts_with("tun"), "{}", dev.name());
+    assert!(ns.try_sh(&format!("ip link show {}", dev.name())).status.success());
+    assert_eq!(ns.sh(&format!("cat /sys/class/net/{}/mtu", dev.name())).trim(), "1280");
+    // Three queues: three sockets per family.
+    assert_eq!(ns.sh("ss -Huln").lines().count(), 6);
+    assert!(Device::create(
+        "x",
+        DeviceOptions {
+            mtu: 100,
+            ..Default::default()
+        }
+    )
+    .is_err());
+}
