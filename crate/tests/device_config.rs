@@ -55,6 +55,9 @@ fn device_is_created_in_the_namespace_and_removed_on_drop() {
     assert_eq!(ns.sh(&format!("cat /sys/class/net/{name}/mtu")).trim(), "1420");
     dev.set_mtu(1380).unwrap();
     assert_eq!(dev.refresh_mtu().unwrap(), 1380);
+    // A change made with `ip link` is picked up by the timer thread.
+    ns.sh(&format!("ip link set {name} mtu 1300"));
+    assert!(wait_until(std::time::Duration::from_secs(3), || dev.mtu() == 1300));
     let port = dev.snapshot().listen_port;
     assert_ne!(port, 0);
     assert!(ns.sh("ss -Hulnp").contains(&format!(":{port}")));

@@ -123,9 +123,15 @@ pub(crate) fn set_mtu(name: &str, mtu: u32) -> Result<()> {
 /// Reads the interface MTU (SIOCGIFMTU). Must run in the interface's namespace.
 pub(crate) fn get_mtu(name: &str) -> Result<u32> {
     let s = ctl_socket()?;
+    get_mtu_with(s.as_raw_fd(), name)
+}
+
+/// Reads the interface MTU through `sock`, any socket of the interface's namespace (so no
+/// namespace switch is needed).
+pub(crate) fn get_mtu_with(sock: RawFd, name: &str) -> Result<u32> {
     let mut req = IfReq::new(name)?;
     // SAFETY: req is a properly sized struct ifreq.
-    if unsafe { libc::ioctl(s.as_raw_fd(), libc::SIOCGIFMTU, &mut req) } < 0 {
+    if unsafe { libc::ioctl(sock, libc::SIOCGIFMTU, &mut req) } < 0 {
         return Err(last_err(format!("Unable to read the MTU of `{name}'")));
     }
     Ok(i32::from_ne_bytes(req.data[..4].try_into().expect("4 bytes")) as u32)

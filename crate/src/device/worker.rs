@@ -522,6 +522,12 @@ pub(crate) fn timer_loop(shared: Arc<Shared>) {
                 if let Some(l) = &st.handshake_limiter {
                     l.reset_count();
                 }
+                // Follow MTU changes made with `ip link` (padding never exceeds the MTU).
+                if let Some(fd) = io.socks.fd_for(0, false) {
+                    if let Ok(mtu) = super::tun::get_mtu_with(fd, &shared.name) {
+                        shared.mtu.store(mtu as usize, Ordering::Relaxed);
+                    }
+                }
             }
             for peer in &st.peers {
                 let mut ps = peer.state.lock();
