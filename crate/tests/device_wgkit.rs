@@ -122,7 +122,10 @@ fn inbound_source_filtering() {
 fn roaming_follows_authenticated_packets() {
     let pair = Pair::new();
     let (na, nb) = (format!("wa{}", pair.t), format!("wb{}", pair.t));
-    pair.b.sh(&format!("ip addr add 192.0.2.3/24 dev vb{}", pair.t));
+    pair.b.sh(&format!(
+        "sysctl -qw net.ipv4.conf.vb{t}.promote_secondaries=1; ip addr add 192.0.2.3/24 dev vb{t}",
+        t = pair.t
+    ));
     let a = Node::new(&pair.a, &na, 51820);
     let b = Node::new(&pair.b, &nb, 51820);
     // A knows no endpoint for B: B must initiate, and A learns B's address from it.
@@ -132,17 +135,21 @@ fn roaming_follows_authenticated_packets() {
     up(&pair.b, &nb, &["10.77.0.2/24"]);
     assert!(!pair.a.try_sh("ping -c 1 -W 1 10.77.0.2").status.success());
     assert!(ping(&pair.b, "10.77.0.1", ""));
-    assert_eq!(
-        a.dev.snapshot().peers[0].endpoint,
-        Some("192.0.2.2:51820".parse().unwrap())
-    );
-    // B's traffic now leaves from 192.0.2.3 (source route change): A follows.
+    let at = |s: &str| Some(s.parse().unwrap());
+    assert_eq!(a.dev.snapshot().peers[0].endpoint, at("192.0.2.2:51820"));
+    // Sticky source: B answers from the address A talks to, even when routing would now
+    // pick another source.
     pair.b
         .sh(&format!("ip route replace 192.0.2.1/32 dev vb{} src 192.0.2.3", pair.t));
     assert!(ping(&pair.b, "10.77.0.1", ""));
+    assert!(ping(&pair.a, "10.77.0.2", ""));
+    assert_eq!(a.dev.snapshot().peers[0].endpoint, at("192.0.2.2:51820"));
+    // B loses that address: its packets leave from the route's source and A follows.
+    pair.b.sh(&format!("ip addr del 192.0.2.2/24 dev vb{}", pair.t));
+    assert!(ping(&pair.b, "10.77.0.1", ""));
     assert!(wait_until(Duration::from_secs(2), || a.dev.snapshot().peers[0]
         .endpoint
-        == Some("192.0.2.3:51820".parse().unwrap())));
+        == at("192.0.2.3:51820")));
     let ev = a.drain();
     assert!(
         ev.iter().any(

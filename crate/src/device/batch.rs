@@ -4,7 +4,7 @@
 
 use super::udp::{from_sockaddr, to_sockaddr};
 use std::mem::size_of;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::RawFd;
 
 /// Packets per batch (wireguard-go's `IdealBatchSize` is 128; 64 keeps latency low on 2 cores).
@@ -18,15 +18,21 @@ pub(crate) struct Batch {
     data: Vec<u8>,
     lens: Vec<usize>,
     addrs: Vec<Option<SocketAddr>>,
+    /// The local address a datagram arrived at (received) or must leave from (to send).
+    srcs: Vec<Option<IpAddr>>,
     n: usize,
     hdrs: Box<Hdrs>,
 }
+
+/// Room for one IP_PKTINFO / IPV6_PKTINFO control message (8-byte aligned).
+const CTRL_WORDS: usize = 8;
 
 /// `recvmmsg`/`sendmmsg` headers, allocated once per batch (zeroed) and re-pointed per call.
 struct Hdrs {
     names: [libc::sockaddr_storage; BATCH],
     iovs: [libc::iovec; BATCH],
     msgs: [libc::mmsghdr; BATCH],
+    ctrl: [[u64; CTRL_WORDS]; BATCH],
 }
 
 impl Hdrs {
@@ -43,6 +49,7 @@ impl Batch {
             data: vec![0u8; capacity * SLOT],
             lens: vec![0; capacity],
             addrs: vec![None; capacity],
+            srcs: vec![None; capacity],
             n: 0,
             hdrs: Hdrs::new(),
         }
@@ -78,6 +85,11 @@ impl Batch {
         self.addrs[i]
     }
 
+    /// The local address datagram `i` arrived at.
+    pub(crate) fn src(&self, i: usize) -> Option<IpAddr> {
+        self.srcs[i]
+    }
+
     /// The next free slot (callers check `is_full` first).
     pub(crate) fn next_slot(&mut self) -> &mut [u8] {
         let n = self.n;
@@ -86,15 +98,26 @@ impl Batch {
 
     /// Commits `len` bytes written at the start of the next free slot.
     pub(crate) fn commit(&mut self, len: usize, addr: Option<SocketAddr>) {
+        self.commit_from(len, addr, None);
+    }
+
+    /// Commits a datagram that must leave from local address `src` (sticky source).
+    pub(crate) fn commit_from(&mut self, len: usize, addr: Option<SocketAddr>, src: Option<IpAddr>) {
         self.lens[self.n] = len;
         self.addrs[self.n] = addr;
+        self.srcs[self.n] = src;
         self.n += 1;
     }
 
     /// Copies a packet into the next free slot.
     pub(crate) fn push(&mut self, packet: &[u8], addr: Option<SocketAddr>) {
+        self.push_from(packet, addr, None);
+    }
+
+    /// Copies a packet into the next free slot, to leave from local address `src`.
+    pub(crate) fn push_from(&mut self, packet: &[u8], addr: Option<SocketAddr>, src: Option<IpAddr>) {
         self.next_slot()[..packet.len()].copy_from_slice(packet);
-        self.commit(packet.len(), addr);
+        self.commit_from(packet.len(), addr, src);
     }
 }
 
@@ -123,8 +146,8 @@ pub(crate) fn recv_mmsg(fd: RawFd, batch: &mut Batch) -> std::io::Result<usize> 
         h.msgs[i].msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
         h.msgs[i].msg_hdr.msg_iov = &mut h.iovs[i];
         h.msgs[i].msg_hdr.msg_iovlen = 1;
-        h.msgs[i].msg_hdr.msg_control = std::ptr::null_mut();
-        h.msgs[i].msg_hdr.msg_controllen = 0;
+        h.msgs[i].msg_hdr.msg_control = h.ctrl[i].as_mut_ptr() as *mut libc::c_void;
+        h.msgs[i].msg_hdr.msg_controllen = CTRL_WORDS * 8;
     }
     loop {
         // SAFETY: msgs points at `count` initialised headers whose buffers outlive the call.
@@ -149,6 +172,8 @@ pub(crate) fn recv_mmsg(fd: RawFd, batch: &mut Batch) -> std::io::Result<usize> 
         for i in 0..r {
             batch.lens[i] = h.msgs[i].msg_len as usize;
             batch.addrs[i] = from_sockaddr(&h.names[i]);
+            // SAFETY: the kernel filled msg_control/msg_controllen for this message.
+            batch.srcs[i] = unsafe { read_pktinfo(&h.msgs[i].msg_hdr) };
         }
         batch.n = r;
         return Ok(r);
@@ -174,9 +199,9 @@ pub(crate) fn send_mmsg(fd: RawFd, batch: &mut Batch, idx: &[usize]) -> (usize, 
             h.msgs[k].msg_hdr.msg_namelen = len;
             h.msgs[k].msg_hdr.msg_iov = &mut h.iovs[k];
             h.msgs[k].msg_hdr.msg_iovlen = 1;
-            h.msgs[k].msg_hdr.msg_control = std::ptr::null_mut();
-            h.msgs[k].msg_hdr.msg_controllen = 0;
             h.msgs[k].msg_hdr.msg_flags = 0;
+            // SAFETY: ctrl[k] has room for one pktinfo control message.
+            unsafe { write_pktinfo(&mut h.ctrl[k], batch.srcs[i], &mut h.msgs[k].msg_hdr) };
         }
         let msgs = &mut h.msgs;
         let mut off = 0;
@@ -207,6 +232,12 @@ pub(crate) fn send_mmsg(fd: RawFd, batch: &mut Batch, idx: &[usize]) -> (usize, 
                     dropped += chunk.len() - off;
                     break;
                 }
+                _ if !msgs[off].msg_hdr.msg_control.is_null() => {
+                    // The sticky source address is gone (EINVAL/EADDRNOTAVAIL): send from
+                    // whatever the routing table picks; the peer's next packet re-learns it.
+                    msgs[off].msg_hdr.msg_control = std::ptr::null_mut();
+                    msgs[off].msg_hdr.msg_controllen = 0;
+                }
                 _ => {
                     // The first message failed (unreachable, EPERM from a firewall, …): skip it.
                     off += 1;
@@ -217,6 +248,68 @@ pub(crate) fn send_mmsg(fd: RawFd, batch: &mut Batch, idx: &[usize]) -> (usize, 
         }
     }
     (sent, dropped, error)
+}
+
+/// The local address from an IP_PKTINFO / IPV6_PKTINFO control message.
+///
+/// # Safety
+/// `hdr` must describe a control buffer the kernel filled.
+unsafe fn read_pktinfo(hdr: &libc::msghdr) -> Option<IpAddr> {
+    let mut c = libc::CMSG_FIRSTHDR(hdr);
+    while !c.is_null() {
+        let (level, kind) = ((*c).cmsg_level, (*c).cmsg_type);
+        if level == libc::IPPROTO_IP && kind == libc::IP_PKTINFO {
+            let info = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::in_pktinfo);
+            return Some(IpAddr::V4(Ipv4Addr::from(info.ipi_spec_dst.s_addr.to_ne_bytes())));
+        }
+        if level == libc::IPPROTO_IPV6 && kind == libc::IPV6_PKTINFO {
+            let info = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::in6_pktinfo);
+            return Some(IpAddr::V6(Ipv6Addr::from(info.ipi6_addr.s6_addr)));
+        }
+        c = libc::CMSG_NXTHDR(hdr, c);
+    }
+    None
+}
+
+/// Points `hdr` at a control message choosing the source address `src` (none: no control).
+///
+/// # Safety
+/// `buf` must outlive the send call that uses `hdr`.
+unsafe fn write_pktinfo(buf: &mut [u64; CTRL_WORDS], src: Option<IpAddr>, hdr: &mut libc::msghdr) {
+    hdr.msg_control = std::ptr::null_mut();
+    hdr.msg_controllen = 0;
+    let Some(src) = src else { return };
+    let (level, kind, size) = match src {
+        IpAddr::V4(_) => (libc::IPPROTO_IP, libc::IP_PKTINFO, size_of::<libc::in_pktinfo>()),
+        IpAddr::V6(_) => (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, size_of::<libc::in6_pktinfo>()),
+    };
+    *buf = [0; CTRL_WORDS];
+    hdr.msg_control = buf.as_mut_ptr() as *mut libc::c_void;
+    hdr.msg_controllen = libc::CMSG_SPACE(size as u32) as usize;
+    let c = libc::CMSG_FIRSTHDR(hdr);
+    (*c).cmsg_level = level;
+    (*c).cmsg_type = kind;
+    (*c).cmsg_len = libc::CMSG_LEN(size as u32) as usize;
+    let data = libc::CMSG_DATA(c);
+    match src {
+        IpAddr::V4(a) => std::ptr::write_unaligned(
+            data as *mut libc::in_pktinfo,
+            libc::in_pktinfo {
+                ipi_ifindex: 0,
+                ipi_spec_dst: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.octets()),
+                },
+                ipi_addr: libc::in_addr { s_addr: 0 },
+            },
+        ),
+        IpAddr::V6(a) => std::ptr::write_unaligned(
+            data as *mut libc::in6_pktinfo,
+            libc::in6_pktinfo {
+                ipi6_addr: libc::in6_addr { s6_addr: a.octets() },
+                ipi6_ifindex: 0,
+            },
+        ),
+    }
 }
 
 /// Reads up to the batch capacity of packets from a non-blocking TUN queue into an empty
@@ -308,5 +401,61 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
         assert_eq!(got, 100);
+    }
+}
+
+#[cfg(test)]
+mod pktinfo_tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    fn enable_pktinfo(fd: RawFd) {
+        let one: i32 = 1;
+        // SAFETY: valid int option.
+        let r = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::IPPROTO_IP,
+                libc::IP_PKTINFO,
+                &one as *const i32 as *const libc::c_void,
+                4,
+            )
+        };
+        assert_eq!(r, 0);
+    }
+
+    /// The receiver learns the local address; the sender picks its source address, and a
+    /// source that is not local falls back to the routing table's choice.
+    #[test]
+    fn sticky_source_round_trip() {
+        let a = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+        let b = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+        b.set_nonblocking(true).unwrap();
+        enable_pktinfo(b.as_raw_fd());
+        let to: SocketAddr = format!("127.0.0.9:{}", b.local_addr().unwrap().port()).parse().unwrap();
+        let mut out = Batch::new(4);
+        out.push_from(b"one", Some(to), Some("127.0.0.2".parse().unwrap()));
+        out.push_from(b"two", Some(to), Some("192.0.2.77".parse().unwrap()));
+        out.push_from(b"three", Some(to), None);
+        let (sent, dropped, err) = send_mmsg(a.as_raw_fd(), &mut out, &[0, 1, 2]);
+        assert_eq!((sent, dropped), (3, 0), "{err:?}");
+        let mut inb = Batch::new(BATCH);
+        let mut got = Vec::new();
+        for _ in 0..100 {
+            let n = recv_mmsg(b.as_raw_fd(), &mut inb).unwrap();
+            for i in 0..n {
+                got.push((inb.packet(i).to_vec(), inb.addr(i).unwrap().ip(), inb.src(i)));
+            }
+            if got.len() == 3 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert_eq!(got.len(), 3);
+        let local: IpAddr = "127.0.0.9".parse().unwrap();
+        assert_eq!(got[0], (b"one".to_vec(), "127.0.0.2".parse().unwrap(), Some(local)));
+        assert_eq!(got[1].0, b"two");
+        assert_ne!(got[1].1, "192.0.2.77".parse::<IpAddr>().unwrap());
+        assert_eq!(got[2].2, Some(local));
     }
 }

@@ -204,6 +204,7 @@ fn commit(st: &mut State, config: DeviceConfig, outgoing: &mut Vec<(Vec<u8>, Soc
         }
         if let Some(ep) = pc.endpoint {
             ps.endpoint = Some(normalize_endpoint(ep));
+            ps.endpoint_src = None;
         }
         if let Some(ka) = pc.persistent_keepalive_interval {
             let changed = ka != ps.keepalive;

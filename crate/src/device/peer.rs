@@ -9,7 +9,7 @@ use boringtun::noise::Tunn;
 use boringtun::x25519::{PublicKey, StaticSecret};
 use parking_lot::Mutex;
 use rand_core::{OsRng, RngCore};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -67,6 +67,9 @@ pub(crate) struct PeerState {
     pub(crate) tunn: Option<Tunn>,
     pub(crate) preshared_key: Option<Key>,
     pub(crate) endpoint: Option<SocketAddr>,
+    /// The local address the peer's packets last arrived at: ours leave from it (sticky
+    /// source, as the kernel does), so replies come from the address the peer talks to.
+    pub(crate) endpoint_src: Option<IpAddr>,
     /// Seconds, 0 = off.
     pub(crate) keepalive: u16,
     pub(crate) last_handshake: Option<SystemTime>,
@@ -89,6 +92,7 @@ impl Peer {
                 tunn,
                 preshared_key: None,
                 endpoint: None,
+                endpoint_src: None,
                 keepalive: 0,
                 last_handshake: None,
                 last_handshake_mono: None,
@@ -120,10 +124,19 @@ fn emit(events: Option<&EventSink>, e: impl FnOnce() -> DeviceEvent) {
 }
 
 impl PeerState {
-    /// An authenticated packet arrived from `src`: the endpoint follows it (roaming).
+    /// An authenticated packet arrived from `src` at local address `local`: the endpoint
+    /// follows it (roaming) and our packets will leave from `local`.
     #[inline]
-    pub(crate) fn authenticated_from(&mut self, src: SocketAddr, now: Instant, pk: &Key, events: Option<&EventSink>) {
+    pub(crate) fn authenticated_from(
+        &mut self,
+        src: SocketAddr,
+        local: Option<IpAddr>,
+        now: Instant,
+        pk: &Key,
+        events: Option<&EventSink>,
+    ) {
         self.last_traversal = now;
+        self.endpoint_src = local;
         if self.endpoint != Some(src) {
             let old = self.endpoint.replace(src);
             emit(events, || DeviceEvent::EndpointChanged {
@@ -340,8 +353,8 @@ mod tests {
         ps.expired(&pk, Some(&sink));
         assert!(rx.try_recv().is_err());
         let ep: SocketAddr = "192.0.2.1:1".parse().unwrap();
-        ps.authenticated_from(ep, now, &pk, Some(&sink));
-        ps.authenticated_from(ep, now, &pk, Some(&sink));
+        ps.authenticated_from(ep, None, now, &pk, Some(&sink));
+        ps.authenticated_from(ep, None, now, &pk, Some(&sink));
         assert!(matches!(
             rx.try_recv().unwrap(),
             DeviceEvent::EndpointChanged { old: None, .. }

@@ -101,7 +101,8 @@ impl Io {
     #[inline]
     fn commit_to(&mut self, len: usize, to: SocketAddr, peer: &Peer, ps: &mut PeerState, now: Instant) {
         let kind = self.out.next_slot()[0];
-        self.out.commit(len, Some(to));
+        let src = if ps.endpoint == Some(to) { ps.endpoint_src } else { None };
+        self.out.commit_from(len, Some(to), src);
         peer.add_tx(len);
         ps.sent(kind, now);
     }
@@ -358,6 +359,7 @@ impl Worker {
             let st = shared.state.read();
             let mut held: Option<(u32, &Arc<Peer>, MutexGuard<PeerState>)> = None;
             for i in 0..n {
+                let local = udp_in.src(i);
                 let (Some(src), d) = (udp_in.addr(i), udp_in.packet(i)) else {
                     invalid += 1;
                     continue;
@@ -396,7 +398,7 @@ impl Worker {
                         }
                     };
                     peer.add_rx(d.len());
-                    ps.authenticated_from(src, now, &peer.public_key, events);
+                    ps.authenticated_from(src, local, now, &peer.public_key, events);
                     if ps.awaiting_confirmation {
                         ps.handshake_completed(false, &peer.public_key, events);
                     }
@@ -427,7 +429,7 @@ impl Worker {
                         Ok(Packet::HandshakeResponse(r)) => (st.by_index.get(&(r.receiver_idx >> 8)), false),
                         Err(TunnResult::WriteToNetwork(reply)) => {
                             io.reserve(shared);
-                            io.out.push(reply, Some(src));
+                            io.out.push_from(reply, Some(src), local);
                             cookies += 1;
                             continue;
                         }
@@ -469,7 +471,7 @@ impl Worker {
                     continue;
                 }
                 peer.add_rx(d.len());
-                ps.authenticated_from(src, now, &peer.public_key, events);
+                ps.authenticated_from(src, local, now, &peer.public_key, events);
                 io.commit_to(len, src, peer, &mut ps, now);
                 if initiation {
                     ps.awaiting_confirmation = true;
