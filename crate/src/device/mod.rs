@@ -1,17 +1,32 @@
 //! The embedded userspace WireGuard device: a TUN interface, UDP sockets and boringtun's
-//! `noise` state machines, driven by the device's own OS threads.
+//! `noise` state machines (handshakes, sessions, timers, cookies), driven by the device's own
+//! OS threads. No async runtime, no JS, nothing on the libuv pool.
 //!
-//! Threads: `threads` workers, each owning one TUN queue (`IFF_MULTI_QUEUE`), one IPv4 and
-//! one IPv6 UDP socket on the shared listen port (`SO_REUSEPORT`), and an epoll instance;
-//! plus one timer thread (250 ms ticks: boringtun timers, persistent keepalive, stale peers,
-//! the handshake rate limiter's 1 s reset). Packets move in batches (`batch.rs`): a burst of
-//! TUN reads → route (trie) → pad → encrypt → one `sendmmsg`; one `recvmmsg` → decrypt →
-//! source filter → TUN writes.
+//! **Threads.** `threads` workers, each owning one TUN queue (`IFF_MULTI_QUEUE`), one IPv4 and
+//! one IPv6 UDP socket on the shared listen port (`SO_REUSEPORT`: the kernel keeps each peer's
+//! flow on one socket, so on one worker and in order) and an epoll instance; plus one timer
+//! thread (250 ms ticks: boringtun timers, persistent keepalive, stale peers, MTU changes;
+//! every second the handshake rate limiter's reset). The TUN and the sockets are created in
+//! the target namespace by a short-lived helper thread (`netns.rs`).
 //!
-//! Locking: the peer table (`State`: keys, peers, allowed IPs) sits behind one `RwLock` that
-//! the data path takes for reading once per batch and `apply` takes for writing; each peer's
-//! `Tunn` sits behind its own `Mutex`, taken once per run of consecutive packets for that
-//! peer. Order is always table → peer.
+//! **Batches.** Packets move in vectors (`batch.rs`): a burst of TUN reads → route (one trie
+//! lookup per run of equal destinations) → pad to 16 → encrypt → one `sendmmsg`; one
+//! `recvmmsg` → dispatch by type/receiver index → decrypt → inner-source filter → TUN
+//! writes. Buffers are allocated once per worker and reused. UDP GSO/GRO, TUN offloads and
+//! parallel crypto can replace the per-packet steps without changing the loop's shape.
+//!
+//! **Locking.** The peer table (`State`: keys, peers, allowed IPs) sits behind one `RwLock`
+//! that the data path takes for reading once per batch and `apply` takes for writing; each
+//! peer's `Tunn` sits behind its own `Mutex`, taken once per run of consecutive packets for
+//! that peer. Order is always table → one peer.
+//!
+//! **Protocol details on top of boringtun.** Plaintext padding to a multiple of 16 (capped at
+//! the MTU); CSPRNG 24-bit peer indices, handshakes routed by `receiver_index >> 8` (and
+//! initiations by the decrypted static key); one device-wide `RateLimiter` (cookie replies
+//! under load); kernel-style persistent keepalive (reset by any authenticated traffic, sent
+//! at once when turned on); roaming to the latest authenticated source; sticky source
+//! address (IP_PKTINFO); inner-source filtering by allowed IPs; ICMP unreachable for
+//! packets without a peer, endpoint or key.
 
 mod allowed_ips;
 mod batch;
