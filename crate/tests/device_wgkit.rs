@@ -242,3 +242,34 @@ fn hub_routes_between_two_peers() {
     assert!(s.peers.iter().all(|p| p.last_handshake.is_some() && p.rx_bytes > 0));
     assert_eq!(h.dev.stats().dropped_source_filter, 0);
 }
+
+#[test]
+fn link_down_and_up_keeps_working() {
+    let pair = Pair::new();
+    let (na, nb) = (format!("wa{}", pair.t), format!("wb{}", pair.t));
+    let a = Node::new(&pair.a, &na, 51820);
+    let b = Node::new(&pair.b, &nb, 51820);
+    a.add_peer(peer(&b.public(), Some("192.0.2.2:51820"), &["10.77.0.2/32"]));
+    b.add_peer(peer(&a.public(), Some("192.0.2.1:51820"), &["10.77.0.1/32"]));
+    up(&pair.a, &na, &["10.77.0.1/24"]);
+    up(&pair.b, &nb, &["10.77.0.2/24"]);
+    assert!(ping(&pair.a, "10.77.0.2", ""));
+    // Packets arriving for a down interface are dropped, not fatal.
+    pair.b.sh(&format!("ip link set {nb} down"));
+    assert!(!pair.a.try_sh("ping -c 2 -i 0.2 -W 1 10.77.0.2").status.success());
+    pair.b.sh(&format!("ip link set {nb} up"));
+    pair.a.sh(&format!("ip link set {na} down; ip link set {na} up"));
+    assert!(ping(&pair.a, "10.77.0.2", ""));
+    assert!(ping(&pair.b, "10.77.0.1", ""));
+    let errors = |n: &Node| {
+        n.drain()
+            .into_iter()
+            .filter(|e| matches!(e, DeviceEvent::Error(_)))
+            .count()
+    };
+    assert_eq!((errors(&a), errors(&b)), (0, 0));
+    assert!(
+        b.dev.stats().dropped_io > 0,
+        "writes to the down interface were counted"
+    );
+}
