@@ -1,0 +1,390 @@
+//! The embedded userspace WireGuard device: a TUN interface, UDP sockets and boringtun's
+//! `noise` state machines (handshakes, sessions, timers, cookies), driven by the device's own
+//! OS threads. No async runtime, no JS, nothing on the libuv pool.
+//!
+//! **Threads.** `threads` workers, each owning one TUN queue (`IFF_MULTI_QUEUE`), one IPv4 and
+//! one IPv6 UDP socket on the shared listen port (`SO_REUSEPORT`: the kernel keeps each peer's
+//! flow on one socket, so on one worker and in order) and an epoll instance; plus one timer
+//! thread (250 ms ticks: boringtun timers, persistent keepalive, stale peers, MTU changes;
+//! every second the handshake rate limiter's reset). The TUN and the sockets are created in
+//! the target namespace by a short-lived helper thread (`netns.rs`).
+//!
+//! **Batches.** Packets move in vectors (`batch.rs`): a burst of TUN reads → route (one trie
+//! lookup per run of equal destinations) → pad to 16 → encrypt → one `sendmmsg`; one
+//! `recvmmsg` → dispatch by type/receiver index → decrypt → inner-source filter → TUN
+//! writes. Buffers are allocated once per worker and reused. UDP GSO/GRO, TUN offloads and
+//! parallel crypto can replace the per-packet steps without changing the loop's shape.
+//!
+//! **Locking.** The peer table (`State`: keys, peers, allowed IPs) sits behind one `RwLock`
+//! that the data path takes for reading once per batch and `apply` takes for writing; each
+//! peer's `Tunn` sits behind its own `Mutex`, taken once per run of consecutive packets for
+//! that peer. Order is always table → one peer.
+//!
+//! **Protocol details on top of boringtun.** Plaintext padding to a multiple of 16 (capped at
+//! the MTU); CSPRNG 24-bit peer indices, handshakes routed by `receiver_index >> 8` (and
+//! initiations by the decrypted static key); one device-wide `RateLimiter` (cookie replies
+//! under load); kernel-style persistent keepalive (reset by any authenticated traffic, sent
+//! at once when turned on); roaming to the latest authenticated source; sticky source
+//! address (IP_PKTINFO); inner-source filtering by allowed IPs; ICMP unreachable for
+//! packets without a peer, endpoint or key.
+
+mod allowed_ips;
+mod batch;
+mod config;
+mod events;
+mod icmp;
+mod netns;
+mod peer;
+mod tun;
+mod udp;
+mod worker;
+
+pub use allowed_ips::AllowedIps;
+pub use events::{event_channel, DeviceEvent, EventSink, STALE_AFTER};
+pub use netns::Netns;
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::keys::Key;
+use crate::model;
+use boringtun::noise::rate_limiter::RateLimiter;
+use boringtun::x25519::{PublicKey, StaticSecret};
+use netns::NetnsHandle;
+use parking_lot::{Condvar, Mutex, RwLock};
+use peer::Peer;
+use std::collections::HashMap;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tun::Tun;
+use udp::Sockets;
+
+/// Handshake messages per second the device verifies before demanding cookies (boringtun's
+/// device uses the same figure).
+pub const HANDSHAKE_RATE_LIMIT: u64 = 100;
+/// The timer tick.
+pub const TIMER_TICK: Duration = Duration::from_millis(250);
+/// Default MTU (wireguard-go's and wg-quick's).
+pub const DEFAULT_MTU: u32 = 1420;
+
+/// How to create a device.
+#[derive(Debug, Clone)]
+pub struct DeviceOptions {
+    /// The network namespace for the TUN interface and the UDP sockets; `None` = the calling
+    /// thread's.
+    pub netns: Option<Netns>,
+    /// Interface MTU.
+    pub mtu: u32,
+    /// Worker threads (and TUN queues); 0 = one per CPU, at most 4.
+    pub threads: usize,
+    /// Initial listen port; 0 = random.
+    pub listen_port: u16,
+    /// Initial fwmark; 0 = off.
+    pub fwmark: u32,
+    /// Where events go; `None` = nowhere.
+    pub events: Option<EventSink>,
+}
+
+impl Default for DeviceOptions {
+    fn default() -> Self {
+        DeviceOptions {
+            netns: None,
+            mtu: DEFAULT_MTU,
+            threads: 0,
+            listen_port: 0,
+            fwmark: 0,
+            events: None,
+        }
+    }
+}
+
+/// Data-plane counters (packets are WireGuard datagrams on the UDP side, IP packets on the
+/// TUN side).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceStats {
+    pub rx_datagrams: u64,
+    pub tx_datagrams: u64,
+    pub tun_rx_packets: u64,
+    pub tun_tx_packets: u64,
+    /// Outbound packets with no peer for their destination (or no endpoint/key).
+    pub dropped_no_route: u64,
+    /// Decrypted packets whose inner source is not an allowed IP of the sending peer.
+    pub dropped_source_filter: u64,
+    /// Datagrams that failed to parse, authenticate or decrypt, or named no known peer.
+    pub dropped_invalid: u64,
+    /// Datagrams the socket would not take, TUN writes that failed.
+    pub dropped_io: u64,
+    pub cookie_replies_sent: u64,
+    pub events_dropped: u64,
+}
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) rx_datagrams: AtomicU64,
+    pub(crate) tx_datagrams: AtomicU64,
+    pub(crate) tun_rx_packets: AtomicU64,
+    pub(crate) tun_tx_packets: AtomicU64,
+    pub(crate) dropped_no_route: AtomicU64,
+    pub(crate) dropped_source_filter: AtomicU64,
+    pub(crate) dropped_invalid: AtomicU64,
+    pub(crate) dropped_io: AtomicU64,
+    pub(crate) cookie_replies_sent: AtomicU64,
+}
+
+impl Counters {
+    #[inline]
+    pub(crate) fn add(c: &AtomicU64, n: usize) {
+        if n > 0 {
+            c.fetch_add(n as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The device's configuration and peer table.
+pub(crate) struct State {
+    pub(crate) private_key: Option<Key>,
+    pub(crate) public_key: Option<Key>,
+    pub(crate) statics: Option<(StaticSecret, PublicKey)>,
+    /// Verifies mac1 and limits handshakes device-wide (cookie replies under load).
+    pub(crate) handshake_limiter: Option<Arc<RateLimiter>>,
+    /// Given to every Tunn: checks mac1 again but never limits (the device already did).
+    pub(crate) tunn_limiter: Option<Arc<RateLimiter>>,
+    pub(crate) listen_port: u16,
+    pub(crate) fwmark: u32,
+    /// Insertion order, as `get` reports.
+    pub(crate) peers: Vec<Arc<Peer>>,
+    pub(crate) by_key: HashMap<[u8; 32], Arc<Peer>>,
+    pub(crate) by_index: HashMap<u32, Arc<Peer>>,
+    pub(crate) allowed: AllowedIps<u32>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) name: String,
+    pub(crate) mtu: AtomicUsize,
+    pub(crate) threads: usize,
+    pub(crate) state: RwLock<State>,
+    pub(crate) sockets: RwLock<Arc<Sockets>>,
+    pub(crate) socket_gen: AtomicU64,
+    pub(crate) events: Option<EventSink>,
+    pub(crate) counters: Counters,
+    pub(crate) stop: AtomicBool,
+    pub(crate) stop_cv: (Mutex<bool>, Condvar),
+    pub(crate) wakers: Vec<OwnedFd>,
+    pub(crate) netns: NetnsHandle,
+    pub(crate) apply_lock: Mutex<()>,
+}
+
+impl Shared {
+    pub(crate) fn wake_workers(&self) {
+        for w in &self.wakers {
+            let one: u64 = 1;
+            // SAFETY: writing 8 bytes to an eventfd.
+            unsafe { libc::write(w.as_raw_fd(), &one as *const u64 as *const libc::c_void, 8) };
+        }
+    }
+
+    pub(crate) fn report(&self, error: Error) {
+        if let Some(e) = &self.events {
+            e.emit(DeviceEvent::Error(error));
+        }
+    }
+}
+
+/// An embedded WireGuard device. Dropping it closes it.
+pub struct Device {
+    shared: Arc<Shared>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    tun: Mutex<Option<Tun>>,
+}
+
+fn eventfd() -> Result<OwnedFd> {
+    // SAFETY: plain eventfd call; failure checked.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(Error::from_io(&std::io::Error::last_os_error(), "eventfd"));
+    }
+    // SAFETY: fresh descriptor owned here.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+impl Device {
+    /// Creates the TUN interface `name` (empty = kernel's choice) and the UDP sockets in the
+    /// requested namespace and starts the device's threads. The device starts without a
+    /// private key and without peers; configure it with [`Device::apply`].
+    pub fn create(name: &str, options: DeviceOptions) -> Result<Device> {
+        if !(576..=65535).contains(&options.mtu) {
+            return Err(Error::invalid_argument(format!("MTU {} is out of range", options.mtu)));
+        }
+        let threads = if options.threads == 0 {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .min(4)
+        } else {
+            options.threads.min(64)
+        };
+        let netns = NetnsHandle::open(options.netns.as_ref())?;
+        let name_owned = name.to_string();
+        let mtu = options.mtu;
+        let (port, mark) = (options.listen_port, options.fwmark);
+        let (tun, sockets) = netns.run(move || {
+            let tun = Tun::create(&name_owned, threads)?;
+            tun::set_mtu(&tun.name, mtu)?;
+            let sockets = Sockets::bind(port, mark, threads)?;
+            Ok((tun, sockets))
+        })?;
+        let wakers = (0..threads).map(|_| eventfd()).collect::<Result<Vec<_>>>()?;
+        let listen_port = sockets.port;
+        let shared = Arc::new(Shared {
+            name: tun.name.clone(),
+            mtu: AtomicUsize::new(mtu as usize),
+            threads,
+            state: RwLock::new(State {
+                private_key: None,
+                public_key: None,
+                statics: None,
+                handshake_limiter: None,
+                tunn_limiter: None,
+                listen_port,
+                fwmark: options.fwmark,
+                peers: Vec::new(),
+                by_key: HashMap::new(),
+                by_index: HashMap::new(),
+                allowed: AllowedIps::new(),
+            }),
+            sockets: RwLock::new(Arc::new(sockets)),
+            socket_gen: AtomicU64::new(0),
+            events: options.events,
+            counters: Counters::default(),
+            stop: AtomicBool::new(false),
+            stop_cv: (Mutex::new(false), Condvar::new()),
+            wakers,
+            netns,
+            apply_lock: Mutex::new(()),
+        });
+        let device = Device {
+            shared: shared.clone(),
+            threads: Mutex::new(Vec::new()),
+            tun: Mutex::new(None),
+        };
+        let mut handles = Vec::new();
+        let spawn_result = (|| -> Result<()> {
+            for i in 0..threads {
+                let s = shared.clone();
+                let tun_fd: RawFd = tun.fd(i);
+                let h = std::thread::Builder::new()
+                    .name(format!("wg-{}-{}", shared.name, i))
+                    .spawn(move || worker::run(s, i, tun_fd))
+                    .map_err(|e| Error::from_io(&e, "Unable to start a device thread"))?;
+                handles.push(h);
+            }
+            let s = shared.clone();
+            let h = std::thread::Builder::new()
+                .name(format!("wg-{}-timer", shared.name))
+                .spawn(move || worker::timer_loop(s))
+                .map_err(|e| Error::from_io(&e, "Unable to start the timer thread"))?;
+            handles.push(h);
+            Ok(())
+        })();
+        *device.threads.lock() = handles;
+        *device.tun.lock() = Some(tun);
+        // On failure, dropping `device` stops whatever started and removes the interface.
+        spawn_result.map(|_| device)
+    }
+
+    /// The interface name.
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// The MTU used for padding decisions (as set at creation or with [`Device::set_mtu`]).
+    pub fn mtu(&self) -> u32 {
+        self.shared.mtu.load(Ordering::Relaxed) as u32
+    }
+
+    /// Changes the interface MTU.
+    pub fn set_mtu(&self, mtu: u32) -> Result<()> {
+        if !(576..=65535).contains(&mtu) {
+            return Err(Error::invalid_argument(format!("MTU {mtu} is out of range")));
+        }
+        let name = self.shared.name.clone();
+        self.shared.netns.run(move || tun::set_mtu(&name, mtu))?;
+        self.shared.mtu.store(mtu as usize, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Reads the interface MTU from the kernel (it may have been changed with `ip link`) and
+    /// adopts it for padding.
+    pub fn refresh_mtu(&self) -> Result<u32> {
+        let name = self.shared.name.clone();
+        let mtu = self.shared.netns.run(move || tun::get_mtu(&name))?;
+        self.shared.mtu.store(mtu as usize, Ordering::Relaxed);
+        Ok(mtu)
+    }
+
+    /// Applies a change with `wg set` semantics. The whole change is validated first and
+    /// applied atomically: on error the device is unchanged. Sessions of peers whose keys
+    /// did not change are kept.
+    pub fn apply(&self, config: model::DeviceConfig) -> Result<()> {
+        if self.is_closed() {
+            return Err(Error::new(ErrorCode::DeviceNotFound, "The device is closed"));
+        }
+        config::apply(&self.shared, config)
+    }
+
+    /// The device as `get` reports it.
+    pub fn snapshot(&self) -> model::Device {
+        config::snapshot(&self.shared)
+    }
+
+    pub fn stats(&self) -> DeviceStats {
+        let c = &self.shared.counters;
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        DeviceStats {
+            rx_datagrams: l(&c.rx_datagrams),
+            tx_datagrams: l(&c.tx_datagrams),
+            tun_rx_packets: l(&c.tun_rx_packets),
+            tun_tx_packets: l(&c.tun_tx_packets),
+            dropped_no_route: l(&c.dropped_no_route),
+            dropped_source_filter: l(&c.dropped_source_filter),
+            dropped_invalid: l(&c.dropped_invalid),
+            dropped_io: l(&c.dropped_io),
+            cookie_replies_sent: l(&c.cookie_replies_sent),
+            events_dropped: self.shared.events.as_ref().map(|e| e.dropped()).unwrap_or(0),
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.shared.stop.load(Ordering::SeqCst)
+    }
+
+    /// Stops the threads and removes the interface. Idempotent.
+    pub fn close(&self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        {
+            let (m, cv) = &self.shared.stop_cv;
+            *m.lock() = true;
+            cv.notify_all();
+        }
+        self.shared.wake_workers();
+        let handles: Vec<_> = self.threads.lock().drain(..).collect();
+        for h in handles {
+            let _ = h.join();
+        }
+        // Closing the last queue removes the interface.
+        self.tun.lock().take();
+    }
+}
+
+impl Drop for Device {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Device").field("name", &self.shared.name).finish()
+    }
+}

@@ -1,0 +1,569 @@
+//! The data-plane threads: per-worker epoll loops moving batches between the worker's TUN
+//! queue and UDP sockets, and the timer thread.
+
+use super::batch::{self, Batch, BATCH};
+use super::icmp::{self, IcmpLimiter};
+use super::peer::{padded_len, Peer, PeerState};
+use super::udp::Sockets;
+use super::{Counters, Shared, TIMER_TICK};
+use crate::error::Error;
+use boringtun::noise::errors::WireGuardError;
+use boringtun::noise::handshake::parse_handshake_anon;
+use boringtun::noise::{Packet, Tunn, TunnResult};
+use parking_lot::MutexGuard;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const TOK_TUN: u64 = 0;
+const TOK_WAKE: u64 = 1;
+const TOK_UDP4: u64 = 2;
+const TOK_UDP6: u64 = 3;
+
+/// Upper bound on queued packets flushed after one handshake (boringtun queues ≤ 256).
+const MAX_FLUSH: usize = 512;
+
+/// An outgoing datagram batch bound to a socket set.
+pub(crate) struct Io {
+    pub(crate) socks: Arc<Sockets>,
+    gen: u64,
+    worker: usize,
+    pub(crate) out: Batch,
+    idx4: Vec<usize>,
+    idx6: Vec<usize>,
+}
+
+impl Io {
+    pub(crate) fn new(shared: &Shared, worker: usize) -> Io {
+        let gen = shared.socket_gen.load(Ordering::SeqCst);
+        Io {
+            socks: shared.sockets.read().clone(),
+            gen,
+            worker,
+            out: Batch::new(BATCH),
+            idx4: Vec::with_capacity(BATCH),
+            idx6: Vec::with_capacity(BATCH),
+        }
+    }
+
+    /// Picks up a new socket set after a port change; returns the old one if replaced.
+    fn refresh(&mut self, shared: &Shared) -> Option<Arc<Sockets>> {
+        let gen = shared.socket_gen.load(Ordering::SeqCst);
+        if gen == self.gen {
+            return None;
+        }
+        self.gen = gen;
+        Some(std::mem::replace(&mut self.socks, shared.sockets.read().clone()))
+    }
+
+    /// Makes room for one more datagram.
+    #[inline]
+    pub(crate) fn reserve(&mut self, shared: &Shared) {
+        if self.out.is_full() {
+            self.flush(shared);
+        }
+    }
+
+    /// Sends everything queued: one `sendmmsg` per address family.
+    pub(crate) fn flush(&mut self, shared: &Shared) {
+        if self.out.len() == 0 {
+            return;
+        }
+        self.idx4.clear();
+        self.idx6.clear();
+        for i in 0..self.out.len() {
+            match self.out.addr(i) {
+                Some(SocketAddr::V4(_)) => self.idx4.push(i),
+                Some(SocketAddr::V6(_)) => self.idx6.push(i),
+                None => {}
+            }
+        }
+        let c = &shared.counters;
+        for (v6, idx) in [(false, &self.idx4), (true, &self.idx6)] {
+            if idx.is_empty() {
+                continue;
+            }
+            match self.socks.fd_for(self.worker, v6) {
+                Some(fd) => {
+                    let (sent, dropped, _err) = batch::send_mmsg(fd, &mut self.out, idx);
+                    Counters::add(&c.tx_datagrams, sent);
+                    Counters::add(&c.dropped_io, dropped);
+                }
+                None => Counters::add(&c.dropped_io, idx.len()),
+            }
+        }
+        self.out.clear();
+    }
+
+    /// Commits a datagram written at the start of the next slot and sent to `peer`.
+    #[inline]
+    fn commit_to(&mut self, len: usize, to: SocketAddr, peer: &Peer, ps: &mut PeerState, now: Instant) {
+        let kind = self.out.next_slot()[0];
+        let src = if ps.endpoint == Some(to) { ps.endpoint_src } else { None };
+        self.out.commit_from(len, Some(to), src);
+        peer.add_tx(len);
+        ps.sent(kind, now);
+    }
+}
+
+/// Sends what boringtun queued while a handshake was pending.
+fn drain_queue(io: &mut Io, shared: &Shared, peer: &Peer, ps: &mut PeerState, now: Instant) {
+    let Some(ep) = ps.endpoint else { return };
+    for _ in 0..MAX_FLUSH {
+        io.reserve(shared);
+        let Some(t) = ps.tunn.as_mut() else { return };
+        let len = match t.decapsulate(None, &[], io.out.next_slot()) {
+            TunnResult::WriteToNetwork(p) => p.len(),
+            _ => return,
+        };
+        io.commit_to(len, ep, peer, ps, now);
+    }
+}
+
+fn epoll_add(ep: RawFd, fd: RawFd, token: u64) -> std::io::Result<()> {
+    let mut ev = libc::epoll_event {
+        events: libc::EPOLLIN as u32,
+        u64: token,
+    };
+    // SAFETY: ev is valid; fds are open.
+    if unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd, &mut ev) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn epoll_del(ep: RawFd, fd: RawFd) {
+    // SAFETY: removing a registration; errors (already gone) are irrelevant.
+    unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_DEL, fd, std::ptr::null_mut()) };
+}
+
+fn socket_fds(socks: &Sockets, worker: usize) -> [(Option<RawFd>, u64); 2] {
+    [
+        (socks.fd_for(worker, false), TOK_UDP4),
+        (socks.fd_for(worker, true), TOK_UDP6),
+    ]
+}
+
+struct Worker {
+    tun_fd: RawFd,
+    tun_in: Batch,
+    /// ICMP errors for packets that cannot be sent, written back into the TUN.
+    icmp_out: Batch,
+    icmp_limit: IcmpLimiter,
+    udp_in: Batch,
+    tun_out: Batch,
+    io: Io,
+}
+
+/// A worker thread: until the device stops, wait on epoll and move one batch per ready
+/// descriptor.
+pub(crate) fn run(shared: Arc<Shared>, id: usize, tun_fd: RawFd) {
+    // SAFETY: plain epoll_create1; failure checked.
+    let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+    if ep < 0 {
+        shared.report(Error::from_io(&std::io::Error::last_os_error(), "epoll_create1"));
+        return;
+    }
+    // SAFETY: fresh descriptor owned here.
+    let ep = unsafe { OwnedFd::from_raw_fd(ep) };
+    let epfd = ep.as_raw_fd();
+    let waker = shared.wakers[id].as_raw_fd();
+    let mut w = Worker {
+        tun_fd,
+        tun_in: Batch::new(BATCH),
+        icmp_out: Batch::new(8),
+        icmp_limit: IcmpLimiter::new(),
+        udp_in: Batch::new(BATCH),
+        tun_out: Batch::new(BATCH),
+        io: Io::new(&shared, id),
+    };
+    let mut setup = vec![(Some(tun_fd), TOK_TUN), (Some(waker), TOK_WAKE)];
+    setup.extend(socket_fds(&w.io.socks, id));
+    for (fd, tok) in setup {
+        if let Some(fd) = fd {
+            if let Err(e) = epoll_add(epfd, fd, tok) {
+                shared.report(Error::from_io(&e, "epoll_ctl"));
+                return;
+            }
+        }
+    }
+    // SAFETY: all-zero epoll_event is valid.
+    let mut events: [libc::epoll_event; 8] = unsafe { std::mem::zeroed() };
+    while !shared.stop.load(Ordering::Relaxed) {
+        // SAFETY: events has room for 8 entries.
+        let n = unsafe { libc::epoll_wait(epfd, events.as_mut_ptr(), events.len() as i32, -1) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            shared.report(Error::from_io(&e, "epoll_wait"));
+            return;
+        }
+        for ev in &events[..n as usize] {
+            let token = ev.u64;
+            match token {
+                TOK_WAKE => {
+                    let mut v = 0u64;
+                    // SAFETY: reading 8 bytes from an eventfd into v.
+                    unsafe { libc::read(waker, &mut v as *mut u64 as *mut libc::c_void, 8) };
+                    if let Some(old) = w.io.refresh(&shared) {
+                        for (fd, _) in socket_fds(&old, id) {
+                            if let Some(fd) = fd {
+                                epoll_del(epfd, fd);
+                            }
+                        }
+                        for (fd, tok) in socket_fds(&w.io.socks, id) {
+                            if let Some(fd) = fd {
+                                if let Err(e) = epoll_add(epfd, fd, tok) {
+                                    shared.report(Error::from_io(&e, "epoll_ctl"));
+                                }
+                            }
+                        }
+                    }
+                }
+                TOK_TUN => {
+                    if let Err(e) = w.outbound(&shared) {
+                        // The interface is gone or broken: stop polling it, say so.
+                        epoll_del(epfd, w.tun_fd);
+                        shared.report(Error::from_io(&e, format!("Reading from TUN `{}'", shared.name)));
+                    }
+                }
+                TOK_UDP4 | TOK_UDP6 => {
+                    if let Some(fd) = w.io.socks.fd_for(id, token == TOK_UDP6) {
+                        if let Err(e) = w.inbound(&shared, fd) {
+                            shared.report(Error::from_io(&e, "Receiving from the UDP socket"));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+impl Worker {
+    /// TUN → route → pad → encrypt → `sendmmsg`.
+    fn outbound(&mut self, shared: &Shared) -> std::io::Result<()> {
+        let n = batch::read_tun(self.tun_fd, &mut self.tun_in)?;
+        if n == 0 {
+            return Ok(());
+        }
+        let c = &shared.counters;
+        Counters::add(&c.tun_rx_packets, n);
+        let mtu = shared.mtu.load(Ordering::Relaxed);
+        let now = Instant::now();
+        let mut no_route = 0;
+        let Worker {
+            tun_in,
+            io,
+            icmp_out,
+            icmp_limit,
+            tun_fd,
+            ..
+        } = self;
+        icmp_out.clear();
+        // Drops a packet that cannot be sent, answering with an ICMP error.
+        let mut unreachable = |packet: &[u8], no_route: &mut usize| {
+            *no_route += 1;
+            if !icmp_limit.allow(now) {
+                return;
+            }
+            if icmp_out.is_full() {
+                flush_tun(shared, *tun_fd, icmp_out);
+            }
+            if let Some(len) = icmp::unreachable(packet, icmp_out.next_slot()) {
+                icmp_out.commit(len, None);
+            }
+        };
+        {
+            let st = shared.state.read();
+            let mut held: Option<(u32, &Arc<Peer>, MutexGuard<PeerState>)> = None;
+            // Bulk flows send runs of packets to one destination: look each run up once.
+            let mut last: Option<(IpAddr, Option<u32>)> = None;
+            for i in 0..n {
+                let len = tun_in.packet(i).len();
+                let Some(dst) = Tunn::dst_address(tun_in.packet(i)) else {
+                    no_route += 1;
+                    continue;
+                };
+                let route = match last {
+                    Some((d, r)) if d == dst => r,
+                    _ => {
+                        let r = st.allowed.lookup(dst);
+                        last = Some((dst, r));
+                        r
+                    }
+                };
+                let Some(idx) = route else {
+                    unreachable(tun_in.packet(i), &mut no_route);
+                    continue;
+                };
+                if held.as_ref().map(|h| h.0) != Some(idx) {
+                    held = None;
+                    let Some(p) = st.by_index.get(&idx) else {
+                        unreachable(tun_in.packet(i), &mut no_route);
+                        continue;
+                    };
+                    held = Some((idx, p, p.state.lock()));
+                }
+                let Some((_, peer, ps)) = held.as_mut() else { continue };
+                let (Some(ep), true) = (ps.endpoint, ps.tunn.is_some()) else {
+                    unreachable(tun_in.packet(i), &mut no_route);
+                    continue;
+                };
+                let padded = padded_len(len, mtu);
+                let slot = tun_in.slot_mut(i);
+                slot[len..padded].fill(0);
+                io.reserve(shared);
+                let Some(t) = ps.tunn.as_mut() else { continue };
+                let out_len = match t.encapsulate(&slot[..padded], io.out.next_slot()) {
+                    TunnResult::WriteToNetwork(p) => p.len(),
+                    _ => 0,
+                };
+                if out_len > 0 {
+                    io.commit_to(out_len, ep, peer, ps, now);
+                }
+            }
+        }
+        Counters::add(&c.dropped_no_route, no_route);
+        io.flush(shared);
+        if icmp_out.len() > 0 {
+            flush_tun(shared, *tun_fd, icmp_out);
+        }
+        Ok(())
+    }
+
+    /// `recvmmsg` → dispatch by message type → decrypt → source filter → TUN.
+    fn inbound(&mut self, shared: &Shared, fd: RawFd) -> std::io::Result<()> {
+        let n = batch::recv_mmsg(fd, &mut self.udp_in)?;
+        if n == 0 {
+            return Ok(());
+        }
+        let c = &shared.counters;
+        Counters::add(&c.rx_datagrams, n);
+        let events = shared.events.as_ref();
+        let now = Instant::now();
+        let (mut invalid, mut filtered, mut cookies) = (0, 0, 0);
+        let Worker {
+            udp_in,
+            tun_out,
+            io,
+            tun_fd,
+            ..
+        } = self;
+        tun_out.clear();
+        {
+            let st = shared.state.read();
+            let mut held: Option<(u32, &Arc<Peer>, MutexGuard<PeerState>)> = None;
+            for i in 0..n {
+                let local = udp_in.src(i);
+                let (Some(src), d) = (udp_in.addr(i), udp_in.packet(i)) else {
+                    invalid += 1;
+                    continue;
+                };
+                if d.len() < 4 {
+                    invalid += 1;
+                    continue;
+                }
+                let kind = u32::from_le_bytes([d[0], d[1], d[2], d[3]]);
+                if kind == 4 && d.len() >= 32 {
+                    // Data: route by receiver index.
+                    let idx = u32::from_le_bytes([d[4], d[5], d[6], d[7]]) >> 8;
+                    if held.as_ref().map(|h| h.0) != Some(idx) {
+                        held = None;
+                        let Some(p) = st.by_index.get(&idx) else {
+                            invalid += 1;
+                            continue;
+                        };
+                        held = Some((idx, p, p.state.lock()));
+                    }
+                    let Some((_, peer, ps)) = held.as_mut() else { continue };
+                    let Some(t) = ps.tunn.as_mut() else {
+                        invalid += 1;
+                        continue;
+                    };
+                    if tun_out.is_full() {
+                        flush_tun(shared, *tun_fd, tun_out);
+                    }
+                    let (len, inner) = match t.decapsulate(Some(src.ip()), d, tun_out.next_slot()) {
+                        TunnResult::WriteToTunnelV4(p, a) => (p.len(), Some(IpAddr::V4(a))),
+                        TunnResult::WriteToTunnelV6(p, a) => (p.len(), Some(IpAddr::V6(a))),
+                        TunnResult::Done => (0, None),
+                        _ => {
+                            invalid += 1;
+                            continue;
+                        }
+                    };
+                    peer.add_rx(d.len());
+                    ps.authenticated_from(src, local, now, &peer.public_key, events);
+                    if ps.awaiting_confirmation {
+                        ps.handshake_completed(false, &peer.public_key, events);
+                    }
+                    if let Some(inner) = inner {
+                        if st.allowed.lookup(inner) == Some(peer.index) {
+                            tun_out.commit(len, None);
+                        } else {
+                            filtered += 1;
+                        }
+                    }
+                    continue;
+                }
+                held = None;
+                // Handshake messages: mac1 and the device-wide rate limit first.
+                let (Some(limiter), Some((sk, pk))) = (&st.handshake_limiter, &st.statics) else {
+                    invalid += 1;
+                    continue;
+                };
+                let mut cookie = [0u8; 64];
+                let (peer, initiation) = match (kind, d.len()) {
+                    (1, 148) | (2, 92) => match limiter.verify_packet(Some(src.ip()), d, &mut cookie) {
+                        Ok(Packet::HandshakeInit(h)) => (
+                            parse_handshake_anon(sk, pk, &h)
+                                .ok()
+                                .and_then(|half| st.by_key.get(&half.peer_static_public)),
+                            true,
+                        ),
+                        Ok(Packet::HandshakeResponse(r)) => (st.by_index.get(&(r.receiver_idx >> 8)), false),
+                        Err(TunnResult::WriteToNetwork(reply)) => {
+                            io.reserve(shared);
+                            io.out.push_from(reply, Some(src), local);
+                            cookies += 1;
+                            continue;
+                        }
+                        _ => (None, false),
+                    },
+                    (3, 64) => {
+                        let idx = u32::from_le_bytes([d[4], d[5], d[6], d[7]]) >> 8;
+                        if let Some(p) = st.by_index.get(&idx) {
+                            let mut ps = p.state.lock();
+                            if let Some(t) = ps.tunn.as_mut() {
+                                let mut scratch = [0u8; 256];
+                                if let TunnResult::Err(_) = t.decapsulate(Some(src.ip()), d, &mut scratch) {
+                                    invalid += 1;
+                                }
+                            }
+                        } else {
+                            invalid += 1;
+                        }
+                        continue;
+                    }
+                    _ => (None, false),
+                };
+                let Some(peer) = peer else {
+                    invalid += 1;
+                    continue;
+                };
+                let mut ps = peer.state.lock();
+                let Some(t) = ps.tunn.as_mut() else {
+                    invalid += 1;
+                    continue;
+                };
+                io.reserve(shared);
+                let len = match t.decapsulate(Some(src.ip()), d, io.out.next_slot()) {
+                    TunnResult::WriteToNetwork(p) => p.len(),
+                    _ => 0,
+                };
+                if len == 0 {
+                    invalid += 1;
+                    continue;
+                }
+                peer.add_rx(d.len());
+                ps.authenticated_from(src, local, now, &peer.public_key, events);
+                io.commit_to(len, src, peer, &mut ps, now);
+                if initiation {
+                    ps.awaiting_confirmation = true;
+                } else {
+                    ps.handshake_completed(true, &peer.public_key, events);
+                }
+                drain_queue(io, shared, peer, &mut ps, now);
+            }
+        }
+        Counters::add(&c.dropped_invalid, invalid);
+        Counters::add(&c.dropped_source_filter, filtered);
+        Counters::add(&c.cookie_replies_sent, cookies);
+        io.flush(shared);
+        flush_tun(shared, *tun_fd, tun_out);
+        Ok(())
+    }
+}
+
+fn flush_tun(shared: &Shared, fd: RawFd, out: &mut Batch) {
+    let (ok, failed, _err) = batch::write_tun(fd, out);
+    Counters::add(&shared.counters.tun_tx_packets, ok);
+    Counters::add(&shared.counters.dropped_io, failed);
+    out.clear();
+}
+
+/// The timer thread: every 250 ms run boringtun's timers for every peer (retries, rekeys,
+/// passive keepalives), send persistent keepalives, mark stale peers; every second reset
+/// the handshake rate limiter.
+pub(crate) fn timer_loop(shared: Arc<Shared>) {
+    let mut io = Io::new(&shared, 0);
+    let mut tick: u64 = 0;
+    let events = shared.events.as_ref();
+    loop {
+        {
+            let (m, cv) = &shared.stop_cv;
+            let mut stopped = m.lock();
+            if !*stopped {
+                cv.wait_for(&mut stopped, TIMER_TICK);
+            }
+            if *stopped {
+                return;
+            }
+        }
+        tick += 1;
+        io.refresh(&shared);
+        let now = Instant::now();
+        {
+            let st = shared.state.read();
+            if tick.is_multiple_of(4) {
+                if let Some(l) = &st.handshake_limiter {
+                    l.reset_count();
+                }
+                // Follow MTU changes made with `ip link` (padding never exceeds the MTU).
+                if let Some(fd) = io.socks.fd_for(0, false) {
+                    if let Ok(mtu) = super::tun::get_mtu_with(fd, &shared.name) {
+                        shared.mtu.store(mtu as usize, Ordering::Relaxed);
+                    }
+                }
+            }
+            for peer in &st.peers {
+                let mut ps = peer.state.lock();
+                let ep = ps.endpoint;
+                io.reserve(&shared);
+                let Some(t) = ps.tunn.as_mut() else { continue };
+                let r = match t.update_timers(io.out.next_slot()) {
+                    TunnResult::WriteToNetwork(p) => Ok(p.len()),
+                    TunnResult::Err(WireGuardError::ConnectionExpired) => Err(true),
+                    _ => Err(false),
+                };
+                match (r, ep) {
+                    (Ok(len), Some(ep)) => io.commit_to(len, ep, peer, &mut ps, now),
+                    (Err(true), _) => ps.expired(&peer.public_key, events),
+                    _ => {}
+                }
+                let ka = Duration::from_secs(ps.keepalive as u64);
+                if ps.keepalive > 0 && now.saturating_duration_since(ps.last_traversal) >= ka {
+                    io.reserve(&shared);
+                    let len = match (ps.tunn.as_mut(), ep) {
+                        (Some(t), Some(_)) => match t.encapsulate(&[], io.out.next_slot()) {
+                            TunnResult::WriteToNetwork(p) => p.len(),
+                            _ => 0,
+                        },
+                        _ => 0,
+                    };
+                    match ep {
+                        Some(ep) if len > 0 => io.commit_to(len, ep, peer, &mut ps, now),
+                        _ => ps.last_traversal = now,
+                    }
+                }
+                ps.check_stale(now, &peer.public_key, events);
+            }
+        }
+        io.flush(&shared);
+    }
+}
