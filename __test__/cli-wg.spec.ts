@@ -89,7 +89,7 @@ describe('wgkit show matches wg show', () => {
     'allowed-ips', 'latest-handshakes', 'transfer', 'persistent-keepalive', 'dump'];
 
   it('bare, all, interfaces', () => {
-    for (const env of [{}, { WG_HIDE_KEYS: 'never' }, { WG_COLOR_MODE: 'always' }]) {
+    for (const env of [{}, { WG_HIDE_KEYS: 'never' }, { WG_COLOR_MODE: 'always' }] as Record<string, string>[]) {
       expectSame(nsA, [], env);
       expectSame(nsA, ['show'], env);
       expectSame(nsA, ['show', 'all'], env);

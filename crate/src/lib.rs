@@ -8,5 +8,6 @@ pub mod error;
 pub mod keys;
 pub mod model;
 pub mod uapi;
+pub mod userspace_device;
 
 mod bindings;

@@ -5,6 +5,7 @@
 //! items have no callers; the vitest suites exercise them.
 #![cfg_attr(test, allow(dead_code))]
 
+mod device;
 mod error;
 mod keys;
 mod model;
