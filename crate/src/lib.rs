@@ -6,5 +6,6 @@
 pub mod error;
 pub mod keys;
 pub mod model;
+pub mod netlink;
 
 mod bindings;
