@@ -282,6 +282,34 @@ mod tests {
     }
 
     #[test]
+    fn real_kernel_create_list_delete_in_a_fresh_namespace() {
+        use crate::netlink::netns::{open_transport, testing::TempNetns, NetnsTarget};
+        let netns = TempNetns::create("link");
+        let target = NetnsTarget::Name(netns.0.clone());
+        let transport = open_transport(Some(&target), netlink_sys::protocols::NETLINK_ROUTE).unwrap();
+        let mut conn = Connection::new(transport);
+        assert_eq!(list_wireguard(&mut conn).unwrap(), Vec::new());
+        // Deleting something that is not WireGuard is refused; the link stays.
+        assert_eq!(delete(&mut conn, "lo").unwrap_err().code, ErrorCode::DeviceNotFound);
+        assert_eq!(get_link(&mut conn, &DeviceRef::from("lo")).unwrap().index, 1);
+        let missing = get_link(&mut conn, &DeviceRef::from("wgkit-missing")).unwrap_err();
+        assert_eq!(missing.code, ErrorCode::DeviceNotFound);
+        match create(&mut conn, "wgtest0") {
+            // With the module (the kernel VM): the link appears, then goes away.
+            Ok(()) => {
+                let links = list_wireguard(&mut conn).unwrap();
+                assert_eq!(links.len(), 1);
+                assert_eq!(links[0].name, "wgtest0");
+                assert_eq!(create(&mut conn, "wgtest0").unwrap_err().errno, Some(libc::EEXIST));
+                delete(&mut conn, "wgtest0").unwrap();
+                assert_eq!(list_wireguard(&mut conn).unwrap(), Vec::new());
+            }
+            // Without it (the test host): the kind is unknown.
+            Err(err) => assert_eq!(err.code, ErrorCode::BackendUnavailable, "{err:?}"),
+        }
+    }
+
+    #[test]
     fn names_are_validated() {
         let mut conn = Connection::new(FakeTransport::default());
         assert_eq!(create(&mut conn, "").unwrap_err().code, ErrorCode::InvalidArgument);

@@ -89,18 +89,14 @@ fn open_namespace_file(path: &Path) -> Result<OwnedFd> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::error::ErrorCode;
-    use crate::netlink::link;
-    use crate::netlink::socket::Connection;
+pub mod testing {
     use std::process::Command;
 
     /// A namespace made with `ip netns add` and deleted on drop, even if the test fails.
-    struct TempNetns(String);
+    pub struct TempNetns(pub String);
 
     impl TempNetns {
-        fn create(tag: &str) -> TempNetns {
+        pub fn create(tag: &str) -> TempNetns {
             let name = format!("wgkit-nl-{tag}-{}", std::process::id());
             let status = Command::new("ip").args(["netns", "add", &name]).status().unwrap();
             assert!(status.success(), "ip netns add {name} failed");
@@ -113,6 +109,15 @@ mod tests {
             let _ = Command::new("ip").args(["netns", "delete", &self.0]).status();
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+    use crate::netlink::link;
+    use crate::netlink::socket::Connection;
+    use testing::TempNetns;
 
     fn thread_netns() -> PathBuf {
         std::fs::read_link("/proc/thread-self/ns/net").unwrap()
