@@ -217,6 +217,54 @@ fn scenario(name: &str) -> Check {
         after.private_key.is_none() && after.peers.is_empty() && after.fwmark == 0,
         "reset",
     )?;
+    acceptance_shapes(&mut wg, &dev)
+}
+
+/// The split-response shapes of the kernel selftest (netns.sh): each is set in one call
+/// (ReplacePeers) and must read back exactly.
+fn acceptance_shapes(wg: &mut WireguardNetlink, dev: &DeviceRef) -> Check {
+    let v4 = |i: u32| ip_change(Ipv4Addr::from(0x0a00_0000 + i).into(), 32);
+    let v6 = |i: u32| ip_change(Ipv6Addr::from(0xfd00_u128 << 112 | i as u128).into(), 128);
+    let peer = |ips: Vec<AllowedIpChange>| {
+        let mut p = PeerConfig::new(Key::generate_private().public_key());
+        p.allowed_ips = ips;
+        p
+    };
+    let shapes: Vec<(&str, Vec<PeerConfig>)> = vec![
+        ("1 peer x 130560 IPv4", vec![peer((0..130_560).map(v4).collect())]),
+        (
+            "40 peers x 52 IPv6",
+            (0..40).map(|n| peer((n * 52..n * 52 + 52).map(v6).collect())).collect(),
+        ),
+        ("29 empty peers + 1 with 2", {
+            let mut peers: Vec<PeerConfig> = (0..29).map(|_| peer(Vec::new())).collect();
+            peers.push(peer(vec![v4(1), v4(2)]));
+            peers
+        }),
+        ("1 peer x 197 IPv6", vec![peer((0..197).map(v6).collect())]),
+    ];
+    for (label, peers) in shapes {
+        let started = std::time::Instant::now();
+        let config = DeviceConfig {
+            replace_peers: true,
+            peers: peers.clone(),
+            ..Default::default()
+        };
+        wg.set_device(dev, &config)
+            .map_err(|err| format!("{label}: {}", e(err)))?;
+        let got = wg.get_device(dev).map_err(|err| format!("{label}: {}", e(err)))?;
+        ensure(
+            got.peers.len() == peers.len(),
+            format!("{label}: {} peers", got.peers.len()),
+        )?;
+        for (want, have) in peers.iter().zip(&got.peers) {
+            ensure(want.public_key == have.public_key, format!("{label}: peer order"))?;
+            let want: BTreeSet<AllowedIp> = want.allowed_ips.iter().map(|c| c.ip).collect();
+            let have: BTreeSet<AllowedIp> = have.allowed_ips.iter().copied().collect();
+            ensure(want == have, format!("{label}: {} of {} IPs", have.len(), want.len()))?;
+        }
+        println!("{label}: set and read back in {:?}", started.elapsed());
+    }
     Ok(())
 }
 

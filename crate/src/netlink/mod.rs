@@ -139,8 +139,11 @@ impl WireguardNetlink {
         set::set_device(&mut self.conn, self.family, device, config, MESSAGE_BUDGET, cancel)
     }
 
-    /// Whether the kernel honours `WGALLOWEDIP_F_REMOVE_ME` (Linux 6.16 or later). See the
-    /// `removal` module for how it is found out; the answer is cached per connection.
+    /// Whether the kernel honours `WGALLOWEDIP_F_REMOVE_ME` (Linux 6.16 or later). A kernel
+    /// release of 6.16 or later answers yes without touching anything; on an older release
+    /// (which may carry a backport) the device is probed with a throw-away peer that is
+    /// created and removed again (see the `removal` module). The answer is cached per
+    /// connection. `set_device` calls this only for changes that remove single IPs.
     pub fn supports_allowed_ip_removal(&mut self, device: &DeviceRef) -> Result<bool> {
         if let Some(known) = self.removal_supported {
             return Ok(known);
@@ -188,6 +191,13 @@ pub fn list_devices(netns: Option<&NetnsTarget>) -> Result<Vec<LinkInfo>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connections_can_move_to_a_worker_thread() {
+        fn assert_send<T: Send>() {}
+        assert_send::<WireguardNetlink>();
+        assert_send::<Links>();
+    }
 
     #[test]
     fn names_are_validated_like_wg() {

@@ -417,6 +417,20 @@ fn twenty_nine_empty_peers_and_one_with_two_ips() {
 }
 
 #[test]
+fn one_peer_with_197_ipv6_ips_around_one_message() {
+    // 197 IPv6 entries of 40 bytes sit at the edge of an 8 KiB message.
+    let fragments = check(
+        &device_change(vec![peer(1, v6_ips(0, 197))]),
+        &existing(1),
+        MESSAGE_BUDGET,
+    );
+    assert_eq!(
+        peer_fragments(&fragments, 1).iter().map(|p| ip_count(p)).sum::<usize>(),
+        197
+    );
+}
+
+#[test]
 fn ten_thousand_peers_with_two_ips_each() {
     let peers = (1..=10_000).map(|n| peer(n, v4_ips(n * 2, 2))).collect();
     let fragments = check(&device_change(peers), &SimDevice::default(), MESSAGE_BUDGET);
