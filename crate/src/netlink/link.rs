@@ -304,8 +304,12 @@ mod tests {
                 delete(&mut conn, "wgtest0").unwrap();
                 assert_eq!(list_wireguard(&mut conn).unwrap(), Vec::new());
             }
-            // Without it (the test host): the kind is unknown.
-            Err(err) => assert_eq!(err.code, ErrorCode::BackendUnavailable, "{err:?}"),
+            // Without it (the test host): the kind is unknown, EOPNOTSUPP.
+            Err(err) => {
+                assert_eq!(err.code, ErrorCode::BackendUnavailable, "{err:?}");
+                // The kernel explains through the extended ACK ("Unknown device type").
+                assert!(err.message.contains("(kernel: \""), "{}", err.message);
+            }
         }
     }
 

@@ -28,8 +28,8 @@ pub enum NetnsTarget {
 }
 
 impl NetnsTarget {
-    /// The file to open, or `None` for a descriptor.
-    fn path(&self) -> Result<Option<PathBuf>> {
+    /// Opens the namespace file (a descriptor target is only borrowed).
+    fn open(&self) -> Result<NamespaceFd> {
         match self {
             NetnsTarget::Name(name) => {
                 if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\0') {
@@ -37,10 +37,25 @@ impl NetnsTarget {
                         "Invalid network namespace name: `{name}'"
                     )));
                 }
-                Ok(Some(Path::new(NETNS_RUN_DIR).join(name)))
+                open_namespace_file(&Path::new(NETNS_RUN_DIR).join(name)).map(NamespaceFd::Owned)
             }
-            NetnsTarget::Path(path) => Ok(Some(path.clone())),
-            NetnsTarget::Fd(_) => Ok(None),
+            NetnsTarget::Path(path) => open_namespace_file(path).map(NamespaceFd::Owned),
+            NetnsTarget::Fd(fd) => Ok(NamespaceFd::Borrowed(*fd)),
+        }
+    }
+}
+
+/// A namespace descriptor, closed on drop only if it was opened here.
+enum NamespaceFd {
+    Owned(OwnedFd),
+    Borrowed(RawFd),
+}
+
+impl NamespaceFd {
+    fn raw(&self) -> RawFd {
+        match self {
+            NamespaceFd::Owned(fd) => fd.as_raw_fd(),
+            NamespaceFd::Borrowed(fd) => *fd,
         }
     }
 }
@@ -51,15 +66,8 @@ pub fn open_transport(netns: Option<&NetnsTarget>, protocol: isize) -> Result<Ke
     let Some(target) = netns else {
         return open();
     };
-    let owned = match target.path()? {
-        Some(path) => Some(open_namespace_file(&path)?),
-        None => None,
-    };
-    let fd = match (&owned, target) {
-        (Some(file), _) => file.as_raw_fd(),
-        (None, NetnsTarget::Fd(fd)) => *fd,
-        (None, _) => unreachable!("only a descriptor target has no path"),
-    };
+    let namespace = target.open()?;
+    let fd = namespace.raw();
     std::thread::scope(|scope| {
         scope
             .spawn(|| {
