@@ -104,15 +104,7 @@ pub struct Connection<T: Transport = KernelTransport> {
 
 impl<T: Transport> Connection<T> {
     pub fn new(transport: T) -> Connection<T> {
-        // Start from the clock so that a reused socket number does not match old replies.
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(1);
-        Connection {
-            transport,
-            next_seq: seed | 1,
-        }
+        Connection { transport, next_seq: 1 }
     }
 
     #[cfg(test)]
