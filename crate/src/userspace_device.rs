@@ -54,7 +54,10 @@ impl UserspaceDevice {
                 }
             }
         };
-        Ok(UserspaceDevice { device, uapi: Mutex::new(server) })
+        Ok(UserspaceDevice {
+            device,
+            uapi: Mutex::new(server),
+        })
     }
 
     pub fn device(&self) -> &Arc<Device> {

@@ -86,7 +86,10 @@ pub struct NativeDevice {
 impl NativeDevice {
     /// Creates the TUN interface `name` (empty: the kernel picks) and, unless `uapi` is false,
     /// the UAPI socket. `onEvents` receives batches of events.
-    #[napi(factory, ts_args_type = "name: string, options: JsDeviceOptions, onEvents?: (events: JsDeviceEvent[]) => void")]
+    #[napi(
+        factory,
+        ts_args_type = "name: string, options: JsDeviceOptions, onEvents?: (events: JsDeviceEvent[]) => void"
+    )]
     pub fn create(
         name: String,
         options: JsDeviceOptions,
@@ -94,7 +97,9 @@ impl NativeDevice {
     ) -> napi::Result<NativeDevice, String> {
         let netns = match (options.netns_path, options.netns_fd) {
             (Some(_), Some(_)) => {
-                return Err(super::error::to_js(Error::invalid_argument("netns: give a path or a descriptor, not both")))
+                return Err(super::error::to_js(Error::invalid_argument(
+                    "netns: give a path or a descriptor, not both",
+                )))
             }
             (Some(path), None) => Some(Netns::Path(PathBuf::from(path))),
             (None, Some(fd)) => Some(Netns::Fd(fd)),
@@ -118,7 +123,11 @@ impl NativeDevice {
             }
             None => (None, None),
         };
-        let mut device_options = DeviceOptions { netns, events: sink, ..DeviceOptions::default() };
+        let mut device_options = DeviceOptions {
+            netns,
+            events: sink,
+            ..DeviceOptions::default()
+        };
         if let Some(mtu) = options.mtu {
             device_options.mtu = mtu;
         }
@@ -126,7 +135,9 @@ impl NativeDevice {
             device_options.threads = threads as usize;
         }
         let uapi = if options.uapi.unwrap_or(true) {
-            Some(UapiOptions { socket_dir: options.socket_dir.map(PathBuf::from) })
+            Some(UapiOptions {
+                socket_dir: options.socket_dir.map(PathBuf::from),
+            })
         } else {
             None
         };
@@ -145,7 +156,12 @@ impl NativeDevice {
             }
             _ => None,
         };
-        Ok(NativeDevice { inner, stop, forwarder: Mutex::new(forwarder), js_dropped })
+        Ok(NativeDevice {
+            inner,
+            stop,
+            forwarder: Mutex::new(forwarder),
+            js_dropped,
+        })
     }
 
     #[napi(getter)]
@@ -256,7 +272,11 @@ fn event_to_js(event: DeviceEvent) -> JsDeviceEvent {
         errno: None,
     };
     match event {
-        DeviceEvent::HandshakeCompleted { public_key, at, initiator } => {
+        DeviceEvent::HandshakeCompleted {
+            public_key,
+            at,
+            initiator,
+        } => {
             js.kind = "handshake".into();
             js.public_key = Some(public_key.to_base64());
             js.at_sec = Some(at.sec);
@@ -274,7 +294,10 @@ fn event_to_js(event: DeviceEvent) -> JsDeviceEvent {
             js.old_endpoint = old.as_ref().map(format_endpoint);
             js.new_endpoint = Some(format_endpoint(&new));
         }
-        DeviceEvent::PeerStale { public_key, last_handshake } => {
+        DeviceEvent::PeerStale {
+            public_key,
+            last_handshake,
+        } => {
             js.kind = "peerStale".into();
             js.public_key = Some(public_key.to_base64());
             js.at_sec = Some(last_handshake.sec);
