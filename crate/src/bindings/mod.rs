@@ -7,6 +7,7 @@
 
 mod device;
 mod error;
+mod kernel;
 mod keys;
 mod model;
 mod system;

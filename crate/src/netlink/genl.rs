@@ -27,13 +27,14 @@ pub fn resolve_family<T: Transport>(conn: &mut Connection<T>, name: &str) -> Res
     let response = conn
         .request(GENL_ID_CTRL, 0, &payload, &context)
         .map_err(|e| match e.errno {
+            // wg reports a missing family as EPROTONOSUPPORT ("Protocol not supported").
             Some(libc::ENOENT) => Error {
                 code: ErrorCode::BackendUnavailable,
                 message: format!(
                     "The WireGuard kernel backend is unavailable: the generic netlink family \"{name}\" \
                      does not exist (no wireguard module in this kernel)"
                 ),
-                errno: e.errno,
+                errno: Some(libc::EPROTONOSUPPORT),
             },
             _ => e,
         })?;
@@ -83,7 +84,7 @@ mod tests {
         let transport = FakeTransport::new(vec![vec![vec![ack(-libc::ENOENT)]]]);
         let err = resolve_family(&mut Connection::new(transport), "wireguard").unwrap_err();
         assert_eq!(err.code, ErrorCode::BackendUnavailable);
-        assert_eq!(err.errno, Some(libc::ENOENT));
+        assert_eq!(err.errno, Some(libc::EPROTONOSUPPORT));
     }
 
     #[test]
