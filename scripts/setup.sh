@@ -28,9 +28,11 @@ if command -v rustup >/dev/null 2>&1; then
   done
 fi
 
-# npm dependencies; `prepare` builds the addon (release) and the TypeScript.
+# npm dependencies; `prepare` builds the addon (release) and the TypeScript. `npm install`
+# rather than `npm ci`: npm 11 cannot record the optional platform packages of one of
+# @napi-rs/cli's dependencies in the lock, so `npm ci` refuses the lock it wrote itself.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund
+  npm install --no-audit --no-fund
 else
   npm run build --silent
 fi
