@@ -1,6 +1,7 @@
 // wgkit-userspace ↔ Debian's wireguard-go, through the shipped binaries and Debian's wg, in two
 // network namespaces: once with wgkit initiating over an IPv4 underlay, once with wireguard-go
 // initiating over an IPv6 underlay (each also carries the tunnel over the other family).
+// Side A is wgkit, side B wireguard-go.
 import { userspacePair } from './helpers/interop-pairs.js';
 import { defineInteropSuite } from './helpers/interop-suite.js';
 
@@ -10,6 +11,7 @@ defineInteropSuite({
   initiator: 'a',
   underlay: 4,
   bulk: { from: 'a', family: 4, bytes: 50 << 20 },
+  roamers: ['a'],
   keepaliveFrom: 'a',
   replayReceiver: 'a',
 });
@@ -20,6 +22,7 @@ defineInteropSuite({
   initiator: 'b',
   underlay: 6,
   bulk: { from: 'b', family: 6, bytes: 50 << 20 },
+  roamers: ['a', 'b'],
   keepaliveFrom: 'a',
   replayReceiver: 'a',
 });

@@ -38,6 +38,12 @@ export interface InteropSuite {
   keepaliveFrom: 'a' | 'b';
   /** Receives the replayed datagram (in a host netns: its listener and capture run there). */
   replayReceiver: 'a' | 'b';
+  /**
+   * The sides that move their outer address in the roaming tests. (Debian's wireguard-go
+   * v0.0.20220316 keeps sending from a deleted IPv4 source address — it fails the same way
+   * against itself — so with an IPv4 underlay only the other implementation moves.)
+   */
+  roamers: ('a' | 'b')[];
   /** Per-test timeout (ms). */
   timeout?: number;
   /** Bulk transfer timeout (ms). */
@@ -189,11 +195,12 @@ export function defineInteropSuite(s: InteropSuite): void {
       s.bulkTimeout ?? 60_000,
     );
 
-    for (const mover of ['responder', 'initiator'] as const) {
+    for (const mover of s.roamers) {
+      const role = mover === s.initiator ? 'initiator' : 'responder';
       it(
-        `roaming: the ${mover} moves its outer IPv${s.underlay} address and the other side's endpoint follows`,
+        `roaming: ${mover.toUpperCase()} (the ${role}) moves its outer IPv${s.underlay} address and the other side's endpoint follows`,
         async () => {
-          const m = mover === 'responder' ? responder() : initiator();
+          const m = pick(mover);
           const o = peerOf(m);
           const old = addr(m.underlay, s.underlay);
           const moved = roamedAddress(old);
@@ -284,10 +291,12 @@ export function defineInteropSuite(s: InteropSuite): void {
           const cap1 = await Capture.start(ns, ['-i', r.dev, '-w', pcap1, `udp and dst port ${r.port}`]);
           await send('probe-1');
           await waitHeard(1);
-          await cap1.finish();
+          const c1 = await cap1.finish();
           expect(probes()).toEqual(['probe-1']);
-          const data = readPcapUdp(pcap1).filter((d) => wgType(d) === 4 && d.payload.length > 32);
-          expect(data.length, 'the probe was captured').toBeGreaterThanOrEqual(1);
+          const all = readPcapUdp(pcap1);
+          const data = all.filter((d) => wgType(d) === 4 && d.payload.length > 32);
+          const seen = all.map((d) => `${d.src}.${d.sport} > ${d.dst}.${d.dport} type ${wgType(d)} len ${d.payload.length}`);
+          expect(data.length, `the probe was captured: ${seen.join("; ")} ${c1.stderr}`).toBeGreaterThanOrEqual(1);
           const probe = data[data.length - 1]!;
           expect(probe.src).toBe(addr(snd.underlay, s.underlay));
           expect(probe.sport).toBe(snd.port);

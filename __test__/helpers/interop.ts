@@ -413,7 +413,7 @@ export class Capture {
 
   /** Starts `tcpdump ARGS` in `ns` and waits until it listens. */
   static async start(ns: string, args: string[]): Promise<Capture> {
-    const child = spawn('ip', ['netns', 'exec', ns, 'tcpdump', '-n', '-U', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('ip', ['netns', 'exec', ns, 'tcpdump', '-n', '-U', '--immediate-mode', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     const c = new Capture(child);
     for (let i = 0; !c.err.includes('listening on'); i++) {
       if (i > 200 || child.exitCode !== null) throw new Error(`tcpdump did not start: ${c.err}`);
