@@ -5,10 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: real WireGuard peers (wg, wg-quick, wireguard-go), traffic tools, and
-# qemu for the kernel-WireGuard guest.
+# qemu for the kernel-WireGuard guest; python3 replays captured datagrams in the interop tests.
 APT_PACKAGES=(
   wireguard-tools wireguard-go iproute2 iputils-ping iperf3 socat netcat-openbsd tcpdump
-  qemu-system-x86 kmod cpio xz-utils ca-certificates
+  qemu-system-x86 kmod cpio xz-utils ca-certificates python3
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
