@@ -2,6 +2,7 @@
 //! per step — `recvmmsg`/`sendmmsg` on UDP, a burst of non-blocking reads on the TUN queue —
 //! through buffers allocated once per worker and reused.
 
+use super::offload::{self, Sink, VnetHdr, VNET_HDR_LEN};
 use super::udp::{from_sockaddr, to_sockaddr};
 use std::mem::size_of;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -340,16 +341,116 @@ pub(crate) fn read_tun(fd: RawFd, batch: &mut Batch) -> std::io::Result<usize> {
     Ok(batch.len())
 }
 
-/// Writes every packet of `batch` to the TUN queue; returns (written, failed, last error).
-pub(crate) fn write_tun(fd: RawFd, batch: &Batch) -> (usize, usize, Option<std::io::Error>) {
+impl Sink for Batch {
+    fn next_buf(&mut self) -> Option<&mut [u8]> {
+        if self.is_full() {
+            return None;
+        }
+        // Leave room for padding and WireGuard overhead in the same slot.
+        Some(&mut self.next_slot()[..SLOT - 64])
+    }
+
+    fn done(&mut self, len: usize) {
+        self.commit(len, None);
+    }
+}
+
+/// Reads from a TUN queue that carries `virtio_net_hdr`s: super-packets are split into
+/// segments (`offload::split`); one that does not fit the batch stays pending and is
+/// finished by the next call.
+pub(crate) struct VnetReader {
+    buf: Vec<u8>,
+    /// (header, packet length, next segment) of a partly split packet.
+    pending: Option<(VnetHdr, usize, usize)>,
+    /// Packets the splitter rejected.
+    pub(crate) malformed: usize,
+}
+
+impl VnetReader {
+    pub(crate) fn new() -> VnetReader {
+        VnetReader {
+            buf: vec![0u8; VNET_HDR_LEN + 65536],
+            pending: None,
+            malformed: 0,
+        }
+    }
+
+    /// True when a split packet still has segments to deliver.
+    pub(crate) fn has_pending(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    fn split_into(&mut self, hdr: VnetHdr, len: usize, first: usize, batch: &mut Batch) {
+        let pkt = &mut self.buf[VNET_HDR_LEN..VNET_HDR_LEN + len];
+        self.pending = match offload::split(&hdr, pkt, first, batch) {
+            Ok(Some(next)) => Some((hdr, len, next)),
+            Ok(None) => None,
+            Err(_) => {
+                self.malformed += 1;
+                None
+            }
+        };
+    }
+
+    /// Fills an emptied `batch` with plain IP packets; returns how many.
+    pub(crate) fn read(&mut self, fd: RawFd, batch: &mut Batch) -> std::io::Result<usize> {
+        batch.clear();
+        if let Some((hdr, len, next)) = self.pending.take() {
+            self.split_into(hdr, len, next, batch);
+        }
+        while !batch.is_full() && self.pending.is_none() {
+            // SAFETY: buf is a valid writable buffer of its length.
+            let r = unsafe { libc::read(fd, self.buf.as_mut_ptr() as *mut libc::c_void, self.buf.len()) };
+            if r < 0 {
+                let e = std::io::Error::last_os_error();
+                match e.raw_os_error() {
+                    Some(libc::EINTR) => continue,
+                    Some(libc::EAGAIN) => break,
+                    _ if batch.len() > 0 => break,
+                    _ => return Err(e),
+                }
+            }
+            let r = r as usize;
+            if r <= VNET_HDR_LEN {
+                break;
+            }
+            let hdr = VnetHdr::decode(&self.buf[..VNET_HDR_LEN]);
+            self.split_into(hdr, r - VNET_HDR_LEN, 0, batch);
+        }
+        Ok(batch.len())
+    }
+}
+
+/// A TUN queue descriptor and whether it carries `virtio_net_hdr`s.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TunFd {
+    pub(crate) fd: RawFd,
+    pub(crate) vnet_hdr: bool,
+}
+
+/// Writes every packet of `batch` to the TUN queue (after an all-zero `virtio_net_hdr` when
+/// `vnet_hdr`); returns (written, failed, last error).
+pub(crate) fn write_tun(fd: RawFd, batch: &Batch, vnet_hdr: bool) -> (usize, usize, Option<std::io::Error>) {
     let mut ok = 0;
     let mut failed = 0;
     let mut error = None;
+    let zero = [0u8; VNET_HDR_LEN];
+    let skip = if vnet_hdr { 0 } else { 1 };
     for i in 0..batch.len() {
         let p = batch.packet(i);
+        let iov = [
+            libc::iovec {
+                iov_base: zero.as_ptr() as *mut libc::c_void,
+                iov_len: VNET_HDR_LEN,
+            },
+            libc::iovec {
+                iov_base: p.as_ptr() as *mut libc::c_void,
+                iov_len: p.len(),
+            },
+        ];
         loop {
-            // SAFETY: p is a valid readable buffer.
-            let r = unsafe { libc::write(fd, p.as_ptr() as *const libc::c_void, p.len()) };
+            // SAFETY: both iovecs point at valid readable buffers.
+            let r = unsafe { libc::writev(fd, iov[skip..].as_ptr(), (2 - skip) as libc::c_int) };
             if r >= 0 {
                 ok += 1;
                 break;

@@ -30,10 +30,12 @@
 
 mod allowed_ips;
 mod batch;
+mod checksum;
 mod config;
 mod events;
 mod icmp;
 mod netns;
+mod offload;
 mod peer;
 mod tun;
 mod udp;
@@ -52,7 +54,7 @@ use netns::NetnsHandle;
 use parking_lot::{Condvar, Mutex, RwLock};
 use peer::Peer;
 use std::collections::HashMap;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -272,7 +274,10 @@ impl Device {
         let spawn_result = (|| -> Result<()> {
             for i in 0..threads {
                 let s = shared.clone();
-                let tun_fd: RawFd = tun.fd(i);
+                let tun_fd = batch::TunFd {
+                    fd: tun.fd(i),
+                    vnet_hdr: tun.vnet_hdr,
+                };
                 let h = std::thread::Builder::new()
                     .name(format!("wg-{}-{}", shared.name, i))
                     .spawn(move || worker::run(s, i, tun_fd))
