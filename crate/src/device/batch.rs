@@ -2,7 +2,7 @@
 //! per step — `recvmmsg`/`sendmmsg` on UDP, a burst of non-blocking reads on the TUN queue —
 //! through buffers allocated once per worker and reused.
 
-use super::offload::{self, Sink, VnetHdr, VNET_HDR_LEN};
+use super::offload::{self, Coalesced, Sink, VnetHdr, VNET_HDR_LEN};
 use super::udp::{from_sockaddr, to_sockaddr};
 use std::mem::size_of;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -23,6 +23,10 @@ pub(crate) struct Batch {
     srcs: Vec<Option<IpAddr>>,
     n: usize,
     hdrs: Box<Hdrs>,
+    /// Per slot: TCP segments merged into it (TUN writes with offloads, `offload.rs`).
+    gro: Vec<Coalesced>,
+    /// The slot the next TCP segment may be appended to.
+    gro_head: Option<usize>,
 }
 
 /// Room for one IP_PKTINFO / IPV6_PKTINFO control message (8-byte aligned).
@@ -53,6 +57,8 @@ impl Batch {
             srcs: vec![None; capacity],
             n: 0,
             hdrs: Hdrs::new(),
+            gro: vec![Coalesced::default(); capacity],
+            gro_head: None,
         }
     }
 
@@ -70,6 +76,7 @@ impl Batch {
 
     pub(crate) fn clear(&mut self) {
         self.n = 0;
+        self.gro_head = None;
     }
 
     /// The whole buffer of slot `i`.
@@ -107,7 +114,27 @@ impl Batch {
         self.lens[self.n] = len;
         self.addrs[self.n] = addr;
         self.srcs[self.n] = src;
+        self.gro[self.n] = Coalesced::default();
+        self.gro_head = None;
         self.n += 1;
+    }
+
+    /// Commits a plain IP packet written at the start of the next slot — or appends it to
+    /// the previous packet when it is the next TCP segment of the same flow (GRO).
+    pub(crate) fn commit_coalescing(&mut self, len: usize) {
+        let n = self.n;
+        if let Some(h) = self.gro_head {
+            let (before, rest) = self.data.split_at_mut(n * SLOT);
+            let mut head_len = self.lens[h];
+            if self.gro[h].try_append(&mut before[h * SLOT..(h + 1) * SLOT], &mut head_len, &rest[..len]) {
+                self.lens[h] = head_len;
+                return;
+            }
+        }
+        let c = Coalesced::start(&self.data[n * SLOT..n * SLOT + len]);
+        self.commit(len, None);
+        self.gro[n] = c;
+        self.gro_head = (!c.closed).then_some(n);
     }
 
     /// Copies a packet into the next free slot.
@@ -428,19 +455,22 @@ pub(crate) struct TunFd {
     pub(crate) vnet_hdr: bool,
 }
 
-/// Writes every packet of `batch` to the TUN queue (after an all-zero `virtio_net_hdr` when
-/// `vnet_hdr`); returns (written, failed, last error).
+/// Writes every packet of `batch` to the TUN queue (after its `virtio_net_hdr` when
+/// `vnet_hdr`: GSO for coalesced packets, all-zero otherwise); returns (written, failed, last error).
 pub(crate) fn write_tun(fd: RawFd, batch: &Batch, vnet_hdr: bool) -> (usize, usize, Option<std::io::Error>) {
     let mut ok = 0;
     let mut failed = 0;
     let mut error = None;
-    let zero = [0u8; VNET_HDR_LEN];
+    let mut vh = [0u8; VNET_HDR_LEN];
     let skip = if vnet_hdr { 0 } else { 1 };
     for i in 0..batch.len() {
         let p = batch.packet(i);
+        if vnet_hdr {
+            batch.gro[i].header(p).encode(&mut vh);
+        }
         let iov = [
             libc::iovec {
-                iov_base: zero.as_ptr() as *mut libc::c_void,
+                iov_base: vh.as_ptr() as *mut libc::c_void,
                 iov_len: VNET_HDR_LEN,
             },
             libc::iovec {
@@ -558,5 +588,93 @@ mod pktinfo_tests {
         assert_eq!(got[1].0, b"two");
         assert_ne!(got[1].1, "192.0.2.77".parse::<IpAddr>().unwrap());
         assert_eq!(got[2].2, Some(local));
+    }
+}
+
+#[cfg(test)]
+mod gro_tests {
+    use super::*;
+    use crate::device::offload::tests::{checksums_ok, tcp_packet};
+    use rand_core::{OsRng, RngCore};
+
+    /// Segments of one flow, coalesced in a batch, split back: the same packets.
+    #[test]
+    fn coalesce_then_split_round_trips_random_flows() {
+        for round in 0..40 {
+            let v6 = round % 2 == 1;
+            let mss = 500 + (OsRng.next_u32() % 900) as usize;
+            let count = 1 + (OsRng.next_u32() % 60) as usize;
+            let last = 1 + (OsRng.next_u32() as usize % mss);
+            let mut seq = OsRng.next_u32();
+            let mut packets = Vec::new();
+            for i in 0..count {
+                let n = if i + 1 == count { last } else { mss };
+                let mut payload = vec![0u8; n];
+                OsRng.fill_bytes(&mut payload);
+                let flags = if i + 1 == count && round % 3 == 0 { 0x18 } else { 0x10 };
+                let mut p = tcp_packet(v6, seq, flags, &payload);
+                if !v6 {
+                    // Senders number TSO segments consecutively (the split does the same).
+                    p[4..6].copy_from_slice(&(0x1234u16 + i as u16).to_be_bytes());
+                    crate::device::offload::tests::fix_checksums(&mut p);
+                }
+                packets.push(p);
+                seq = seq.wrapping_add(n as u32);
+            }
+            // A packet of another kind in the middle ends the run.
+            let cut = (OsRng.next_u32() as usize) % (count + 1);
+            let mut batch = Batch::new(BATCH);
+            for (i, p) in packets.iter().enumerate() {
+                if i == cut && round % 4 == 0 {
+                    batch.push(&[0x45, 0, 0, 20], None);
+                }
+                batch.next_slot()[..p.len()].copy_from_slice(p);
+                batch.commit_coalescing(p.len());
+            }
+            let mut out: Vec<Vec<u8>> = Vec::new();
+            for i in 0..batch.len() {
+                let p = batch.packet(i).to_vec();
+                if p.len() == 4 {
+                    continue;
+                }
+                let hdr = batch.gro[i].header(&p);
+                let mut p2 = p.clone();
+                let mut segs = Batch::new(BATCH);
+                assert_eq!(offload::split(&hdr, &mut p2, 0, &mut segs), Ok(None));
+                for k in 0..segs.len() {
+                    out.push(segs.packet(k).to_vec());
+                }
+            }
+            assert_eq!(out.len(), packets.len(), "round {round}");
+            for (a, b) in out.iter().zip(&packets) {
+                assert!(checksums_ok(a));
+                assert_eq!(a, b, "round {round}");
+            }
+            if round % 4 != 0 && count > 1 {
+                // One flow, nothing in between: fewer writes than segments.
+                assert!(batch.len() < count, "round {round}: {} writes for {count}", batch.len());
+            }
+        }
+    }
+
+    /// Segments that must not merge: a gap in the sequence, another flow, a SYN.
+    #[test]
+    fn unrelated_segments_stay_apart() {
+        let a = tcp_packet(false, 1000, 0x10, &[1u8; 100]);
+        let gap = tcp_packet(false, 1200, 0x10, &[2u8; 100]);
+        let mut other = tcp_packet(false, 1300, 0x10, &[3u8; 100]);
+        other[20] ^= 1;
+        crate::device::offload::tests::fix_checksums(&mut other);
+        let syn = tcp_packet(false, 1400, 0x02, &[]);
+        let mut batch = Batch::new(8);
+        for p in [&a, &gap, &other, &syn] {
+            batch.next_slot()[..p.len()].copy_from_slice(p);
+            batch.commit_coalescing(p.len());
+        }
+        assert_eq!(batch.len(), 4);
+        for (i, p) in [&a, &gap, &other, &syn].iter().enumerate() {
+            assert_eq!(batch.packet(i), &p[..]);
+            assert_eq!(batch.gro[i].header(batch.packet(i)), VnetHdr::default());
+        }
     }
 }

@@ -45,7 +45,6 @@ impl VnetHdr {
         }
     }
 
-    #[cfg(test)]
     pub(crate) fn encode(&self, b: &mut [u8]) {
         b[0] = self.flags;
         b[1] = self.gso_type;
@@ -182,6 +181,147 @@ pub(crate) fn split(
         out.done(len);
     }
     Ok(None)
+}
+
+/// Coalescing state of one packet in a batch about to be written to the TUN: TCP segments
+/// of one flow that arrive back to back are appended to the first (GRO), and the result is
+/// written once with a GSO header; the kernel sees one big packet instead of dozens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Coalesced {
+    /// Payload bytes of each segment (the first one's), 0 = not a coalescing head.
+    pub(crate) gso_size: u16,
+    /// Segments merged so far.
+    pub(crate) count: u16,
+    /// No more segments may be appended (a short or PSH segment ended it).
+    pub(crate) closed: bool,
+}
+
+/// The most a coalesced packet may hold (IPv4 total length / IPv6 payload length).
+const MAX_COALESCED: usize = 65535;
+
+/// TCP offsets of an IPv4 (no options, not fragmented) or IPv6 (no extension headers) TCP
+/// packet: (IP header length, TCP header length, payload length).
+fn tcp_parts(p: &[u8]) -> Option<(usize, usize, usize)> {
+    let ihl = match p.first()? >> 4 {
+        4 if p.len() >= 40 && p[0] == 0x45 && p[9] == PROTO_TCP => {
+            // MF or a fragment offset: leave it alone.
+            if u16::from_be_bytes([p[6], p[7]]) & 0x3fff != 0 || u16::from_be_bytes([p[2], p[3]]) as usize != p.len() {
+                return None;
+            }
+            20
+        }
+        6 if p.len() >= 60 && p[6] == PROTO_TCP => {
+            if u16::from_be_bytes([p[4], p[5]]) as usize + 40 != p.len() {
+                return None;
+            }
+            40
+        }
+        _ => return None,
+    };
+    let thl = ((p[ihl + 12] >> 4) as usize) * 4;
+    (thl >= 20 && ihl + thl <= p.len()).then(|| (ihl, thl, p.len() - ihl - thl))
+}
+
+const TCP_FLAG_ACK: u8 = 0x10;
+
+impl Coalesced {
+    /// Starts a head for `pkt` if it is a TCP segment that later ones may join.
+    pub(crate) fn start(pkt: &[u8]) -> Coalesced {
+        match tcp_parts(pkt) {
+            Some((ihl, _, payload)) if payload > 0 && pkt[ihl + 13] == TCP_FLAG_ACK && payload <= u16::MAX as usize => {
+                Coalesced {
+                    gso_size: payload as u16,
+                    count: 1,
+                    closed: false,
+                }
+            }
+            _ => Coalesced {
+                closed: true,
+                ..Default::default()
+            },
+        }
+    }
+
+    /// Appends `pkt` to the head packet `head[..*head_len]` (whose buffer has room up to
+    /// its end) when it is the next segment of the same flow; true when merged.
+    pub(crate) fn try_append(&mut self, head: &mut [u8], head_len: &mut usize, pkt: &[u8]) -> bool {
+        if self.closed || self.count == 0 {
+            return false;
+        }
+        let Some((ihl, thl, payload)) = tcp_parts(pkt) else {
+            return false;
+        };
+        let h = &head[..*head_len];
+        let gso = self.gso_size as usize;
+        let hlen = ihl + thl;
+        let flags = pkt[ihl + 13];
+        if payload == 0
+            || payload > gso
+            || (flags != TCP_FLAG_ACK && flags != TCP_FLAG_ACK | TCP_FLAG_PSH)
+            || h[0] != pkt[0]
+            || *head_len + payload > head.len()
+            || *head_len - ihl + payload > MAX_COALESCED - if ihl == 20 { 20 } else { 0 }
+        {
+            return false;
+        }
+        // Same IP fields (addresses, TOS/traffic class, TTL/hop limit, DF), same ports, ack,
+        // window and options; the sequence number continues where the head ends.
+        let same_ip = if ihl == 20 {
+            h[1] == pkt[1] && h[6] == pkt[6] && h[8] == pkt[8] && h[12..20] == pkt[12..20]
+        } else {
+            h[..4] == pkt[..4] && h[7] == pkt[7] && h[8..40] == pkt[8..40]
+        };
+        let (ht, pt) = (&h[ihl..ihl + thl], &pkt[ihl..ihl + thl]);
+        if !same_ip || (h[ihl + 12] >> 4) as usize * 4 != thl || ht[..4] != pt[..4] || ht[8..12] != pt[8..12] {
+            return false;
+        }
+        if ht[14..16] != pt[14..16] || ht[20..] != pt[20..] {
+            return false;
+        }
+        let head_payload = *head_len - hlen;
+        let seq = u32::from_be_bytes(ht[4..8].try_into().expect("4"));
+        if u32::from_be_bytes(pt[4..8].try_into().expect("4")) != seq.wrapping_add(head_payload as u32) {
+            return false;
+        }
+        head[*head_len..*head_len + payload].copy_from_slice(&pkt[hlen..]);
+        *head_len += payload;
+        self.count += 1;
+        if payload < gso || flags & TCP_FLAG_PSH != 0 {
+            self.closed = true;
+            head[ihl + 13] |= flags & TCP_FLAG_PSH;
+        }
+        let total = *head_len;
+        if ihl == 20 {
+            head[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+            head[10..12].fill(0);
+            let c = checksum::ipv4_header(&head[..20]);
+            head[10..12].copy_from_slice(&c.to_be_bytes());
+        } else {
+            head[4..6].copy_from_slice(&((total - 40) as u16).to_be_bytes());
+        }
+        // The kernel completes the checksum (NEEDS_CSUM): leave the pseudo-header sum.
+        let (src, dst) = if ihl == 20 { (12..16, 16..20) } else { (8..24, 24..40) };
+        let ps = checksum::pseudo_header(&head[src], &head[dst], PROTO_TCP, total - ihl);
+        head[ihl + 16..ihl + 18].copy_from_slice(&checksum::fold(ps).to_be_bytes());
+        true
+    }
+
+    /// The `virtio_net_hdr` to write `pkt` with: GSO for a merged packet, none otherwise.
+    pub(crate) fn header(&self, pkt: &[u8]) -> VnetHdr {
+        if self.count < 2 {
+            return VnetHdr::default();
+        }
+        let ihl = if pkt[0] >> 4 == 4 { 20 } else { 40 };
+        let thl = ((pkt[ihl + 12] >> 4) as usize) * 4;
+        VnetHdr {
+            flags: VIRTIO_NET_HDR_F_NEEDS_CSUM,
+            gso_type: if ihl == 20 { GSO_TCPV4 } else { GSO_TCPV6 },
+            hdr_len: (ihl + thl) as u16,
+            gso_size: self.gso_size,
+            csum_start: ihl as u16,
+            csum_offset: 16,
+        }
+    }
 }
 
 #[cfg(test)]

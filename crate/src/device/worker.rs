@@ -419,7 +419,11 @@ impl Worker {
                     }
                     if let Some(inner) = inner {
                         if st.allowed.lookup(inner) == Some(peer.index) {
-                            tun_out.commit(len, None);
+                            if tun_fd.vnet_hdr {
+                                tun_out.commit_coalescing(len);
+                            } else {
+                                tun_out.commit(len, None);
+                            }
                         } else {
                             filtered += 1;
                         }
