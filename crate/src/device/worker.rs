@@ -33,6 +33,8 @@ pub(crate) struct Io {
     pub(crate) out: Batch,
     idx4: Vec<usize>,
     idx6: Vec<usize>,
+    /// UDP GSO (`UDP_SEGMENT`) per family until the kernel refuses it once.
+    gso: [bool; 2],
 }
 
 impl Io {
@@ -45,6 +47,7 @@ impl Io {
             out: Batch::new(BATCH),
             idx4: Vec::with_capacity(BATCH),
             idx6: Vec::with_capacity(BATCH),
+            gso: [udp_gso_wanted(); 2],
         }
     }
 
@@ -87,7 +90,8 @@ impl Io {
             }
             match self.socks.fd_for(self.worker, v6) {
                 Some(fd) => {
-                    let (sent, dropped, _err) = batch::send_mmsg(fd, &mut self.out, idx);
+                    let (sent, dropped, _err) =
+                        batch::send_segmented(fd, &mut self.out, idx, &mut self.gso[v6 as usize]);
                     Counters::add(&c.tx_datagrams, sent);
                     Counters::add(&c.dropped_io, dropped);
                 }
@@ -106,6 +110,11 @@ impl Io {
         peer.add_tx(len);
         ps.sent(kind, now);
     }
+}
+
+/// UDP GSO is on unless `WGKIT_UDP_GSO=0` (for measurements and as an escape hatch).
+fn udp_gso_wanted() -> bool {
+    std::env::var("WGKIT_UDP_GSO").map(|v| v != "0").unwrap_or(true)
 }
 
 /// Sends what boringtun queued while a handshake was pending.
