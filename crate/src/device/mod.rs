@@ -12,8 +12,13 @@
 //! **Batches.** Packets move in vectors (`batch.rs`): a burst of TUN reads → route (one trie
 //! lookup per run of equal destinations) → pad to 16 → encrypt → one `sendmmsg`; one
 //! `recvmmsg` → dispatch by type/receiver index → decrypt → inner-source filter → TUN
-//! writes. Buffers are allocated once per worker and reused. UDP GSO/GRO, TUN offloads and
-//! parallel crypto can replace the per-packet steps without changing the loop's shape.
+//! writes. Buffers are allocated once per worker and reused.
+//!
+//! **Offloads.** The TUN carries `virtio_net_hdr`s with TSO on (`offload.rs`): TCP
+//! super-packets read from it are split into MTU-sized segments before encryption, and
+//! decrypted segments of one flow are coalesced into one GSO write. Encrypted datagrams leave
+//! in `UDP_SEGMENT` runs (one stack traversal for up to 64), with fallback to plain datagrams
+//! when the kernel refuses. `WGKIT_TUN_OFFLOAD=0` / `WGKIT_UDP_GSO=0` turn them off.
 //!
 //! **Locking.** The peer table (`State`: keys, peers, allowed IPs) sits behind one `RwLock`
 //! that the data path takes for reading once per batch and `apply` takes for writing; each
@@ -30,10 +35,12 @@
 
 mod allowed_ips;
 mod batch;
+mod checksum;
 mod config;
 mod events;
 mod icmp;
 mod netns;
+mod offload;
 mod peer;
 mod tun;
 mod udp;
@@ -52,7 +59,7 @@ use netns::NetnsHandle;
 use parking_lot::{Condvar, Mutex, RwLock};
 use peer::Peer;
 use std::collections::HashMap;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -272,7 +279,10 @@ impl Device {
         let spawn_result = (|| -> Result<()> {
             for i in 0..threads {
                 let s = shared.clone();
-                let tun_fd: RawFd = tun.fd(i);
+                let tun_fd = batch::TunFd {
+                    fd: tun.fd(i),
+                    vnet_hdr: tun.vnet_hdr,
+                };
                 let h = std::thread::Builder::new()
                     .name(format!("wg-{}-{}", shared.name, i))
                     .spawn(move || worker::run(s, i, tun_fd))

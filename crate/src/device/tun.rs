@@ -37,13 +37,28 @@ impl IfReq {
 pub(crate) struct Tun {
     pub(crate) name: String,
     pub(crate) queues: Vec<OwnedFd>,
+    /// Every queue carries a `virtio_net_hdr` and the kernel may hand us TSO super-packets
+    /// (`offload.rs`).
+    pub(crate) vnet_hdr: bool,
+}
+
+/// `IFF_VNET_HDR`, `TUNSETOFFLOAD` and its flags (linux/if_tun.h).
+const IFF_VNET_HDR: i32 = 0x4000;
+const TUNSETOFFLOAD: libc::c_ulong = 0x4004_54d0;
+const TUN_F_CSUM: libc::c_uint = 0x01;
+const TUN_F_TSO4: libc::c_uint = 0x02;
+const TUN_F_TSO6: libc::c_uint = 0x04;
+
+/// TUN offloads are on unless `WGKIT_TUN_OFFLOAD=0` (for measurements and as an escape hatch).
+fn offload_wanted() -> bool {
+    std::env::var("WGKIT_TUN_OFFLOAD").map(|v| v != "0").unwrap_or(true)
 }
 
 fn last_err(context: impl Into<String>) -> Error {
     Error::from_io(&std::io::Error::last_os_error(), context)
 }
 
-fn open_queue(name: &str) -> Result<(OwnedFd, String)> {
+fn open_queue(name: &str, vnet_hdr: bool) -> Result<(OwnedFd, String)> {
     // SAFETY: constant path, flags checked by the kernel.
     let fd = unsafe {
         libc::open(
@@ -57,7 +72,8 @@ fn open_queue(name: &str) -> Result<(OwnedFd, String)> {
     // SAFETY: fd was just opened and is owned here.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     let mut req = IfReq::new(name)?;
-    let flags = (libc::IFF_TUN | libc::IFF_NO_PI | libc::IFF_MULTI_QUEUE) as i16;
+    let vnet = if vnet_hdr { IFF_VNET_HDR } else { 0 };
+    let flags = (libc::IFF_TUN | libc::IFF_NO_PI | libc::IFF_MULTI_QUEUE | vnet) as i16;
     req.data[..2].copy_from_slice(&flags.to_ne_bytes());
     // SAFETY: req is a properly sized struct ifreq.
     if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETIFF, &mut req) } < 0 {
@@ -81,13 +97,31 @@ impl Tun {
                 ));
             }
         }
-        let (first, actual) = open_queue(name)?;
+        let mut vnet_hdr = offload_wanted();
+        let (first, actual) = match open_queue(name, vnet_hdr) {
+            Ok(q) => q,
+            Err(_) if vnet_hdr => {
+                vnet_hdr = false;
+                open_queue(name, false)?
+            }
+            Err(e) => return Err(e),
+        };
+        let (first, actual) = if vnet_hdr && !set_offload(first.as_raw_fd()) {
+            // The kernel refuses TSO: start over without the header (closing the only
+            // queue removes the interface, so the name is free again).
+            drop(first);
+            vnet_hdr = false;
+            open_queue(name, false)?
+        } else {
+            (first, actual)
+        };
         let mut tun = Tun {
             name: actual,
             queues: vec![first],
+            vnet_hdr,
         };
         for _ in 1..queues.max(1) {
-            let (q, _) = open_queue(&tun.name)?;
+            let (q, _) = open_queue(&tun.name, vnet_hdr)?;
             tun.queues.push(q);
         }
         Ok(tun)
@@ -96,6 +130,13 @@ impl Tun {
     pub(crate) fn fd(&self, queue: usize) -> RawFd {
         self.queues[queue].as_raw_fd()
     }
+}
+
+/// Turns on checksum offload and TSO for IPv4 and IPv6; false when the kernel refuses.
+fn set_offload(fd: RawFd) -> bool {
+    let flags = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+    // SAFETY: TUNSETOFFLOAD takes an unsigned int by value.
+    unsafe { libc::ioctl(fd, TUNSETOFFLOAD, flags as libc::c_ulong) == 0 }
 }
 
 fn ctl_socket() -> Result<OwnedFd> {

@@ -1,7 +1,7 @@
 //! The data-plane threads: per-worker epoll loops moving batches between the worker's TUN
 //! queue and UDP sockets, and the timer thread.
 
-use super::batch::{self, Batch, BATCH};
+use super::batch::{self, Batch, TunFd, VnetReader, BATCH};
 use super::icmp::{self, IcmpLimiter};
 use super::peer::{padded_len, Peer, PeerState};
 use super::udp::Sockets;
@@ -33,6 +33,8 @@ pub(crate) struct Io {
     pub(crate) out: Batch,
     idx4: Vec<usize>,
     idx6: Vec<usize>,
+    /// UDP GSO (`UDP_SEGMENT`) per family until the kernel refuses it once.
+    gso: [bool; 2],
 }
 
 impl Io {
@@ -45,6 +47,7 @@ impl Io {
             out: Batch::new(BATCH),
             idx4: Vec::with_capacity(BATCH),
             idx6: Vec::with_capacity(BATCH),
+            gso: [udp_gso_wanted(); 2],
         }
     }
 
@@ -87,7 +90,8 @@ impl Io {
             }
             match self.socks.fd_for(self.worker, v6) {
                 Some(fd) => {
-                    let (sent, dropped, _err) = batch::send_mmsg(fd, &mut self.out, idx);
+                    let (sent, dropped, _err) =
+                        batch::send_segmented(fd, &mut self.out, idx, &mut self.gso[v6 as usize]);
                     Counters::add(&c.tx_datagrams, sent);
                     Counters::add(&c.dropped_io, dropped);
                 }
@@ -106,6 +110,11 @@ impl Io {
         peer.add_tx(len);
         ps.sent(kind, now);
     }
+}
+
+/// UDP GSO is on unless `WGKIT_UDP_GSO=0` (for measurements and as an escape hatch).
+fn udp_gso_wanted() -> bool {
+    std::env::var("WGKIT_UDP_GSO").map(|v| v != "0").unwrap_or(true)
 }
 
 /// Sends what boringtun queued while a handshake was pending.
@@ -147,7 +156,9 @@ fn socket_fds(socks: &Sockets, worker: usize) -> [(Option<RawFd>, u64); 2] {
 }
 
 struct Worker {
-    tun_fd: RawFd,
+    tun_fd: TunFd,
+    /// Reads (and splits) when the queue carries `virtio_net_hdr`s.
+    vnet_reader: Option<VnetReader>,
     tun_in: Batch,
     /// ICMP errors for packets that cannot be sent, written back into the TUN.
     icmp_out: Batch,
@@ -159,7 +170,7 @@ struct Worker {
 
 /// A worker thread: until the device stops, wait on epoll and move one batch per ready
 /// descriptor.
-pub(crate) fn run(shared: Arc<Shared>, id: usize, tun_fd: RawFd) {
+pub(crate) fn run(shared: Arc<Shared>, id: usize, tun_fd: TunFd) {
     // SAFETY: plain epoll_create1; failure checked.
     let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
     if ep < 0 {
@@ -172,6 +183,7 @@ pub(crate) fn run(shared: Arc<Shared>, id: usize, tun_fd: RawFd) {
     let waker = shared.wakers[id].as_raw_fd();
     let mut w = Worker {
         tun_fd,
+        vnet_reader: tun_fd.vnet_hdr.then(VnetReader::new),
         tun_in: Batch::new(BATCH),
         icmp_out: Batch::new(8),
         icmp_limit: IcmpLimiter::new(),
@@ -179,7 +191,7 @@ pub(crate) fn run(shared: Arc<Shared>, id: usize, tun_fd: RawFd) {
         tun_out: Batch::new(BATCH),
         io: Io::new(&shared, id),
     };
-    let mut setup = vec![(Some(tun_fd), TOK_TUN), (Some(waker), TOK_WAKE)];
+    let mut setup = vec![(Some(tun_fd.fd), TOK_TUN), (Some(waker), TOK_WAKE)];
     setup.extend(socket_fds(&w.io.socks, id));
     for (fd, tok) in setup {
         if let Some(fd) = fd {
@@ -224,13 +236,18 @@ pub(crate) fn run(shared: Arc<Shared>, id: usize, tun_fd: RawFd) {
                         }
                     }
                 }
-                TOK_TUN => {
+                TOK_TUN => loop {
                     if let Err(e) = w.outbound(&shared) {
                         // The interface is gone or broken: stop polling it, say so.
-                        epoll_del(epfd, w.tun_fd);
+                        epoll_del(epfd, w.tun_fd.fd);
                         shared.report(Error::from_io(&e, format!("Reading from TUN `{}'", shared.name)));
+                        break;
                     }
-                }
+                    // A super-packet that did not fit the batch: epoll will not wake us for it.
+                    if !w.vnet_reader.as_ref().is_some_and(|r| r.has_pending()) {
+                        break;
+                    }
+                },
                 TOK_UDP4 | TOK_UDP6 => {
                     if let Some(fd) = w.io.socks.fd_for(id, token == TOK_UDP6) {
                         if let Err(e) = w.inbound(&shared, fd) {
@@ -247,7 +264,14 @@ pub(crate) fn run(shared: Arc<Shared>, id: usize, tun_fd: RawFd) {
 impl Worker {
     /// TUN → route → pad → encrypt → `sendmmsg`.
     fn outbound(&mut self, shared: &Shared) -> std::io::Result<()> {
-        let n = batch::read_tun(self.tun_fd, &mut self.tun_in)?;
+        let n = match self.vnet_reader.as_mut() {
+            Some(r) => {
+                let n = r.read(self.tun_fd.fd, &mut self.tun_in)?;
+                Counters::add(&shared.counters.dropped_invalid, std::mem::take(&mut r.malformed));
+                n
+            }
+            None => batch::read_tun(self.tun_fd.fd, &mut self.tun_in)?,
+        };
         if n == 0 {
             return Ok(());
         }
@@ -404,7 +428,11 @@ impl Worker {
                     }
                     if let Some(inner) = inner {
                         if st.allowed.lookup(inner) == Some(peer.index) {
-                            tun_out.commit(len, None);
+                            if tun_fd.vnet_hdr {
+                                tun_out.commit_coalescing(len);
+                            } else {
+                                tun_out.commit(len, None);
+                            }
                         } else {
                             filtered += 1;
                         }
@@ -490,8 +518,8 @@ impl Worker {
     }
 }
 
-fn flush_tun(shared: &Shared, fd: RawFd, out: &mut Batch) {
-    let (ok, failed, _err) = batch::write_tun(fd, out);
+fn flush_tun(shared: &Shared, fd: TunFd, out: &mut Batch) {
+    let (ok, failed, _err) = batch::write_tun(fd.fd, out, fd.vnet_hdr);
     Counters::add(&shared.counters.tun_tx_packets, ok);
     Counters::add(&shared.counters.dropped_io, failed);
     out.clear();

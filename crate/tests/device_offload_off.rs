@@ -1,0 +1,25 @@
+//! The fallback data path: TUN without `virtio_net_hdr` and UDP without `UDP_SEGMENT`, as on
+//! kernels that refuse them (forced with WGKIT_TUN_OFFLOAD=0 / WGKIT_UDP_GSO=0; this binary's
+//! only test, so the variables affect nothing else). Needs root.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn transfers_without_offloads() {
+    std::env::set_var("WGKIT_TUN_OFFLOAD", "0");
+    std::env::set_var("WGKIT_UDP_GSO", "0");
+    let pair = Pair::new();
+    let (na, nb) = (format!("wa{}", pair.t), format!("wb{}", pair.t));
+    let a = Node::new(&pair.a, &na, 51820);
+    let b = Node::new(&pair.b, &nb, 51820);
+    a.add_peer(peer(&b.public(), Some("192.0.2.2:51820"), &["10.77.0.2/32"]));
+    b.add_peer(peer(&a.public(), Some("192.0.2.1:51820"), &["10.77.0.1/32"]));
+    up(&pair.a, &na, &["10.77.0.1/24"]);
+    up(&pair.b, &nb, &["10.77.0.2/24"]);
+    assert!(ping(&pair.a, "10.77.0.2", ""));
+    tcp_transfer(&pair.a, &pair.b, "10.77.0.2", 5021, 8 << 20);
+    tcp_transfer(&pair.b, &pair.a, "10.77.0.1", 5022, 8 << 20);
+    assert_eq!(a.dev.stats().dropped_invalid + b.dev.stats().dropped_invalid, 0);
+}
