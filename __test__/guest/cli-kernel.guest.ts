@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WGKIT_BIN } from '../helpers/run.js';
-import { exec, namespacePair, sh, type Ran } from './helpers.js';
+import { exec, namespacePair, sh, WgkitRunner, type Ran } from './helpers.js';
 
 const nsA = 'wgclia';
 const nsB = 'wgclib';
@@ -24,6 +24,7 @@ const file = (text: string) => {
   writeFileSync(path, text, { mode: 0o600 });
   return path;
 };
+const runners: Record<string, WgkitRunner> = {};
 const genkey = () => sh(['wg', 'genkey']).trim();
 const pubkey = (priv: string) => sh(['wg', 'pubkey'], { input: priv }).trim();
 
@@ -50,8 +51,11 @@ beforeAll(() => {
     if (i === 1) args.push('preshared-key', psk, 'persistent-keepalive', '15');
   }
   sh(args, { ns: nsA });
+  runners[nsA] = new WgkitRunner(nsA);
+  runners[nsB] = new WgkitRunner(nsB);
 });
 afterAll(() => {
+  for (const r of Object.values(runners)) r.close();
   exec(['ip', 'netns', 'del', nsA]);
   exec(['ip', 'netns', 'del', nsB]);
   rmSync(dir, { recursive: true, force: true });
@@ -61,17 +65,24 @@ function wg(ns: string, args: readonly string[], env: Record<string, string> = {
   return exec(['wg', ...args], { ns, env });
 }
 
-function wgkit(ns: string, args: readonly string[], env: Record<string, string> = {}): Ran {
-  const r = exec([process.execPath, WGKIT_BIN, ...args], { ns, env });
-  return { ...r, stdout: r.stdout.replaceAll('wgkit', 'wg'), stderr: r.stderr.replaceAll('wgkit', 'wg') };
+const asWg = (r: Ran): Ran => ({ ...r, stdout: r.stdout.replaceAll('wgkit', 'wg'), stderr: r.stderr.replaceAll('wgkit', 'wg') });
+
+/** wgkit's main() in `ns` (see WgkitRunner). */
+async function wgkit(ns: string, args: readonly string[], env: Record<string, string> = {}): Promise<Ran> {
+  return asWg(await runners[ns]!.run(args, env));
+}
+
+/** The wgkit executable itself (node bin/wgkit.js), in `ns`. */
+function wgkitBin(ns: string, args: readonly string[], env: Record<string, string> = {}): Ran {
+  return asWg(exec([process.execPath, WGKIT_BIN, ...args], { ns, env }));
 }
 
 /** Both tools print the same; a few attempts absorb a clock tick inside "… seconds ago". */
-function expectSame(ns: string, args: readonly string[], env: Record<string, string> = {}): Ran {
+async function expectSame(ns: string, args: readonly string[], env: Record<string, string> = {}, bin = false): Promise<Ran> {
   let last: [Ran, Ran] | undefined;
   for (let attempt = 0; attempt < 5; attempt++) {
     const theirs = wg(ns, args, env);
-    const ours = wgkit(ns, args, env);
+    const ours = bin ? wgkitBin(ns, args, env) : await wgkit(ns, args, env);
     if (ours.stdout === theirs.stdout && ours.stderr === theirs.stderr && ours.status === theirs.status) return ours;
     last = [ours, theirs];
   }
@@ -83,55 +94,62 @@ describe('wgkit show matches wg show on kernel devices', () => {
   const fields = ['public-key', 'private-key', 'listen-port', 'fwmark', 'peers', 'preshared-keys', 'endpoints',
     'allowed-ips', 'latest-handshakes', 'transfer', 'persistent-keepalive', 'dump'];
 
-  it('bare, show, all, interfaces (hidden and shown keys, colour)', () => {
+  it('bare, show, all, interfaces (hidden and shown keys, colour)', async () => {
     for (const env of [{}, { WG_HIDE_KEYS: 'never' }, { WG_COLOR_MODE: 'always' }] as Record<string, string>[]) {
-      expectSame(nsA, [], env);
-      expectSame(nsA, ['show'], env);
-      expectSame(nsA, ['show', 'all'], env);
+      await expectSame(nsA, [], env);
+      await expectSame(nsA, ['show'], env);
+      await expectSame(nsA, ['show', 'all'], env);
     }
-    const r = expectSame(nsA, ['show', 'interfaces']);
+    const r = await expectSame(nsA, ['show', 'interfaces']);
     expect(r.stdout.trim().split(' ').sort()).toEqual(inA.map((k) => dev[k]).sort());
-    expect(expectSame(nsB, ['show', 'interfaces']).stdout).toBe(`${dev.two}\n`);
-    // A namespace without WireGuard devices.
-    expect(expectSame(nsB, ['show', 'all', 'dump']).stdout).toMatch(/^\S+\t\S+\t51821\toff\n\S+\t\S+\t192\.0\.2\.1:51820\t10\.0\.0\.1\/32\t[1-9]\d*\t[1-9]\d*\t[1-9]\d*\toff\n$/);
+    expect((await expectSame(nsB, ['show', 'interfaces'])).stdout).toBe(`${dev.two}\n`);
+    // The other namespace, with its one device.
+    expect((await expectSame(nsB, ['show', 'all', 'dump'])).stdout).toMatch(/^\S+\t\S+\t51821\toff\n\S+\t\S+\t192\.0\.2\.1:51820\t10\.0\.0\.1\/32\t[1-9]\d*\t[1-9]\d*\t[1-9]\d*\toff\n$/);
   });
 
-  it('one device, pretty and every field', () => {
+  it('one device, pretty and every field', async () => {
     for (const name of [dev.one, dev.many, dev.empty]) {
-      expectSame(nsA, ['show', name]);
-      expectSame(nsA, ['show', name], { WG_HIDE_KEYS: 'never', WG_COLOR_MODE: 'always' });
-      for (const field of fields) expectSame(nsA, ['show', name, field]);
+      await expectSame(nsA, ['show', name]);
+      await expectSame(nsA, ['show', name], { WG_HIDE_KEYS: 'never', WG_COLOR_MODE: 'always' });
+      for (const field of fields) await expectSame(nsA, ['show', name, field]);
     }
-    for (const field of fields) expectSame(nsA, ['show', 'all', field]);
-    expectSame(nsB, ['show', dev.two], { WG_HIDE_KEYS: 'never' });
+    for (const field of fields) await expectSame(nsA, ['show', 'all', field]);
+    await expectSame(nsB, ['show', dev.two], { WG_HIDE_KEYS: 'never' });
     // There was a handshake and traffic: the fields are not empty.
-    expect(expectSame(nsA, ['show', dev.one, 'latest-handshakes']).stdout).toMatch(/\t[1-9]\d*\n$/);
-    expect(expectSame(nsA, ['show', dev.one]).stdout).toMatch(/latest handshake: .* ago\n {2}transfer: .* received, .* sent\n {2}persistent keepalive: every 25 seconds\n$/);
+    expect((await expectSame(nsA, ['show', dev.one, 'latest-handshakes'])).stdout).toMatch(/\t[1-9]\d*\n$/);
+    expect((await expectSame(nsA, ['show', dev.one])).stdout).toMatch(/latest handshake: .* ago\n {2}transfer: .* received, .* sent\n {2}persistent keepalive: every 25 seconds\n$/);
   });
 
-  it('errors and usage', () => {
-    expectSame(nsA, ['show', 'wgnotexist0']);
-    expectSame(nsA, ['show', 'lo']);
-    expectSame(nsA, ['show', dev.one, 'bogus']);
-    expectSame(nsA, ['show', 'all', 'bogus']);
-    expectSame(nsA, ['show', 'a', 'b', 'c']);
-    expectSame(nsA, ['show', 'interfaces', 'x']);
-    expectSame(nsA, ['showconf']);
-    expectSame(nsA, ['showconf', 'wgnotexist0']);
-    expect(expectSame(nsA, ['show', 'wgnotexist0']).status).not.toBe(0);
+  it('the wgkit executable itself (bin/wgkit.js): output, errors, exit codes', async () => {
+    await expectSame(nsA, ['show', 'all'], { WG_HIDE_KEYS: 'never' }, true);
+    await expectSame(nsA, ['showconf', dev.one], {}, true);
+    expect((await expectSame(nsA, ['show', 'wgnotexist0'], {}, true)).status).toBe(1);
+    expect((await expectSame(nsA, ['set', dev.empty, 'listen-port', 'x'], {}, true)).status).toBe(1);
+  });
+
+  it('errors and usage', async () => {
+    await expectSame(nsA, ['show', 'wgnotexist0']);
+    await expectSame(nsA, ['show', 'lo']);
+    await expectSame(nsA, ['show', dev.one, 'bogus']);
+    await expectSame(nsA, ['show', 'all', 'bogus']);
+    await expectSame(nsA, ['show', 'a', 'b', 'c']);
+    await expectSame(nsA, ['show', 'interfaces', 'x']);
+    await expectSame(nsA, ['showconf']);
+    await expectSame(nsA, ['showconf', 'wgnotexist0']);
+    expect((await expectSame(nsA, ['show', 'wgnotexist0'])).status).not.toBe(0);
   });
 });
 
 describe('wgkit showconf and the configuration commands match wg on kernel devices', () => {
-  it('showconf', () => {
-    for (const name of [dev.one, dev.many, dev.empty]) expectSame(nsA, ['showconf', name]);
-    expect(expectSame(nsB, ['showconf', dev.two]).stdout).toContain('ListenPort = 51821\n');
+  it('showconf', async () => {
+    for (const name of [dev.one, dev.many, dev.empty]) await expectSame(nsA, ['showconf', name]);
+    expect((await expectSame(nsB, ['showconf', dev.two])).stdout).toContain('ListenPort = 51821\n');
   });
 
   /** wg changes x and wgkit changes y with the same command: same output, same resulting device. */
-  function sameEffect(args: (name: string) => string[]): Ran {
+  async function sameEffect(args: (name: string) => string[]): Promise<Ran> {
     const theirs = wg(nsA, args(dev.x));
-    const ours = wgkit(nsA, args(dev.y));
+    const ours = await wgkit(nsA, args(dev.y));
     expect({ status: ours.status, stdout: ours.stdout, stderr: ours.stderr.replaceAll(dev.y, dev.x) }).toEqual({
       status: theirs.status,
       stdout: theirs.stdout,
@@ -142,44 +160,44 @@ describe('wgkit showconf and the configuration commands match wg on kernel devic
     return ours;
   }
 
-  it('set, setconf, addconf, syncconf (including their errors)', () => {
+  it('set, setconf, addconf, syncconf (including their errors)', async () => {
     const priv = genkey();
     const keyFile = file(priv);
     const peers = Array.from({ length: 4 }, () => pubkey(genkey()));
     const conf = (text: string) => file(text);
 
-    sameEffect((n) => ['set', n, 'listen-port', '40001', 'fwmark', '1234', 'private-key', keyFile,
+    await sameEffect((n) => ['set', n, 'listen-port', '40001', 'fwmark', '1234', 'private-key', keyFile,
       'peer', peers[0]!, 'endpoint', '127.0.0.1:1', 'persistent-keepalive', '10', 'allowed-ips', '10.5.0.0/16, fd05::/64',
       'peer', peers[1]!, 'allowed-ips', '10.6.0.1']);
-    sameEffect((n) => ['set', n, 'peer', peers[2]!, 'endpoint', '[fe80::1%lo]:5', 'allowed-ips', '10.5.1.0/24']);
-    sameEffect((n) => ['set', n, 'peer', peers[1]!, 'remove', 'peer', peers[0]!, 'persistent-keepalive', 'off']);
-    sameEffect((n) => ['set', n, 'private-key', '/dev/null', 'fwmark', '0']);
-    sameEffect((n) => ['set', n, 'listen-port', 'x']);
-    sameEffect((n) => ['set', n, 'fwmark', '0x1ffffffff']);
-    sameEffect((n) => ['set', n, 'peer', 'notakey']);
-    sameEffect((n) => ['set', n, 'peer', peers[2]!, 'allowed-ips', '10.0.0.0/33']);
-    sameEffect((n) => ['set', n, 'peer', peers[2]!, 'endpoint', '[::1']);
-    sameEffect((n) => ['set', n, 'peer', peers[2]!, 'bogus']);
-    sameEffect((n) => ['set', n, 'private-key', '/nonexistent/key']);
-    sameEffect((n) => ['set', n]);
+    await sameEffect((n) => ['set', n, 'peer', peers[2]!, 'endpoint', '[fe80::1%lo]:5', 'allowed-ips', '10.5.1.0/24']);
+    await sameEffect((n) => ['set', n, 'peer', peers[1]!, 'remove', 'peer', peers[0]!, 'persistent-keepalive', 'off']);
+    await sameEffect((n) => ['set', n, 'private-key', '/dev/null', 'fwmark', '0']);
+    await sameEffect((n) => ['set', n, 'listen-port', 'x']);
+    await sameEffect((n) => ['set', n, 'fwmark', '0x1ffffffff']);
+    await sameEffect((n) => ['set', n, 'peer', 'notakey']);
+    await sameEffect((n) => ['set', n, 'peer', peers[2]!, 'allowed-ips', '10.0.0.0/33']);
+    await sameEffect((n) => ['set', n, 'peer', peers[2]!, 'endpoint', '[::1']);
+    await sameEffect((n) => ['set', n, 'peer', peers[2]!, 'bogus']);
+    await sameEffect((n) => ['set', n, 'private-key', '/nonexistent/key']);
+    await sameEffect((n) => ['set', n]);
 
     const full = conf(`[Interface]\nPrivateKey = ${priv}\nListenPort = 40002\nFwMark = 0x10\n\n[Peer]\nPublicKey = ${peers[0]}\nAllowedIPs = 10.7.0.0/16\nEndpoint = 127.0.0.1:7\n\n[Peer]\nPublicKey = ${peers[1]}\nAllowedIPs = 10.8.0.0/16, fd08::/48\nPersistentKeepalive = 5\n`);
-    sameEffect((n) => ['setconf', n, full]);
+    await sameEffect((n) => ['setconf', n, full]);
     expect(sh(['wg', 'showconf', dev.y], { ns: nsA })).toContain(`PublicKey = ${peers[1]}\nAllowedIPs = 10.8.0.0/16, fd08::/48\nPersistentKeepalive = 5\n`);
-    sameEffect((n) => ['addconf', n, conf(`[Peer]\nPublicKey = ${peers[2]}\nAllowedIPs = 10.9.0.0/16, 10.7.0.0/16\n`)]);
+    await sameEffect((n) => ['addconf', n, conf(`[Peer]\nPublicKey = ${peers[2]}\nAllowedIPs = 10.9.0.0/16, 10.7.0.0/16\n`)]);
     // The file keeps peer 1's keepalive: Debian's 2021 wg leaves a keepalive the file drops in
     // place, where current wg (and wgkit) clear it (see the client specs).
-    sameEffect((n) => ['syncconf', n, conf(`[Interface]\nListenPort = 40003\n\n[Peer]\nPublicKey = ${peers[1]}\nAllowedIPs = 10.8.0.0/16\nPersistentKeepalive = 5\n\n[Peer]\nPublicKey = ${peers[3]}\n`)]);
+    await sameEffect((n) => ['syncconf', n, conf(`[Interface]\nListenPort = 40003\n\n[Peer]\nPublicKey = ${peers[1]}\nAllowedIPs = 10.8.0.0/16\nPersistentKeepalive = 5\n\n[Peer]\nPublicKey = ${peers[3]}\n`)]);
     const synced = sh(['wg', 'showconf', dev.y], { ns: nsA });
     expect(synced).not.toContain(peers[0]!);
     expect(synced).not.toContain('PrivateKey');
-    sameEffect((n) => ['setconf', n, conf('[Interface]\nListenPort = 40004\n')]);
-    expect(sh(['wg', 'showconf', dev.y], { ns: nsA })).toBe('[Interface]\nListenPort = 40004\n');
-    sameEffect((n) => ['setconf', n, conf('[Interface]\nBogus = 1\n')]);
-    sameEffect((n) => ['addconf', n, conf('[Peer]\nAllowedIPs = 10.0.0.0/8\n')]);
-    sameEffect((n) => ['setconf', n, '/nonexistent.conf']);
-    sameEffect((n) => ['setconf', n]);
-    sameEffect((n) => ['set', 'wgnotexist0', 'listen-port', '1']);
-    sameEffect((n) => ['setconf', 'wgnotexist0', full]);
+    await sameEffect((n) => ['setconf', n, conf('[Interface]\nListenPort = 40004\n')]);
+    expect(sh(['wg', 'showconf', dev.y], { ns: nsA })).toBe('[Interface]\nListenPort = 40004\n\n');
+    await sameEffect((n) => ['setconf', n, conf('[Interface]\nBogus = 1\n')]);
+    await sameEffect((n) => ['addconf', n, conf('[Peer]\nAllowedIPs = 10.0.0.0/8\n')]);
+    await sameEffect((n) => ['setconf', n, '/nonexistent.conf']);
+    await sameEffect((n) => ['setconf', n]);
+    await sameEffect((n) => ['set', 'wgnotexist0', 'listen-port', '1']);
+    await sameEffect((n) => ['setconf', 'wgnotexist0', full]);
   });
 });

@@ -3,9 +3,11 @@
  * commands, kernel WireGuard links, network namespaces with a veth pair, and readable device
  * snapshots. Everything here lives in the throw-away guest; names are fixed per spec file.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readlinkSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import type { DeviceInfo } from '../../lib/index.js';
 
 export interface Ran {
@@ -82,4 +84,36 @@ export const sortedIPs = (ips: readonly string[]): string[] => [...ips].sort();
 /** The network namespace of one of this process's threads (`net:[4026531840]`). */
 export function threadNetns(tid: number | 'self' = 'self'): string {
   return readlinkSync(tid === 'self' ? '/proc/thread-self/ns/net' : `/proc/self/task/${tid}/ns/net`);
+}
+
+/**
+ * A long-lived `wgkit` in network namespace `ns`: each `run(argv, env)` executes the CLI's
+ * main() (what bin/wgkit.js runs) in one node process (__test__/guest/cli-runner.mjs), because
+ * starting node for every command takes seconds under TCG.
+ */
+export class WgkitRunner {
+  private readonly child: ChildProcess;
+  private readonly waiting: ((r: Ran) => void)[] = [];
+  private stderr = '';
+
+  constructor(ns: string) {
+    const script = fileURLToPath(new URL('./cli-runner.mjs', import.meta.url));
+    this.child = spawn('ip', ['netns', 'exec', ns, process.execPath, script], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child.stderr!.on('data', (b: Buffer) => (this.stderr += b.toString()));
+    createInterface({ input: this.child.stdout! }).on('line', (line) => this.waiting.shift()?.(JSON.parse(line) as Ran));
+    this.child.on('exit', (code) => {
+      for (const w of this.waiting.splice(0)) w({ status: 198, stdout: '', stderr: `runner exited (${code}): ${this.stderr}` });
+    });
+  }
+
+  run(argv: readonly string[], env: Record<string, string> = {}): Promise<Ran> {
+    return new Promise((resolve) => {
+      this.waiting.push(resolve);
+      this.child.stdin!.write(`${JSON.stringify({ argv, env: { PATH: process.env['PATH'], ...env } })}\n`);
+    });
+  }
+
+  close(): void {
+    this.child.stdin!.end();
+  }
 }
