@@ -188,6 +188,40 @@ describe('wgctrl-go integration matrix on a kernel device', () => {
   });
 });
 
+describe('validation and cancellation on a kernel device', () => {
+  it('rejects bad requests before sending anything, naming the field', async () => {
+    await client.configure(dev, { listenPort: 41900, peers: [{ publicKey: pub(), allowedIPs: ['10.9.0.0/16'] }] });
+    const before = dump();
+    const bad = [
+      [{ listenPort: 70000 }, 'listenPort'],
+      [{ fwmark: -1 }, 'fwmark'],
+      [{ peers: [{ publicKey: pub(), allowedIPs: ['10.0.0.0/33'] }] }, 'peers[0].allowedIPs[0]'],
+      [{ peers: [{ publicKey: 'nope' }] }, 'peers[0].publicKey'],
+      [{ listenPort: 41999, peers: [{ publicKey: pub() }, { publicKey: pub(), endpoint: '192.0.2.1' }] }, 'peers[1].endpoint'],
+    ] as const;
+    for (const [change, field] of bad) {
+      const err = await client.configure(dev, change as never).catch((e: unknown) => e);
+      expect(err, field).toBeInstanceOf(InvalidArgumentError);
+      expect((err as InvalidArgumentError).field).toBe(field);
+    }
+    await expect(client.set(dev, ['peer', pub(), 'private-key', '/dev/null'])).rejects.toMatchObject({
+      message: 'Invalid argument: private-key',
+    });
+    expect(dump()).toEqual(before);
+    await client.configure(dev, reset);
+  });
+
+  it('honours an AbortSignal', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    await expect(client.device(dev, { signal: controller.signal })).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(client.configure(dev, { listenPort: 41901 }, { signal: controller.signal })).rejects.toMatchObject({
+      name: 'AbortError',
+    });
+    expect(dump()[0]![2]).not.toBe('41901');
+  });
+});
+
 describe('setConf, addConf, syncConf on kernel devices', () => {
   afterEach(async () => {
     await client.configure(dev, reset);
