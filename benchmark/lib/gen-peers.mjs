@@ -9,7 +9,7 @@ const priv = generateKeyPairSync('x25519').privateKey.export({ format: 'der', ty
 const lines = ['[Interface]', `PrivateKey = ${priv}`, 'ListenPort = 51999', ''];
 for (let i = 0; i < n; i++) {
   const v4 = `10.${128 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}/32`;
-  lines.push('[Peer]', `PublicKey = ${key()}`, `AllowedIPs = ${v4}, fd00:bench::${i.toString(16)}/128`, '');
+  lines.push('[Peer]', `PublicKey = ${key()}`, `AllowedIPs = ${v4}, fd00:beef::${i.toString(16)}/128`, '');
 }
 writeFileSync(out, lines.join('\n'));
 if (empty) writeFileSync(empty, lines.slice(0, 4).join('\n'));
