@@ -1,9 +1,10 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AbortError,
+  BackendUnavailableError,
   DeviceNotFoundError,
   ErrorCodes,
   generatePresharedKey,
@@ -186,10 +187,17 @@ describe('WireGuardClient with a wireguard-go device', () => {
     });
   });
 
-  it('reports a missing device as DeviceNotFoundError', async () => {
+  it('reports a missing device as wg does', async () => {
     const err = await client.device('wgnotexist0').catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(DeviceNotFoundError);
-    expect((err as DeviceNotFoundError).code).toBe(ErrorCodes.DEVICE_NOT_FOUND);
+    if (existsSync('/sys/module/wireguard')) {
+      // A kernel with WireGuard: no such device.
+      expect(err).toBeInstanceOf(DeviceNotFoundError);
+      expect(err).toMatchObject({ code: ErrorCodes.DEVICE_NOT_FOUND, errno: 'ENODEV' });
+    } else {
+      // No socket and no kernel WireGuard: wg says "Protocol not supported".
+      expect(err).toBeInstanceOf(BackendUnavailableError);
+      expect(err).toMatchObject({ code: ErrorCodes.BACKEND_UNAVAILABLE, errno: 'EPROTONOSUPPORT' });
+    }
   });
 
   it('honours an AbortSignal', async () => {

@@ -8,3 +8,4 @@ export { version } from './version.js';
 export * from './config/index.js';
 export * from './client/index.js';
 export * as show from './show/index.js';
+export * from './device/index.js';

@@ -58,6 +58,11 @@ export function vethPair(prefix = 'wgkt'): { a: Netns; b: Netns } {
     run('ip', ['-n', ns.name, 'addr', 'add', v6, 'dev', dev, 'nodad']);
     run('ip', ['-n', ns.name, 'link', 'set', dev, 'up']);
   }
+  // Wait for carrier: a first handshake sent into a link that is still down is lost, and the
+  // retry comes only 5 s later.
+  for (let i = 0; i < 250 && !run('ip', ['-n', a.name, '-br', 'link', 'show', va]).includes(' UP '); i++) {
+    execFileSync('sleep', ['0.02']);
+  }
   return { a, b };
 }
 

@@ -7,6 +7,8 @@ pub mod device;
 pub mod error;
 pub mod keys;
 pub mod model;
+pub mod netlink;
 pub mod uapi;
+pub mod userspace_device;
 
 mod bindings;

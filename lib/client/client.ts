@@ -5,6 +5,7 @@
 import type { WgConfig } from '../config/model.js';
 import { parseWgConfig } from '../config/wg.js';
 import { DeviceNotFoundError, ErrorCodes, throwIfAborted } from '../errors.js';
+import { KernelBackend } from './kernel-backend.js';
 import type { DeviceChange, DeviceInfo, DeviceType } from '../types.js';
 import type { Backend } from './backend.js';
 import { toNativeConfig } from './change.js';
@@ -16,6 +17,12 @@ import { UserspaceBackend } from './userspace-backend.js';
 export interface ClientOptions {
   /** The UAPI socket directory (default `/var/run/wireguard`). */
   socketDir?: string;
+  /**
+   * The network namespace of kernel devices: a name under /var/run/netns, a path to a
+   * namespace file, or an open descriptor. Other threads of the process never change
+   * namespace. (UAPI sockets are files, shared by every namespace.)
+   */
+  netns?: string | number;
 }
 
 export interface CallOptions {
@@ -32,7 +39,7 @@ export class WireGuardClient {
   readonly #backends: readonly Backend[];
 
   constructor(options: ClientOptions = {}) {
-    this.#backends = [new UserspaceBackend(options.socketDir)];
+    this.#backends = [new KernelBackend(options.netns), new UserspaceBackend(options.socketDir)];
   }
 
   /** Names of all devices: kernel devices first, then userspace devices, as wg lists them. */

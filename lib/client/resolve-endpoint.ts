@@ -20,6 +20,17 @@ export interface ResolveOptions {
   field?: string;
 }
 
+/** gai_strerror's texts, as wg prints them, by Node's name for the getaddrinfo error. */
+const GAI_MESSAGES: Record<string, string> = {
+  ENOTFOUND: 'Name or service not known',
+  EAI_NONAME: 'Name or service not known',
+  EAI_AGAIN: 'Temporary failure in name resolution',
+  EAI_FAIL: 'Non-recoverable failure in name resolution',
+  ENODATA: 'No address associated with hostname',
+  EAI_NODATA: 'No address associated with hostname',
+  EAI_MEMORY: 'Memory allocation failure',
+};
+
 /** getaddrinfo errors that no retry can fix (EAI_NONAME, EAI_FAIL, EAI_NODATA). */
 const PERMANENT = new Set(['ENOTFOUND', 'EAI_NONAME', 'EAI_FAIL', 'EAI_NODATA', 'ENODATA']);
 
@@ -68,7 +79,7 @@ export async function resolveEndpoint(text: string, options: ResolveOptions = {}
       return formatEndpoint(address, Number(port));
     } catch (error) {
       const code = (error as { code?: string }).code ?? 'EAI_FAIL';
-      const reason = (error as Error).message;
+      const reason = GAI_MESSAGES[code] ?? (error as Error).message;
       if (PERMANENT.has(code) || (retries >= 0 && attempt >= retries)) {
         throw invalid(`${reason}: \`${text}'`);
       }

@@ -9,6 +9,7 @@
  * key files (an empty file or /dev/null removes the key). `allowed-ips` replaces the peer's
  * list unless an entry carries a `+`/`-` prefix. Errors carry wg's messages.
  */
+import { checkEndpoint } from '../config/endpoint.js';
 import { ProblemCollector } from '../config/problems.js';
 import { checkAllowedIP, checkKey, parseFwMark, parseListenPort, parsePersistentKeepalive } from '../config/values.js';
 import { ErrorCodes, InvalidArgumentError } from '../errors.js';
@@ -40,7 +41,7 @@ export async function parseSetArguments(args: readonly string[]): Promise<Device
       i += 1;
       continue;
     } else if (word === 'endpoint' && hasValue && peer) {
-      peer.endpoint = value(word);
+      peer.endpoint = parsed(value(word), checkEndpoint, word);
     } else if (word === 'allowed-ips' && hasValue && peer) {
       const list = value(word).replace(/\s+/g, '');
       const entries = list === '' ? [] : list.split(',');

@@ -5,7 +5,9 @@
 //! items have no callers; the vitest suites exercise them.
 #![cfg_attr(test, allow(dead_code))]
 
+mod device;
 mod error;
+mod kernel;
 mod keys;
 mod model;
 mod system;

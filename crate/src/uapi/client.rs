@@ -65,7 +65,7 @@ impl UapiClient {
     }
 
     /// Names of the live devices (sockets `<dir>/<name>.sock` that accept a connection),
-    /// sorted. Stale sockets found on the way are unlinked.
+    /// in directory order, as wg lists them. Stale sockets found on the way are unlinked.
     pub fn list_devices(&self) -> Result<Vec<String>> {
         list_devices(&self.socket_dir, self.connect_timeout)
     }

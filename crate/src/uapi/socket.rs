@@ -158,7 +158,8 @@ pub fn has_device(dir: &Path, name: &str, timeout: Option<Duration>) -> bool {
     }
 }
 
-/// The names of the live UAPI devices in `dir`, sorted. A missing directory means none.
+/// The names of the live UAPI devices in `dir`, in directory order (the order wg lists them).
+/// A missing directory means none.
 pub fn list_devices(dir: &Path, timeout: Option<Duration>) -> Result<Vec<String>> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -176,7 +177,6 @@ pub fn list_devices(dir: &Path, timeout: Option<Duration>) -> Result<Vec<String>
             names.push(name.to_string());
         }
     }
-    names.sort();
     Ok(names)
 }
 

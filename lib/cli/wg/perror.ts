@@ -22,3 +22,9 @@ export function perror(prefix: string, error: unknown): string {
 export function interfaceName(text: string): string {
   return Buffer.from(text).subarray(0, 15).toString();
 }
+
+/** An error's message without the `field: ` prefix API errors carry (wg names no fields). */
+export function plainMessage(error: Error & { field?: string | undefined }): string {
+  const prefix = error.field !== undefined ? `${error.field}: ` : '';
+  return prefix && error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
+}

@@ -5,7 +5,7 @@ import { WireGuardClient } from '../../client/client.js';
 import { parseSetArguments } from '../../client/set-arguments.js';
 import { InvalidArgumentError } from '../../errors.js';
 import type { CliIo } from '../io.js';
-import { interfaceName, perror } from './perror.js';
+import { interfaceName, perror, plainMessage } from './perror.js';
 
 export async function setMain(prog: string, argv: string[], io: CliIo): Promise<number> {
   if (argv.length < 3) {
@@ -26,7 +26,7 @@ export async function setMain(prog: string, argv: string[], io: CliIo): Promise<
       onResolveRetry: (message) => io.err(`${message}\n`),
     });
   } catch (error) {
-    io.err(error instanceof InvalidArgumentError && error.errno === undefined ? `${error.message}\n` : perror('Unable to modify interface', error));
+    io.err(error instanceof InvalidArgumentError && error.errno === undefined ? `${plainMessage(error)}\n` : perror('Unable to modify interface', error));
     return 1;
   }
   return 0;

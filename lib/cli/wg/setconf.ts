@@ -9,7 +9,7 @@ import { parseWgConfig } from '../../config/wg.js';
 import type { WgConfig } from '../../config/model.js';
 import { ConfigError, InvalidArgumentError } from '../../errors.js';
 import type { CliIo } from '../io.js';
-import { interfaceName, perror } from './perror.js';
+import { interfaceName, perror, plainMessage } from './perror.js';
 
 export async function setconfMain(prog: string, argv: string[], io: CliIo): Promise<number> {
   const [command, name, file] = argv;
@@ -57,7 +57,7 @@ export async function setconfMain(prog: string, argv: string[], io: CliIo): Prom
   } catch (error) {
     io.err(
       error instanceof InvalidArgumentError && error.errno === undefined
-        ? `${error.message}\n`
+        ? `${plainMessage(error)}\n`
         : perror('Unable to modify interface', error),
     );
     return 1;
