@@ -6,7 +6,7 @@
 set -uo pipefail
 
 LIB="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib"
-for f in common contenders install netns tunnel throughput latency handshake controlplane; do
+for f in common contenders install netns tunnel throughput latency handshake controlplane jsboundary; do
   # shellcheck source=/dev/null
   source "$LIB/$f.sh"
 done
@@ -56,6 +56,8 @@ if ((DO_THROUGHPUT)); then
     for id in "${C_IDS[@]}"; do usable "$id" && measure_latency "$id" "$run"; done
   done
   for id in "${C_IDS[@]}"; do is_tunnel "$id" && stop_pair "$id"; done
+  log "JS boundary: N-API calls while wgkit moves data"
+  measure_js_boundary
 fi
 
 ((DO_HANDSHAKE)) && { log "handshakes (in process, one thread)"; measure_handshakes; }

@@ -53,6 +53,17 @@ export function markdown(s, m) {
       : `| ${label(s, c.contender)} | ${c.method} | – | – | – | failed: ${c.error} |`);
   }
   out.push('');
+  out.push('## JS boundary (N-API calls per data packet)', '');
+  const j = s.jsBoundary;
+  if (j?.ok) {
+    const calls = j.side_a.calls_total + j.side_b.calls_total;
+    const cbs = j.side_a.callbacks.invocations + j.side_b.callbacks.invocations;
+    out.push('A wgkit pair ran under `benchmark/lib/napi-count.mjs` (wraps every export of the addon and every callback passed to it) while one iperf3 stream ran for ' + j.seconds + ' s. Counts cover the whole life of both processes (start-up, UAPI configuration, transfer, shutdown).', '');
+    out.push('| TUN packets moved | bytes | N-API calls (both processes) | addon → JS callbacks | calls per packet |', '|---:|---:|---:|---:|---:|');
+    out.push(`| ${j.packets} | ${j.bytes} | ${calls} | ${cbs} | ${j.packets ? (calls / j.packets).toExponential(1) : '–'} |`, '');
+    out.push('Calls by name (side A): ' + Object.entries(j.side_a.calls).map(([k, v]) => `\`${k}\` ${v}`).join(', ') + '.', '');
+    out.push('Packets never cross into JavaScript: TUN and UDP I/O, encryption and routing run on the addon\'s own threads (`crate/src/device/`); `wg set`/`wg show` are served by the UAPI socket in Rust as well. The fixed number of calls is start-up and shutdown.', '');
+  } else out.push(`Not measured${j?.error ? `: ${j.error}` : ''}.`, '');
   out.push('## How to read this', '');
   out.push('- Both ends of every tunnel, iperf3 client and server share the same 2 cores, so a faster data plane also competes with iperf3 for CPU; numbers on a shared machine are noisy — compare medians and ratios, not single runs.');
   out.push('- Reporting rule (data-plane reference §7): CPU model, kernel, MTU 1420, stream count, direction, RTT and the same-machine wireguard-go baseline are all given above.');
