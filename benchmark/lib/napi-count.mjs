@@ -42,11 +42,29 @@ function wrapMembers(target, prefix) {
   }
 }
 
+// napi-rs defines a class's static factories as non-configurable: the export is replaced by a
+// stand-in class that shares the prototype and forwards counted calls to the real statics.
+function wrapClass(cls, name) {
+  wrapMembers(cls.prototype, `${name}#`); // instance methods and getters
+  const standIn = function (...args) {
+    bump(`${name}.constructor`);
+    return new cls(...wrapArgs(args));
+  };
+  Object.setPrototypeOf(standIn, cls);
+  standIn.prototype = cls.prototype;
+  for (const key of Object.getOwnPropertyNames(cls)) {
+    if (['length', 'name', 'prototype', 'arguments', 'caller'].includes(key)) continue;
+    if (typeof cls[key] === 'function') {
+      Object.defineProperty(standIn, key, { value: wrapFunction(cls[key].bind(cls), `${name}.${key}`), writable: true, configurable: true });
+    }
+  }
+  return standIn;
+}
+
 for (const [name, value] of Object.entries(native)) {
   if (typeof value !== 'function') continue;
   if (value.prototype && Object.getOwnPropertyNames(value.prototype).length > 1) {
-    wrapMembers(value, `${name}.`); // static factories
-    wrapMembers(value.prototype, `${name}#`); // instance methods and getters
+    native[name] = wrapClass(value, name);
   } else {
     native[name] = wrapFunction(value, name);
   }
