@@ -35,7 +35,7 @@ install_traps
 init_run_dir
 load_contenders
 emit kind=settings mode="$MODE" runs:="$BENCH_RUNS" seconds:="$BENCH_SECONDS" pings:="$BENCH_PINGS" \
-  peers:="$BENCH_PEERS" mtu:=1420 started="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  peers:="$BENCH_PEERS" mtu:=1420 started="$(date -u +%Y-%m-%dT%H:%M:%SZ)" loadavg_start="$(cut -d" " -f1-3 /proc/loadavg)"
 
 log "mode $MODE: ${BENCH_RUNS} x ${BENCH_SECONDS} s per iperf3 test, ${BENCH_PINGS} pings; contenders: ${C_IDS[*]}"
 install_all || exit 1

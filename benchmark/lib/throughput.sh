@@ -23,7 +23,7 @@ measure_iperf() {
   fi
   emit kind=iperf contender="$id" streams:="$streams" reverse:=$([[ $rev == 1 ]] && echo true || echo false) \
     run:="$run" ok:=true seconds:="$BENCH_SECONDS" bits_per_second:="$bps" bytes:="$bytes" retransmits:="$retr" \
-    cpu_ticks:=$((t1 - t0)) clk_tck:="$(getconf CLK_TCK)" tunnel_processes:=$(wc -w <<<"${T_PIDS[$id]}")
+    cpu_ticks:=$([[ -n $t0 && -n $t1 ]] && ((t1 >= t0)) && echo $((t1 - t0)) || echo null) clk_tck:="$(getconf CLK_TCK)" tunnel_processes:=$(wc -w <<<"${T_PIDS[$id]}")
   printf '  %-12s P%-2s %-3s run %d: %6.2f Gbit/s\n' "$id" "$streams" "$([[ $rev == 1 ]] && echo rev || echo fwd)" \
     "$run" "$(jq -n "$bps / 1e9")" >&2
 }

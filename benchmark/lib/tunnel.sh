@@ -62,18 +62,18 @@ stop_pair() {
   T_PIDS[$1]=""
 }
 
-# cpu_ticks PID...: utime+stime (clock ticks) of the PIDs and all their descendants' threads.
+# cpu_ticks PID...: utime+stime (clock ticks) of the PIDs, their threads and all descendants.
+# Only the stat files of those processes are read (a process vanishing mid-scan is skipped).
 cpu_ticks() {
   [[ $# -eq 0 ]] && { echo 0; return; }
-  awk -v roots="$*" '
-    FNR == 1 {
-      line = $0; sub(/^[0-9]+ \(.*\) /, "", line); split(line, f, " ")
-      pid = FILENAME; sub(/^\/proc\//, "", pid); sub(/\/stat$/, "", pid)
-      ppid[pid] = f[2]; ticks[pid] = f[12] + f[13]
-    }
+  local p all
+  all=$(ps -e -o pid=,ppid= | awk -v roots="$*" '
+    { ppid[$1] = $2 }
     END {
       n = split(roots, r, " "); for (i = 1; i <= n; i++) keep[r[i]] = 1
-      do { changed = 0; for (p in ppid) if (!(p in keep) && (ppid[p] in keep)) { keep[p] = 1; changed = 1 } } while (changed)
-      s = 0; for (p in keep) s += ticks[p]; print s
-    }' /proc/[0-9]*/stat 2>/dev/null
+      do { c = 0; for (p in ppid) if (!(p in keep) && (ppid[p] in keep)) { keep[p] = 1; c = 1 } } while (c)
+      for (p in keep) print p
+    }')
+  for p in $all; do cat "/proc/$p/stat" 2>/dev/null; done \
+    | awk '{ sub(/^[0-9]+ \(.*\) /, ""); s += $12 + $13 } END { print s + 0 }'
 }

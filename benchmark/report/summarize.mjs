@@ -18,7 +18,8 @@ export function summarize(records) {
       const runs = records.filter((r) => r.kind === 'iperf' && r.contender === id && r.streams === t.streams && r.reverse === t.reverse);
       const ok = runs.filter((r) => r.ok);
       const gbps = median(ok.map((r) => r.bits_per_second / 1e9));
-      const cpu = id === 'veth' ? null : median(ok.map((r) => r.cpu_ticks / r.clk_tck / (r.bytes / 1e9)));
+      // Runs whose CPU sample is missing or negative (an older sampler could lose a process mid-scan) are left out.
+      const cpu = id === 'veth' ? null : median(ok.filter((r) => Number.isFinite(r.cpu_ticks) && r.cpu_ticks >= 0).map((r) => r.cpu_ticks / r.clk_tck / (r.bytes / 1e9)));
       return { id, runs: runs.length, ok: ok.length, gbps, cpu_s_per_gb: cpu, retransmits: median(ok.map((r) => r.retransmits)) };
     });
     for (const row of rows) {
