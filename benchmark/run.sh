@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# npm run bench [-- --quick] [-- --runs N --seconds S --pings N --peers N --skip-control --skip-handshake]
+# Installs what is missing, builds what changed, runs every contender in two private network
+# namespaces, and writes benchmark/results/latest.{md,json,svg}. Needs root (netns, TUN).
+# Environment: BENCH_CONTENDERS="wgkit wggo-debian ..." selects contenders; BENCH_KEEP=1 keeps the scratch dir.
+set -uo pipefail
+
+LIB="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib"
+for f in common contenders install netns tunnel throughput latency handshake controlplane jsboundary; do
+  # shellcheck source=/dev/null
+  source "$LIB/$f.sh"
+done
+
+BENCH_RUNS=3 BENCH_SECONDS=10 BENCH_PINGS=200 BENCH_PEERS=10000 BENCH_HS_SECONDS=3 MODE=full
+DO_CONTROL=1 DO_HANDSHAKE=1 DO_THROUGHPUT=1
+while (($#)); do
+  case $1 in
+    --quick) MODE=quick BENCH_RUNS=1 BENCH_SECONDS=3 BENCH_PINGS=100 BENCH_HS_SECONDS=1 ;;
+    --runs) BENCH_RUNS=$2; shift ;;
+    --seconds) BENCH_SECONDS=$2; shift ;;
+    --pings) BENCH_PINGS=$2; shift ;;
+    --peers) BENCH_PEERS=$2; shift ;;
+    --skip-control) DO_CONTROL=0 ;;
+    --skip-handshake) DO_HANDSHAKE=0 ;;
+    --skip-throughput) DO_THROUGHPUT=0 ;;
+    -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
+    *) echo "unknown option: $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+[[ $(id -u) == 0 ]] || { echo "npm run bench needs root (network namespaces, TUN devices)" >&2; exit 1; }
+
+install_traps
+init_run_dir
+load_contenders
+emit kind=settings mode="$MODE" runs:="$BENCH_RUNS" seconds:="$BENCH_SECONDS" pings:="$BENCH_PINGS" \
+  peers:="$BENCH_PEERS" mtu:=1420 started="$(date -u +%Y-%m-%dT%H:%M:%SZ)" loadavg_start="$(cut -d" " -f1-3 /proc/loadavg)"
+
+log "mode $MODE: ${BENCH_RUNS} x ${BENCH_SECONDS} s per iperf3 test, ${BENCH_PINGS} pings; contenders: ${C_IDS[*]}"
+install_all || exit 1
+if ((DO_HANDSHAKE)); then build_handshake 2>"$RUN_DIR/handshake-build.err" || { cat "$RUN_DIR/handshake-build.err" >&2; DO_HANDSHAKE=0; emit kind=handshake ok:=false error="build failed"; }; fi
+
+setup_underlay || exit 1
+
+if ((DO_THROUGHPUT)); then
+  for id in "${C_IDS[@]}"; do usable "$id" && start_pair "$id"; done
+  # Runs are interleaved across contenders so slow drifts in machine load hit all of them alike.
+  for run in $(seq "$BENCH_RUNS"); do
+    log "run $run/$BENCH_RUNS"
+    for streams in 1 4; do
+      for rev in 0 1; do
+        for id in "${C_IDS[@]}"; do usable "$id" && measure_iperf "$id" "$streams" "$rev" "$run"; done
+      done
+    done
+    for id in "${C_IDS[@]}"; do usable "$id" && measure_latency "$id" "$run"; done
+  done
+  for id in "${C_IDS[@]}"; do is_tunnel "$id" && stop_pair "$id"; done
+  log "JS boundary: N-API calls while wgkit moves data"
+  measure_js_boundary
+fi
+
+((DO_HANDSHAKE)) && { log "handshakes (in process, one thread)"; measure_handshakes; }
+
+if ((DO_CONTROL)); then
+  log "control plane: $BENCH_PEERS peers x 2 allowed IPs"
+  prepare_peer_configs
+  for id in "${C_IDS[@]}"; do is_tunnel "$id" && usable "$id" && measure_controlplane "$id"; done
+fi
+
+record_contenders
+emit kind=settings_end finished="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+mkdir -p "$RESULTS_DIR"
+cp "$RAW" "$RESULTS_DIR/latest.raw.jsonl"
+node "$BENCH_DIR/report/report.mjs" "$RAW" "$RESULTS_DIR"
