@@ -21,7 +21,7 @@ mkdirSync(dir, { recursive: true });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** The guest spec files, as the guest config includes them. */
-const GUEST_FILES = ['cli-kernel.guest.ts', 'client-kernel.guest.ts', 'split-messages.guest.ts'];
+const GUEST_FILES = ['cli-kernel.guest.ts', 'client-kernel.guest.ts', 'interface-kernel.guest.ts', 'split-messages.guest.ts'];
 
 interface JsonAssertion {
   fullName: string;

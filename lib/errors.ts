@@ -25,6 +25,12 @@ export const ErrorCodes = {
   SYSTEM: 'ERR_WGKIT_SYSTEM',
   /** A change sent in several messages failed after earlier ones were applied. */
   PARTIALLY_APPLIED: 'ERR_WGKIT_PARTIALLY_APPLIED',
+  /** An interface of that name already exists (`wgkit-quick up` of a running interface). */
+  INTERFACE_EXISTS: 'ERR_WGKIT_INTERFACE_EXISTS',
+  /** A PreUp/PostUp/PreDown/PostDown or NixOS setup hook exited with a non-zero status. */
+  HOOK_FAILED: 'ERR_WGKIT_HOOK_FAILED',
+  /** DNS servers were asked for and no `resolvconf` program exists. */
+  DNS_UNAVAILABLE: 'ERR_WGKIT_DNS_UNAVAILABLE',
   /** The operation was cancelled through an AbortSignal (Node's own code for aborts). */
   ABORTED: 'ABORT_ERR',
 } as const;
@@ -65,6 +71,8 @@ export class BackendUnavailableError extends WgkitError {}
 export class ProtocolError extends WgkitError {}
 export class SystemError extends WgkitError {}
 export class PartiallyAppliedError extends WgkitError {}
+export class InterfaceExistsError extends WgkitError {}
+export class HookError extends WgkitError {}
 
 /** An operation cancelled through its AbortSignal; `name` is `AbortError` as on the web. */
 export class AbortError extends WgkitError {
@@ -123,6 +131,9 @@ const classByCode: Record<string, new (code: ErrorCode, message: string, options
   [ErrorCodes.PROTOCOL]: ProtocolError,
   [ErrorCodes.SYSTEM]: SystemError,
   [ErrorCodes.PARTIALLY_APPLIED]: PartiallyAppliedError,
+  [ErrorCodes.INTERFACE_EXISTS]: InterfaceExistsError,
+  [ErrorCodes.HOOK_FAILED]: HookError,
+  [ErrorCodes.DNS_UNAVAILABLE]: BackendUnavailableError,
 };
 
 const knownCodes = new Set<string>(Object.values(ErrorCodes));

@@ -1,0 +1,169 @@
+// `wgkit-quick` against Debian's wg-quick on the same files, in the same namespace: the same
+// steps in the same order, the same resulting addresses, routes, rules and firewall tables,
+// the same messages for bad input, and both leave the namespace as they found it.
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InterfaceLab } from './helpers/interface-lab.js';
+import { run, uniqueName } from './helpers/netns.js';
+import { ROOT, sh } from './helpers/run.js';
+
+const WGKIT_QUICK = `${ROOT}bin/wgkit-quick.js`;
+let lab: InterfaceLab;
+const dir = mkdtempSync(join(tmpdir(), 'wgkit-quick-'));
+chmodSync(dir, 0o700);
+
+beforeAll(async () => {
+  lab = await InterfaceLab.create();
+});
+
+afterAll(async () => {
+  await lab?.cleanup.run();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function writeConf(name: string, allowedIPs: string, extra = ''): string {
+  const file = join(dir, `${name}.conf`);
+  writeFileSync(
+    file,
+    `[Interface]
+PrivateKey = ${lab.us.privateKey}
+Address = 10.99.0.1/24, fd99::1/64
+${extra}
+[Peer]
+PublicKey = ${lab.them.publicKey}
+Endpoint = 192.0.2.2:${lab.port}
+AllowedIPs = ${allowedIPs}
+PersistentKeepalive = 1
+`,
+    { mode: 0o600 },
+  );
+  return file;
+}
+
+function quick(tool: 'wg-quick' | 'wgkit-quick', command: string, file: string) {
+  const program = tool === 'wg-quick' ? 'wg-quick' : `node ${WGKIT_QUICK}`;
+  return sh(`ip netns exec ${lab.a.name} ${program} ${command} ${file}`);
+}
+
+/** The `[#]` steps from `wg setconf` on (how the link is created differs by design), names normalised. */
+function steps(stderr: string, name: string): string[] {
+  const lines = stderr.split('\n').filter((l) => l.startsWith('[#] ')).map((l) => l.replaceAll(name, 'IF'));
+  const from = lines.findIndex((l) => l.startsWith('[#] wg setconf'));
+  return from < 0 ? lines : lines.slice(from);
+}
+
+function state(name: string): string {
+  const out = [
+    lab.ipA('-br', 'address', 'show', 'dev', name),
+    lab.ipA('-o', 'link', 'show', 'dev', name).replace(/^\d+: /, '').replace(/ qlen \d+/, '').replace(/qdisc \S+ /, ''),
+    lab.ipA('-4', 'route', 'show', 'table', 'all'),
+    lab.ipA('-6', 'route', 'show', 'table', 'all').replace(/.*fe80.*\n/g, ''),
+    lab.ipA('-4', 'rule'),
+    lab.ipA('-6', 'rule'),
+    run('ip', ['netns', 'exec', lab.a.name, 'nft', 'list', 'tables']),
+  ].join('\n---\n');
+  return out.replaceAll(name, 'IF').replace(/ proto (boot|static) /g, ' proto X ');
+}
+
+function namespaceState(): string {
+  return [lab.ipA('-4', 'route', 'show', 'table', 'all'), lab.ipA('-4', 'rule'), lab.ipA('-6', 'rule'), lab.ipA('-br', 'link')].join('\n---\n');
+}
+
+describe.each([
+  ['plain routes', '10.99.0.0/24, fd99::/64, 10.98.0.0/16', ''],
+  ['default route', '0.0.0.0/0, ::/0', ''],
+  ['explicit table and MTU', '10.98.0.0/16', 'Table = 4321\nMTU = 1300'],
+])('%s', (_label, allowedIPs, extra) => {
+  it('brings up and tears down the file as wg-quick does', async () => {
+    lab.configurePeer('10.99.0.1/32,fd99::1/128');
+    const before = namespaceState();
+    const results: Record<string, { up: string[]; down: string[]; state: string }> = {};
+    for (const tool of ['wg-quick', 'wgkit-quick'] as const) {
+      const name = uniqueName('wgq');
+      const file = writeConf(name, allowedIPs, extra);
+      const up = quick(tool, 'up', file);
+      expect(up.code, `${tool} up: ${up.stderr}`).toBe(0);
+      const during = state(name);
+      expect(lab.pingFromA('10.99.0.2', 2), `${tool}: ping through the tunnel`).toBe(true);
+      const down = quick(tool, 'down', file);
+      expect(down.code, `${tool} down: ${down.stderr}`).toBe(0);
+      results[tool] = { up: steps(up.stderr, name), down: steps(down.stderr, name), state: during };
+      expect(namespaceState(), `${tool} leaves the namespace as it found it`).toBe(before);
+    }
+    expect(results['wgkit-quick']!.up).toEqual(results['wg-quick']!.up);
+    expect(results['wgkit-quick']!.down).toEqual(results['wg-quick']!.down);
+    expect(results['wgkit-quick']!.state).toBe(results['wg-quick']!.state);
+  });
+});
+
+describe('messages', () => {
+  it.each([
+    ['up', 'nonexistent0'],
+    ['up', '/nonexistent/dir/wg0.conf'],
+    ['down', 'bad name with spaces.conf'],
+  ])('%s %s: the same message and exit code as wg-quick', (command, arg) => {
+    const theirs = sh(`wg-quick ${command} '${arg}'`);
+    const ours = sh(`node ${WGKIT_QUICK} ${command} '${arg}'`);
+    expect(ours.code).toBe(theirs.code);
+    expect(ours.stderr.replaceAll('wgkit-quick', 'wg-quick')).toBe(theirs.stderr);
+  });
+
+  it('warns about a world-accessible file, rejects a file not named IF.conf, and prints usage', () => {
+    const open = join(dir, 'wgopen0.conf');
+    writeFileSync(open, '[Interface]\n', { mode: 0o644 });
+    chmodSync(open, 0o644);
+    chmodSync(dir, 0o755);
+    try {
+      const theirs = sh(`wg-quick strip ${open}`);
+      const ours = sh(`node ${WGKIT_QUICK} strip ${open}`);
+      expect(ours.stderr).toBe(theirs.stderr);
+      expect(ours.stderr).toContain('is world accessible');
+      expect(ours.stdout).toBe(theirs.stdout);
+    } finally {
+      chmodSync(dir, 0o700);
+    }
+    const badName = join(dir, 'not-an-interface-name-at-all.conf');
+    writeFileSync(badName, '[Interface]\n', { mode: 0o600 });
+    expect(sh(`node ${WGKIT_QUICK} up ${badName}`).stderr).toBe(sh(`wg-quick up ${badName}`).stderr.replaceAll('wg-quick', 'wgkit-quick'));
+    const usage = sh(`node ${WGKIT_QUICK}`);
+    expect(usage.code).toBe(1);
+    expect(usage.stderr.replaceAll('wgkit-quick', 'wg-quick')).toBe(sh('wg-quick').stderr);
+  });
+
+  it('refuses to bring up an interface twice and to take down a non-WireGuard one', () => {
+    lab.configurePeer('10.99.0.1/32');
+    const name = uniqueName('wgq');
+    const file = writeConf(name, '10.98.0.0/16');
+    expect(quick('wgkit-quick', 'up', file).code).toBe(0);
+    try {
+      const again = quick('wgkit-quick', 'up', file);
+      expect(again.code).toBe(1);
+      expect(again.stderr).toBe(`wgkit-quick: \`${name}' already exists\n`);
+    } finally {
+      expect(quick('wgkit-quick', 'down', file).code).toBe(0);
+    }
+    const gone = quick('wgkit-quick', 'down', file);
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toBe(`wgkit-quick: \`${name}' is not a WireGuard interface\n`);
+  });
+
+  it('save writes the running state back (umask 077), as wg-quick save', () => {
+    lab.configurePeer('10.99.0.1/32');
+    const name = uniqueName('wgq');
+    const file = writeConf(name, '10.98.0.0/16', 'PostUp = true %i\nSaveConfig = true');
+    expect(quick('wgkit-quick', 'up', file).code).toBe(0);
+    try {
+      sh(`wg set ${name} listen-port 43210`);
+      const saved = quick('wgkit-quick', 'save', file);
+      expect(saved.code, saved.stderr).toBe(0);
+      const text = sh(`cat ${file}`).stdout;
+      expect(text).toMatch(/^\[Interface\]\nAddress = 10\.99\.0\.1\/24\nAddress = fd99::1\/64\nSaveConfig = true\nPostUp = true %i\nListenPort = 43210\nPrivateKey = /);
+      expect(text).toContain(`[Peer]\nPublicKey = ${lab.them.publicKey}\nAllowedIPs = 10.98.0.0/16\nEndpoint = 192.0.2.2:${lab.port}\nPersistentKeepalive = 1\n`);
+      expect(sh(`stat -c %a ${file}`).stdout.trim()).toBe('600');
+    } finally {
+      expect(quick('wgkit-quick', 'down', file).code).toBe(0);
+    }
+  });
+});
