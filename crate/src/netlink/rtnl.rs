@@ -90,7 +90,7 @@ impl Rtnl {
         rule::list(&mut self.conn, family)
     }
 
-    /// `ip -4|-6 rule add ...` (EEXIST if an identical rule exists).
+    /// `ip -4|-6 rule add ...` (EEXIST if an identical rule with the same priority exists).
     pub fn add_rule(&mut self, spec: &RuleSpec) -> Result<()> {
         rule::add(&mut self.conn, spec)
     }

@@ -6,10 +6,12 @@
 //!   table; `FRA_PRIORITY` is left out by the kernel for priority 0 (the `local` rule), so
 //!   its absence reads as 0; `FRA_FWMARK`/`FRA_FWMASK` only exist when a mark is set;
 //!   `FRA_SUPPRESS_PREFIXLEN` only when it is not -1 (unset).
-//! - Add: `RTM_NEWRULE`, `NLM_F_CREATE | NLM_F_EXCL` (a duplicate is EEXIST), action
+//! - Add: `RTM_NEWRULE`, `NLM_F_CREATE | NLM_F_EXCL`, action
 //!   `FR_ACT_TO_TBL`, `FIB_RULE_INVERT` for `not`, and the table as `ip rule` sends it: in
 //!   the header when below 256, else in `FRA_TABLE` with the header at `RT_TABLE_UNSPEC`.
-//!   Without a priority the kernel picks one below the first existing rule other than 0.
+//!   Without a priority the kernel picks one below the first existing rule other than 0, so
+//!   adding the same rule twice makes two copies, exactly as `ip rule add` does (wg-quick
+//!   deletes until ENOENT); with a priority, an identical rule is EEXIST.
 //! - Delete: `RTM_DELRULE` with the same selectors; as with `ip rule del`, the kernel
 //!   removes the first rule that matches every selector given (a priority is only matched
 //!   when given). No match is ENOENT.
@@ -151,7 +153,8 @@ pub fn list<T: Transport>(conn: &mut Connection<T>, family: Family) -> Result<Ve
     }
 }
 
-/// Adds a rule; EEXIST if an identical one exists.
+/// Adds a rule; EEXIST if an identical one with the same priority exists (without a
+/// priority the kernel assigns a fresh one, so there is never a duplicate).
 pub fn add<T: Transport>(conn: &mut Connection<T>, spec: &RuleSpec) -> Result<()> {
     let context = format!("Unable to add rule {spec}");
     spec.validate(&context)?;
