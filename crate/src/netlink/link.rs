@@ -17,12 +17,15 @@
 use super::socket::{Connection, Transport};
 use super::DeviceRef;
 use crate::error::{Error, ErrorCode, Result};
-use netlink_packet_core::{parse_string, NetlinkSerializable, NlasIterator, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL};
+use netlink_packet_core::{
+    parse_string, parse_u32, NetlinkSerializable, NlasIterator, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
+};
 use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkHeader, LinkInfo as RouteLinkInfo, LinkMessage};
 use netlink_packet_route::RouteNetlinkMessage;
 
 const RTM_NEWLINK: u16 = 16;
 const IFLA_IFNAME: u16 = 3;
+const IFLA_MTU: u16 = 4;
 const IFLA_LINKINFO: u16 = 18;
 const IFLA_INFO_KIND: u16 = 1;
 const IFINFOMSG_LEN: usize = 16;
@@ -44,6 +47,10 @@ pub struct Link {
     pub index: u32,
     pub name: String,
     pub kind: Option<String>,
+    /// `IFLA_MTU`, absent only from unusual replies.
+    pub mtu: Option<u32>,
+    /// `ifi_flags` (`IFF_UP`, `IFF_RUNNING`, ...).
+    pub flags: u32,
 }
 
 /// Every link of the socket's namespace.
@@ -79,6 +86,11 @@ pub fn list_wireguard<T: Transport>(conn: &mut Connection<T>) -> Result<Vec<Link
 
 /// One link by name or index (`RTM_GETLINK` without dump).
 pub fn get_link<T: Transport>(conn: &mut Connection<T>, device: &DeviceRef) -> Result<Link> {
+    get_link_in_context(conn, device, &format!("Unable to access interface {device}"))
+}
+
+/// `get_link` whose errors start with `context` ("Unable to add address ... to wg0").
+pub fn get_link_in_context<T: Transport>(conn: &mut Connection<T>, device: &DeviceRef, context: &str) -> Result<Link> {
     device.validate()?;
     let mut message = LinkMessage::default();
     match device {
@@ -86,8 +98,7 @@ pub fn get_link<T: Transport>(conn: &mut Connection<T>, device: &DeviceRef) -> R
         DeviceRef::Index(index) => message.header.index = *index,
     }
     let (message_type, payload) = serialize(RouteNetlinkMessage::GetLink(message));
-    let context = format!("Unable to access interface {device}");
-    let response = conn.request(message_type, 0, &payload, &context)?;
+    let response = conn.request(message_type, 0, &payload, context)?;
     let reply = response
         .replies
         .iter()
@@ -131,7 +142,7 @@ pub fn delete<T: Transport>(conn: &mut Connection<T>, name: &str) -> Result<()> 
     Ok(())
 }
 
-fn serialize(message: RouteNetlinkMessage) -> (u16, Vec<u8>) {
+pub(super) fn serialize(message: RouteNetlinkMessage) -> (u16, Vec<u8>) {
     let mut payload = vec![0u8; message.buffer_len()];
     message.serialize(&mut payload);
     (message.message_type(), payload)
@@ -150,11 +161,14 @@ fn parse_link(payload: &[u8]) -> Result<Link> {
         index: header.index,
         name: String::new(),
         kind: None,
+        mtu: None,
+        flags: header.flags.bits(),
     };
     for nla in NlasIterator::new(&payload[IFINFOMSG_LEN..]) {
         let nla = nla.map_err(|e| Error::protocol(format!("bad link attribute: {e}")))?;
         match nla.kind() {
             IFLA_IFNAME => link.name = parse_string(nla.value()).unwrap_or_default(),
+            IFLA_MTU => link.mtu = parse_u32(nla.value()).ok(),
             IFLA_LINKINFO => {
                 for info in NlasIterator::new(nla.value()).flatten() {
                     if info.kind() == IFLA_INFO_KIND {

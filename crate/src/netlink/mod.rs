@@ -15,21 +15,40 @@
 //! - `netns`: socket creation inside another network namespace;
 //! - `removal`: detecting `WGALLOWEDIP_F_REMOVE_ME` support (Linux 6.16).
 //!
+//! For the interface manager (wg-quick's `ip` and `sysctl` calls, without running them),
+//! `Rtnl` gathers rtnetlink operations on any link: `address`, `link_settings`, `route`
+//! (including `ip route get`), `rule`; `sysctl` reads and writes `/proc/sys` in a
+//! namespace. Requests are built by `attr`, prefixes parsed by `prefix`.
+//!
 //! Everything is synchronous; the JS layer calls it from a worker thread.
 
 mod ack;
+mod address;
+mod attr;
 mod genl;
 mod get;
 mod link;
+mod link_settings;
 mod netns;
+mod prefix;
 mod removal;
+mod route;
+mod rtnl;
+mod rule;
 mod set;
 mod socket;
+pub mod sysctl;
 mod wireguard;
 
+pub use address::Address;
 pub use link::LinkInfo;
+pub use link_settings::{LinkChange, LinkSettings};
 pub use netns::{NetnsTarget, NETNS_RUN_DIR};
+pub use prefix::{Family, IpPrefix};
 pub use removal::REMOVAL_NEEDS_LINUX_6_16;
+pub use route::{Route, RouteLookup, RouteSpec, RT_TABLE_MAIN};
+pub use rtnl::Rtnl;
+pub use rule::{Rule, RuleSpec, FR_ACT_TO_TBL};
 pub use set::MESSAGE_BUDGET;
 
 use crate::error::{Error, ErrorCode, Result};

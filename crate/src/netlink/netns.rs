@@ -29,7 +29,7 @@ pub enum NetnsTarget {
 
 impl NetnsTarget {
     /// Opens the namespace file (a descriptor target is only borrowed).
-    fn open(&self) -> Result<NamespaceFd> {
+    pub(super) fn open(&self) -> Result<NamespaceFd> {
         match self {
             NetnsTarget::Name(name) => {
                 if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\0') {
@@ -45,14 +45,24 @@ impl NetnsTarget {
     }
 }
 
+impl std::fmt::Display for NetnsTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NetnsTarget::Name(name) => f.write_str(name),
+            NetnsTarget::Path(path) => write!(f, "{}", path.display()),
+            NetnsTarget::Fd(fd) => write!(f, "fd {fd}"),
+        }
+    }
+}
+
 /// A namespace descriptor, closed on drop only if it was opened here.
-enum NamespaceFd {
+pub(super) enum NamespaceFd {
     Owned(OwnedFd),
     Borrowed(RawFd),
 }
 
 impl NamespaceFd {
-    fn raw(&self) -> RawFd {
+    pub(super) fn raw(&self) -> RawFd {
         match self {
             NamespaceFd::Owned(fd) => fd.as_raw_fd(),
             NamespaceFd::Borrowed(fd) => *fd,
@@ -62,9 +72,21 @@ impl NamespaceFd {
 
 /// Opens a netlink socket of `protocol` in `netns`, or in the caller's namespace for `None`.
 pub fn open_transport(netns: Option<&NetnsTarget>, protocol: isize) -> Result<KernelTransport> {
-    let open = || KernelTransport::open(protocol).map_err(|e| Error::from_io(&e, "Unable to open a netlink socket"));
+    run_in(netns, || {
+        KernelTransport::open(protocol).map_err(|e| Error::from_io(&e, "Unable to open a netlink socket"))
+    })
+}
+
+/// Runs `work` in `netns`: on a short-lived helper thread that enters the namespace and exits
+/// afterwards, or directly on the calling thread for `None`. Whatever `work` creates there
+/// (sockets, open `/proc/sys/net` files) keeps the namespace; the caller's thread never moves.
+pub fn run_in<T, F>(netns: Option<&NetnsTarget>, work: F) -> Result<T>
+where
+    T: Send,
+    F: FnOnce() -> Result<T> + Send,
+{
     let Some(target) = netns else {
-        return open();
+        return work();
     };
     let namespace = target.open()?;
     let fd = namespace.raw();
@@ -76,7 +98,7 @@ pub fn open_transport(netns: Option<&NetnsTarget>, protocol: isize) -> Result<Ke
                     let err = std::io::Error::last_os_error();
                     return Err(Error::from_io(&err, "Unable to enter the network namespace"));
                 }
-                open()
+                work()
             })
             .join()
             .unwrap_or_else(|_| Err(Error::protocol("network namespace helper thread panicked")))
