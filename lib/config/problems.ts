@@ -49,6 +49,36 @@ export const ConfigProblemCodes = {
   UNKNOWN_PROPERTY: 'ERR_WGKIT_CONFIG_UNKNOWN_PROPERTY',
   /** Object form: a required property (`interface`, `peers`) is missing. */
   MISSING_PROPERTY: 'ERR_WGKIT_CONFIG_MISSING_PROPERTY',
+  /** Interface: two fields that exclude each other are both set (`privateKey` and `privateKeyFile`, …). */
+  CONFLICT: 'ERR_WGKIT_CONFIG_CONFLICT',
+  /** Interface: a field needs another one that is not set (`generatePrivateKeyFile` without `privateKeyFile`). */
+  MISSING_DEPENDENCY: 'ERR_WGKIT_CONFIG_MISSING_DEPENDENCY',
+  /** Interface: neither `privateKey` nor `privateKeyFile` is set where one is required (NixOS, systemd-networkd). */
+  MISSING_PRIVATE_KEY: 'ERR_WGKIT_CONFIG_MISSING_PRIVATE_KEY',
+  /** Interface: a file path (`privateKeyFile`, `presharedKeyFile`) is not absolute or contains a NUL character. */
+  INVALID_PATH: 'ERR_WGKIT_CONFIG_INVALID_PATH',
+  /** Interface: a network namespace is neither `init` nor a name valid under /var/run/netns. */
+  INVALID_NAMESPACE: 'ERR_WGKIT_CONFIG_INVALID_NAMESPACE',
+  /** Interface: a route metric is not an integer 0-4294967295. */
+  INVALID_METRIC: 'ERR_WGKIT_CONFIG_INVALID_METRIC',
+  /** Interface: an endpoint refresh interval is not a non-negative integer number of seconds. */
+  INVALID_REFRESH: 'ERR_WGKIT_CONFIG_INVALID_REFRESH',
+  /** Interface: a peer `name` or an interface name is empty, too long or has characters it cannot have. */
+  INVALID_NAME: 'ERR_WGKIT_CONFIG_INVALID_NAME',
+  /** NixOS, systemd-networkd: a value that is not valid for its option and has no more specific code (`Kind`, `type`, …). */
+  INVALID_VALUE: 'ERR_WGKIT_CONFIG_INVALID_VALUE',
+  /** systemd-networkd: a file lacks a setting it must have (`[NetDev]` `Name=` or `Kind=`). */
+  MISSING_SETTING: 'ERR_WGKIT_CONFIG_MISSING_SETTING',
+  /** systemd-networkd: the `.network` file's `[Match] Name=` does not match the `.netdev` file's `Name=`. */
+  NAME_MISMATCH: 'ERR_WGKIT_CONFIG_NAME_MISMATCH',
+  /** (warning) systemd-networkd: a key or section that systemd does not know; systemd ignores it, and so does the import. */
+  UNKNOWN_KEY: 'ERR_WGKIT_CONFIG_UNKNOWN_KEY',
+  /**
+   * A setting that the other format cannot express. A warning when it is left out (hooks in a
+   * `.netdev`, `[Route]` sections in an `InterfaceConfig`); an error when leaving it out would
+   * change what the configuration does (peers routed into different tables).
+   */
+  NOT_EXPRESSIBLE: 'ERR_WGKIT_CONFIG_NOT_EXPRESSIBLE',
 } as const;
 
 export type ConfigProblemCode = (typeof ConfigProblemCodes)[keyof typeof ConfigProblemCodes];
