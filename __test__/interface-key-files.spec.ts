@@ -161,15 +161,6 @@ describe('resolveKeys', () => {
     expect(error.errno).toBe('EISDIR');
   });
 
-  it.skipIf(process.getuid?.() === 0)('an unreadable key file is PermissionDeniedError with EACCES', async () => {
-    const keyFile = join(dir, 'locked.key');
-    writeFileSync(keyFile, SERVER.private, { mode: 0o000 });
-    const error = await thrown(() => resolveKeys({ interface: { privateKeyFile: keyFile }, peers: [] }));
-    expect(error).toBeInstanceOf(PermissionDeniedError);
-    expect(error.code).toBe('ERR_WGKIT_PERMISSION_DENIED');
-    expect(error.errno).toBe('EACCES');
-  });
-
   it('a key file that cannot be created (parent is a file) is an error naming the file', async () => {
     writeFileSync(join(dir, 'file'), 'x');
     const keyFile = join(dir, 'file', 'wg0.key');

@@ -78,7 +78,7 @@ describe('up and down', () => {
         // 10.99.0.0/24 and fd99::/64 exist already (the kernel adds them with the addresses).
         `[#] ip -4 route add 10.98.0.0/16 dev ${name}`,
       ]);
-      expect(lab.ipA('-4', 'route', 'show', 'dev', name)).toContain('10.98.0.0/16 proto boot scope link');
+      expect(lab.ipA('-4', 'route', 'show', 'dev', name)).toContain('10.98.0.0/16 scope link');
     } finally {
       await iface.down();
     }
@@ -106,8 +106,8 @@ describe('up and down', () => {
     const iface = await WireGuardInterface.up(name, baseConfig({ table: '1234', metric: 77 }, ['10.99.0.0/24', '10.98.0.0/16']));
     try {
       const routes = lab.ipA('-4', 'route', 'show', 'table', '1234');
-      expect(routes).toContain(`10.99.0.0/24 dev ${name} proto boot scope link metric 77`);
-      expect(routes).toContain(`10.98.0.0/16 dev ${name} proto boot scope link metric 77`);
+      expect(routes).toContain(`10.99.0.0/24 dev ${name} scope link metric 77`);
+      expect(routes).toContain(`10.98.0.0/16 dev ${name} scope link metric 77`);
       expect(lab.ipA('-4', 'route', 'show', 'dev', name)).not.toContain('10.98.0.0/16');
     } finally {
       await iface.down();

@@ -18,7 +18,18 @@ beforeAll(async () => {
   lab = await InterfaceLab.create();
 });
 
+/** Interface names used here: a daemon left by a failed test is stopped in afterAll. */
+const names: string[] = [];
+function ifname(): string {
+  const name = uniqueName('wgq');
+  names.push(name);
+  return name;
+}
+
 afterAll(async () => {
+  for (const name of names) {
+    sh(`pkill -f 'wgkit-userspace.js -f ${name}$'; pkill -f 'wireguard-go ${name}$'`);
+  }
   await lab?.cleanup.run();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -56,7 +67,7 @@ function steps(stderr: string, name: string): string[] {
 
 function state(name: string): string {
   const out = [
-    lab.ipA('-br', 'address', 'show', 'dev', name),
+    lab.ipA('-br', 'address', 'show', 'dev', name).replace(/ fe80::\S+/g, ''),
     lab.ipA('-o', 'link', 'show', 'dev', name).replace(/^\d+: /, '').replace(/ qlen \d+/, '').replace(/qdisc \S+ /, ''),
     lab.ipA('-4', 'route', 'show', 'table', 'all'),
     lab.ipA('-6', 'route', 'show', 'table', 'all').replace(/.*fe80.*\n/g, ''),
@@ -74,14 +85,15 @@ function namespaceState(): string {
 describe.each([
   ['plain routes', '10.99.0.0/24, fd99::/64, 10.98.0.0/16', ''],
   ['default route', '0.0.0.0/0, ::/0', ''],
-  ['explicit table and MTU', '10.98.0.0/16', 'Table = 4321\nMTU = 1300'],
+  ['explicit table and MTU', '10.99.0.0/24, 10.98.0.0/16', 'Table = 4321\nMTU = 1300'],
 ])('%s', (_label, allowedIPs, extra) => {
   it('brings up and tears down the file as wg-quick does', async () => {
-    lab.configurePeer('10.99.0.1/32,fd99::1/128');
     const before = namespaceState();
     const results: Record<string, { up: string[]; down: string[]; state: string }> = {};
     for (const tool of ['wg-quick', 'wgkit-quick'] as const) {
-      const name = uniqueName('wgq');
+      lab.newIdentity();
+      lab.configurePeer('10.99.0.1/32,fd99::1/128');
+      const name = ifname();
       const file = writeConf(name, allowedIPs, extra);
       const up = quick(tool, 'up', file);
       expect(up.code, `${tool} up: ${up.stderr}`).toBe(0);
@@ -134,7 +146,7 @@ describe('messages', () => {
 
   it('refuses to bring up an interface twice and to take down a non-WireGuard one', () => {
     lab.configurePeer('10.99.0.1/32');
-    const name = uniqueName('wgq');
+    const name = ifname();
     const file = writeConf(name, '10.98.0.0/16');
     expect(quick('wgkit-quick', 'up', file).code).toBe(0);
     try {
@@ -151,7 +163,7 @@ describe('messages', () => {
 
   it('save writes the running state back (umask 077), as wg-quick save', () => {
     lab.configurePeer('10.99.0.1/32');
-    const name = uniqueName('wgq');
+    const name = ifname();
     const file = writeConf(name, '10.98.0.0/16', 'PostUp = true %i\nSaveConfig = true');
     expect(quick('wgkit-quick', 'up', file).code).toBe(0);
     try {

@@ -9,3 +9,4 @@ export * from './config/index.js';
 export * from './client/index.js';
 export * as show from './show/index.js';
 export * from './device/index.js';
+export * from './interface/index.js';

@@ -5,6 +5,9 @@
  * removed by `cleanup()`.
  */
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { generatePrivateKey, publicKey } from '../../lib/keys.js';
 import { Cleanup, Netns, run, vethPair, WireguardGo } from './netns.js';
 
@@ -23,23 +26,40 @@ export class InterfaceLab {
   a!: Netns;
   b!: Netns;
   peer!: WireguardGo;
-  readonly us: Peer = keyPair();
+  /** Our side's keys (see `newIdentity`). */
+  us: Peer = keyPair();
   readonly them: Peer = keyPair();
   readonly port = 51820;
+  readonly dir = mkdtempSync(join(tmpdir(), 'wgkit-lab-'));
 
   static async create(): Promise<InterfaceLab> {
     const lab = new InterfaceLab();
     const { a, b } = vethPair('wgif');
     lab.a = lab.cleanup.add(a);
     lab.b = lab.cleanup.add(b);
+    lab.cleanup.defer(() => rmSync(lab.dir, { recursive: true, force: true }));
     lab.peer = lab.cleanup.add(await WireguardGo.start(b, 'wgp'));
     return lab;
   }
 
-  /** Configures B's wireguard-go: our key, allowed IPs, addresses. */
+  /**
+   * Gives our side new keys. Needed when another implementation follows wgkit with the same
+   * key: boringtun stamps handshakes with TAI64N + 37 s where the kernel and wireguard-go use
+   * + 10 s, so the peer would refuse their (older-looking) initiations for 27 s.
+   */
+  newIdentity(): void {
+    this.us = keyPair();
+  }
+
+  /** Configures B's wireguard-go: our key (the only peer), allowed IPs, addresses. */
   configurePeer(allowedIPs: string, options: { ourEndpoint?: string } = {}): void {
     const name = this.peer.name;
-    run('wg', ['set', name, 'private-key', '/dev/stdin'], `${this.them.privateKey}\n`);
+    for (const line of run('wg', ['show', name, 'peers']).split('\n').filter(Boolean)) {
+      if (line !== this.us.publicKey) run('wg', ['set', name, 'peer', line, 'remove']);
+    }
+    const keyFile = join(this.dir, 'peer.key');
+    writeFileSync(keyFile, `${this.them.privateKey}\n`, { mode: 0o600 });
+    run('wg', ['set', name, 'private-key', keyFile]);
     const args = ['set', name, 'listen-port', String(this.port), 'peer', this.us.publicKey, 'allowed-ips', allowedIPs];
     if (options.ourEndpoint) args.push('endpoint', options.ourEndpoint);
     run('wg', args);

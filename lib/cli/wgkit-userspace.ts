@@ -9,6 +9,7 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { WireGuardDevice } from '../device/device.js';
+import { Rtnl } from '../interface/rtnl.js';
 import { version } from '../version.js';
 import { processIo, type CliIo } from './io.js';
 
@@ -16,6 +17,8 @@ import { processIo, type CliIo } from './io.js';
 const EXIT_SETUP_FAILED = 1;
 /** The daemon child reports readiness (`ok`) or its setup error on this descriptor. */
 const READY_FD_ENV = 'WGKIT_USERSPACE_READY_FD';
+/** How often the daemon checks that its interface still exists. */
+const LINK_WATCH_MS = 1000;
 
 export function usage(prog: string): string {
   return `Usage: ${prog} [-f/--foreground] INTERFACE-NAME\n`;
@@ -84,16 +87,25 @@ async function runForeground(name: string, io: CliIo): Promise<number> {
     return EXIT_SETUP_FAILED;
   }
   report?.end('ok\n');
-  const done = new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
+  const rtnl = new Rtnl();
+  let watch: NodeJS.Timeout | undefined;
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
     device.on('error', (error) => {
       io.err(`ERROR: (${device.name}) ${error.message}\n`);
-      stop();
+      resolve();
     });
+    // Also watch for the interface by name, as wireguard-go watches RTM_DELLINK: a deletion
+    // that races with the device's own threads must still end the daemon.
+    watch = setInterval(() => {
+      rtnl.findLink(device.name).then(
+        (link) => (link === undefined ? resolve() : undefined),
+        () => undefined,
+      );
+    }, LINK_WATCH_MS);
   });
-  await done;
+  clearInterval(watch);
   await device.close();
   return 0;
 }

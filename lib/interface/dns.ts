@@ -70,6 +70,7 @@ function run(program: string, args: string[], input: string | undefined, env?: N
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.once('error', reject);
     child.once('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    child.stdin.on('error', () => undefined); // the program may exit without reading its input
     child.stdin.end(input ?? '');
   });
 }

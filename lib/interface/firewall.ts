@@ -61,6 +61,7 @@ function nft(args: string[], input: string, namespace: string | undefined): Prom
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.once('error', reject);
     child.once('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    child.stdin.on('error', () => undefined); // the program may exit without reading its input
     child.stdin.end(input);
   });
 }

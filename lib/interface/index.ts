@@ -20,3 +20,7 @@ export { exportNetworkd, importNetworkd, isValidInterfaceName } from './networkd
 export type { NetworkdFiles, NetworkdImport, NetworkdImportOptions } from './networkd.js';
 export { ensurePrivateKeyFile, resolveKeys } from './key-files.js';
 export type { ResolveKeysOptions } from './key-files.js';
+export { WireGuardInterface } from './interface.js';
+export type { InterfaceEventMap, InterfaceOptions } from './interface.js';
+export type { EndpointRefreshErrorEvent, EndpointRefreshEvent } from './endpoint-refresh.js';
+export type { Implementation, ImplementationChoice, UserspaceMode } from './link.js';

@@ -7,7 +7,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import native from '../binding.js';
 import { WireGuardClient } from '../client/client.js';
 import type { ConfigInput } from '../client/client.js';
@@ -91,11 +90,14 @@ export function controlFor(name: string, implementation: Implementation, socketN
   return new ClientControl(implementation, name, clientFor(socketNamespace, socketDir));
 }
 
-/** The `wgkit-userspace` program of this package. */
+/**
+ * The `wgkit-userspace` program of this package: beside the running CLI (`bin/`), else the
+ * package's `bin/` found from the working directory, else `wgkit-userspace` on PATH.
+ */
 export function defaultUserspaceProgram(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  for (const candidate of [join(here, '../../bin/wgkit-userspace.js'), join(here, '../bin/wgkit-userspace.js')]) {
-    if (existsSync(candidate)) return candidate;
+  const candidates = [process.argv[1] ? join(dirname(process.argv[1]), 'wgkit-userspace.js') : undefined, join(process.cwd(), 'bin/wgkit-userspace.js')];
+  for (const candidate of candidates) {
+    if (candidate && existsSync(candidate)) return candidate;
   }
   return 'wgkit-userspace';
 }

@@ -61,7 +61,10 @@ export function contains(outer: Cidr, inner: Cidr): boolean {
   return masked.every((b, i) => b === outer.bytes[i]) && !hasHostBits(outer.bytes, outer.prefix);
 }
 
-/** The device's allowed IPs in wg-quick's order (`sort -nr -k 2 -t /`: longest prefix first). */
+/**
+ * The device's allowed IPs in wg-quick's order, `sort -nr -k 2 -t /` under LC_ALL=C: longest
+ * prefix first; equal prefixes in reverse byte order of the whole text (sort's last resort).
+ */
 export function allowedIPsInRouteOrder(device: DeviceInfo): Cidr[] {
   const all: Cidr[] = [];
   for (const peer of device.peers) {
@@ -70,7 +73,8 @@ export function allowedIPsInRouteOrder(device: DeviceInfo): Cidr[] {
       if (cidr) all.push(cidr);
     }
   }
-  return all.map((c, i) => ({ c, i })).sort((a, b) => b.c.prefix - a.c.prefix || a.i - b.i).map(({ c }) => c);
+  const bytes = (c: Cidr) => Buffer.from(c.text, 'latin1');
+  return all.sort((a, b) => b.prefix - a.prefix || Buffer.compare(bytes(b), bytes(a)));
 }
 
 export interface RouteContext {
