@@ -2,12 +2,14 @@
 // addresses, MTU, routes, tables, the fwmark default route with a leak check on the underlay,
 // rollback, hooks, reconcile, and the NixOS namespace confinement recipe.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HookError, InterfaceExistsError } from '../lib/errors.js';
 import { WireGuardInterface } from '../lib/interface/interface.js';
+import { fromNixosOptions } from '../lib/interface/nixos.js';
+import { generatePresharedKey, publicKey } from '../lib/keys.js';
 import type { InterfaceConfig } from '../lib/interface/model.js';
 import { InterfaceLab } from './helpers/interface-lab.js';
 import { Netns, run, uniqueName } from './helpers/netns.js';
@@ -285,5 +287,56 @@ describe('network namespaces', () => {
       await iface.down();
     }
     expect(run('ip', ['-n', confined.name, '-br', 'link']).trim().split(/\s+/)[0]).toBe('lo');
+  });
+});
+
+describe('NixOS options', () => {
+  it('brings up networking.wireguard options: generated private key file, preshared key file, metric, table', async () => {
+    const psk = generatePresharedKey().toBase64();
+    const pskFile = join(dir, 'peer.psk');
+    writeFileSync(pskFile, `${psk}\n`, { mode: 0o600 });
+    const keyFile = join(dir, 'keys', 'nixos', 'private');
+    const name = uniqueName('wgn');
+    const config = fromNixosOptions({
+      ips: ['10.99.0.1/24'],
+      privateKeyFile: keyFile,
+      generatePrivateKeyFile: true,
+      mtu: 1400,
+      metric: 600,
+      socketNamespace: lab.a.name,
+      peers: [
+        {
+          name: 'peer-b',
+          publicKey: lab.them.publicKey,
+          presharedKeyFile: pskFile,
+          allowedIPs: ['10.99.0.0/24', '10.95.0.0/16'],
+          endpoint: `192.0.2.2:${lab.port}`,
+          persistentKeepalive: 1,
+        },
+      ],
+    });
+    const first = await WireGuardInterface.up(name, config);
+    const generated = readFileSync(keyFile, 'utf8').trim();
+    expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+    const ourPublic = publicKey(generated).toBase64();
+    try {
+      expect((await first.info()).publicKey).toBe(ourPublic);
+      expect(lab.ipA('-4', 'route', 'show', 'table', 'main')).toContain(`10.95.0.0/16 dev ${name} scope link metric 600`);
+      // wireguard-go accepts us once it knows the generated key and the same preshared key.
+      lab.us = { privateKey: generated, publicKey: ourPublic };
+      lab.configurePeer('10.99.0.1/32');
+      run('wg', ['set', lab.peer.name, 'peer', ourPublic, 'preshared-key', pskFile]);
+      expect(lab.pingFromA('10.99.0.2', 3)).toBe(true);
+    } finally {
+      await first.down();
+    }
+    // A second `up` keeps the existing key file.
+    const second = await WireGuardInterface.up(name, config);
+    try {
+      expect((await second.info()).publicKey).toBe(ourPublic);
+    } finally {
+      await second.down();
+      lab.newIdentity();
+    }
   });
 });

@@ -4,13 +4,15 @@
  * `/etc/wireguard/NAME.conf`), warnings, messages, exit codes and order of steps, each step
  * printed as wg-quick prints it (`[#] ip link add wg0 type wireguard`), but done over
  * rtnetlink and the wgkit client instead of `ip` and `wg`. Without kernel WireGuard the
- * interface is served by the `wgkit-userspace` daemon (or `$WG_QUICK_USERSPACE_IMPLEMENTATION`).
+ * interface is served by the `wgkit-userspace` daemon (or `$WG_QUICK_USERSPACE_IMPLEMENTATION`);
+ * `WGKIT_IMPLEMENTATION=kernel|userspace` forces one or the other.
  */
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { stripWgQuickConfig } from '../config/wg-quick.js';
 import { ConfigError, describeLocation, WgkitError } from '../errors.js';
 import { WireGuardInterface } from '../interface/interface.js';
+import type { ImplementationChoice } from '../interface/link.js';
 import { processIo, type CliIo } from './io.js';
 
 const IFNAME = /^[a-zA-Z0-9_=+.-]{1,15}$/;
@@ -63,6 +65,14 @@ function parseOptions(arg: string, io: CliIo): Options {
   return { configFile, name: match[2]!, text: readFileSync(configFile, 'utf8') };
 }
 
+/** `WGKIT_IMPLEMENTATION=kernel|userspace|auto` overrides the choice (default auto). */
+function implementationFrom(env: NodeJS.ProcessEnv): ImplementationChoice {
+  const value = env.WGKIT_IMPLEMENTATION;
+  if (value === undefined || value === '') return 'auto';
+  if (value === 'kernel' || value === 'userspace' || value === 'auto') return value;
+  throw new Die(`\`${value}' is not a valid WGKIT_IMPLEMENTATION (kernel, userspace or auto)`);
+}
+
 function describe(error: unknown): string {
   if (error instanceof ConfigError) {
     return error.problems
@@ -91,7 +101,7 @@ export async function main(argv: string[], io: CliIo = processIo, prog = 'wgkit-
   const log = (line: string) => io.err(`${line}\n`);
   try {
     const options = parseOptions(arg!, io);
-    const common = { log, env: io.env, configFile: options.configFile, userspace: 'daemon' as const };
+    const common = { log, env: io.env, configFile: options.configFile, userspace: 'daemon' as const, implementation: implementationFrom(io.env) };
     switch (command) {
       case 'strip':
         io.out(stripWgQuickConfig(options.text));

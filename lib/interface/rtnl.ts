@@ -5,7 +5,7 @@
  * process's own); the addon enters it on a helper thread only.
  */
 import native from '../binding.js';
-import { nativeAsync } from '../errors.js';
+import { nativeAsync, throwIfAborted } from '../errors.js';
 import { INIT_NAMESPACE } from './model.js';
 
 export type Family = 4 | 6;
@@ -78,6 +78,12 @@ export function namespaceTarget(namespace: string | undefined): string | undefin
   return namespace === INIT_NAMESPACE ? '/proc/1/ns/net' : namespace;
 }
 
+/** A native call; an already aborted signal rejects before anything is sent. */
+async function call<T>(signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
+  throwIfAborted(signal);
+  return nativeAsync(fn);
+}
+
 /** rtnetlink in one namespace. */
 export class Rtnl {
   readonly #ns: string | undefined;
@@ -87,19 +93,19 @@ export class Rtnl {
   }
 
   listAddresses(ifname: string, signal?: AbortSignal): Promise<AddressInfo[]> {
-    return nativeAsync(() => native.rtnlListAddresses(ifname, this.#ns, signal) as Promise<AddressInfo[]>);
+    return call(signal, () => native.rtnlListAddresses(ifname, this.#ns, signal) as Promise<AddressInfo[]>);
   }
 
   addAddress(ifname: string, cidr: string, signal?: AbortSignal): Promise<void> {
-    return nativeAsync(() => native.rtnlAddAddress(ifname, cidr, this.#ns, signal));
+    return call(signal, () => native.rtnlAddAddress(ifname, cidr, this.#ns, signal));
   }
 
   deleteAddress(ifname: string, cidr: string, signal?: AbortSignal): Promise<void> {
-    return nativeAsync(() => native.rtnlDeleteAddress(ifname, cidr, this.#ns, signal));
+    return call(signal, () => native.rtnlDeleteAddress(ifname, cidr, this.#ns, signal));
   }
 
   getLink(ifname: string, signal?: AbortSignal): Promise<LinkState> {
-    return nativeAsync(() => native.rtnlGetLink(ifname, this.#ns, signal));
+    return call(signal, () => native.rtnlGetLink(ifname, this.#ns, signal));
   }
 
   /** The link, or undefined when no link has that name. */
@@ -113,51 +119,51 @@ export class Rtnl {
   }
 
   setLink(ifname: string, settings: { mtu?: number; up?: boolean }, signal?: AbortSignal): Promise<void> {
-    return nativeAsync(() => native.rtnlSetLink(ifname, settings, this.#ns, signal));
+    return call(signal, () => native.rtnlSetLink(ifname, settings, this.#ns, signal));
   }
 
   /** Moves the link from this namespace into `target` (a namespace name or `init`). */
   moveLink(ifname: string, target: string, signal?: AbortSignal): Promise<void> {
-    return nativeAsync(() => native.rtnlMoveLink(ifname, namespaceTarget(target)!, this.#ns, signal));
+    return call(signal, () => native.rtnlMoveLink(ifname, namespaceTarget(target)!, this.#ns, signal));
   }
 
   deleteLink(ifname: string, kinds: string[] | null, signal?: AbortSignal): Promise<void> {
-    return nativeAsync(() => native.rtnlDeleteLink(ifname, kinds, this.#ns, signal));
+    return call(signal, () => native.rtnlDeleteLink(ifname, kinds, this.#ns, signal));
   }
 
   listRoutes(family: Family, table: number | null, signal?: AbortSignal): Promise<RouteInfo[]> {
-    return nativeAsync(() => native.rtnlListRoutes(family, table, this.#ns, signal) as Promise<RouteInfo[]>);
+    return call(signal, () => native.rtnlListRoutes(family, table, this.#ns, signal) as Promise<RouteInfo[]>);
   }
 
   addRoute(route: RouteSpec, signal?: AbortSignal): Promise<void> {
-    return nativeAsync(() => native.rtnlAddRoute(route, this.#ns, signal));
+    return call(signal, () => native.rtnlAddRoute(route, this.#ns, signal));
   }
 
   deleteRoute(route: RouteSpec, signal?: AbortSignal): Promise<void> {
-    return nativeAsync(() => native.rtnlDeleteRoute(route, this.#ns, signal));
+    return call(signal, () => native.rtnlDeleteRoute(route, this.#ns, signal));
   }
 
   routeGet(address: string, fwmark: number | null, signal?: AbortSignal): Promise<RouteLookup> {
-    return nativeAsync(() => native.rtnlRouteGet(address, fwmark, this.#ns, signal));
+    return call(signal, () => native.rtnlRouteGet(address, fwmark, this.#ns, signal));
   }
 
   listRules(family: Family, signal?: AbortSignal): Promise<RuleInfo[]> {
-    return nativeAsync(() => native.rtnlListRules(family, this.#ns, signal) as Promise<RuleInfo[]>);
+    return call(signal, () => native.rtnlListRules(family, this.#ns, signal) as Promise<RuleInfo[]>);
   }
 
   addRule(rule: RuleSpec, signal?: AbortSignal): Promise<void> {
-    return nativeAsync(() => native.rtnlAddRule(rule, this.#ns, signal));
+    return call(signal, () => native.rtnlAddRule(rule, this.#ns, signal));
   }
 
   deleteRule(rule: RuleSpec, signal?: AbortSignal): Promise<void> {
-    return nativeAsync(() => native.rtnlDeleteRule(rule, this.#ns, signal));
+    return call(signal, () => native.rtnlDeleteRule(rule, this.#ns, signal));
   }
 
   sysctlRead(path: string, signal?: AbortSignal): Promise<string> {
-    return nativeAsync(() => native.sysctlRead(path, this.#ns, signal));
+    return call(signal, () => native.sysctlRead(path, this.#ns, signal));
   }
 
   sysctlWrite(path: string, value: string, signal?: AbortSignal): Promise<void> {
-    return nativeAsync(() => native.sysctlWrite(path, value, this.#ns, signal));
+    return call(signal, () => native.sysctlWrite(path, value, this.#ns, signal));
   }
 }
