@@ -4,26 +4,14 @@
  * when `/etc/resolvconf/interface-order` lists a `tun*` pattern (Debian's resolvconf orders
  * interfaces by it). Works with Debian's resolvconf and with openresolv.
  */
-import { spawn } from 'node:child_process';
-import { accessSync, constants, readFileSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { BackendUnavailableError, ErrorCodes, SystemError } from '../errors.js';
 import type { Log } from './hooks.js';
+import { findOnPath, runProgram } from './process.js';
 
 /** The resolvconf program on PATH (as wg-quick finds it), or undefined. */
 export function findResolvconf(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const dirs = (env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(delimiter);
-  for (const dir of dirs) {
-    if (!dir) continue;
-    const candidate = join(dir, 'resolvconf');
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // keep looking
-    }
-  }
-  return undefined;
+  return findOnPath('resolvconf', env);
 }
 
 /** Throws `ERR_WGKIT_DNS_UNAVAILABLE` unless resolvconf exists (checked before `up` changes anything). */
@@ -61,20 +49,6 @@ export function resolvconfInput(servers: readonly string[], search: readonly str
   return text;
 }
 
-function run(program: string, args: string[], input: string | undefined, env?: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(program, args, { stdio: ['pipe', 'pipe', 'pipe'], env: env ?? process.env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-    child.stdin.on('error', () => undefined); // the program may exit without reading its input
-    child.stdin.end(input ?? '');
-  });
-}
-
 export interface DnsContext {
   interface: string;
   log: Log;
@@ -87,7 +61,7 @@ export async function setDns(servers: readonly string[], search: readonly string
   const program = requireResolvconf(context.env);
   const name = `${resolvconfPrefix()}${context.interface}`;
   context.log(`[#] resolvconf -a ${name} -m 0 -x`);
-  const result = await run(program, ['-a', name, '-m', '0', '-x'], resolvconfInput(servers, search), context.env);
+  const result = await runProgram([program, '-a', name, '-m', '0', '-x'], { input: resolvconfInput(servers, search), env: context.env });
   if (result.code !== 0) {
     throw new SystemError(ErrorCodes.SYSTEM, `resolvconf -a ${name} failed (exit status ${result.code}): ${result.stderr.trim()}`, {
       field: 'interface.dns',
@@ -100,7 +74,7 @@ export async function unsetDns(context: DnsContext): Promise<void> {
   const program = requireResolvconf(context.env);
   const name = `${resolvconfPrefix()}${context.interface}`;
   context.log(`[#] resolvconf -d ${name} -f`);
-  const result = await run(program, ['-d', name, '-f'], undefined, context.env);
+  const result = await runProgram([program, '-d', name, '-f'], { env: context.env });
   if (result.code !== 0) {
     throw new SystemError(ErrorCodes.SYSTEM, `resolvconf -d ${name} failed (exit status ${result.code}): ${result.stderr.trim()}`);
   }
@@ -112,7 +86,7 @@ export async function listDns(iface: string, env?: NodeJS.ProcessEnv): Promise<s
   const name = `${resolvconfPrefix()}${iface}`;
   let text = '';
   if (program) {
-    const result = await run(program, ['-l', name], undefined, env);
+    const result = await runProgram([program, '-l', name], { env });
     if (result.code === 0) text = result.stdout;
   }
   if (!text) {

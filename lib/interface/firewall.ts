@@ -5,29 +5,15 @@
  * replies to the tunnel's own datagrams keep the fwmark. Removed with the table on `down`.
  * Without nft the rules are skipped with a warning (wg-quick would try iptables-restore).
  */
-import { spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
 import { ErrorCodes, SystemError } from '../errors.js';
 import type { Log } from './hooks.js';
 import type { Family } from './rtnl.js';
-import { namespaceTarget } from './rtnl.js';
-
-function findProgram(name: string): string | undefined {
-  for (const dir of [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/sbin']) {
-    if (!dir) continue;
-    try {
-      accessSync(join(dir, name), constants.X_OK);
-      return join(dir, name);
-    } catch {
-      // next
-    }
-  }
-  return undefined;
-}
+import { namespaceFile } from './rtnl.js';
+import { findOnPath, inNamespace, runProgram } from './process.js';
+import type { ProgramResult } from './process.js';
 
 export function nftAvailable(): boolean {
-  return findProgram('nft') !== undefined;
+  return findOnPath('nft') !== undefined;
 }
 
 /** The nft script wg-quick's `add_default` writes for one family. */
@@ -46,24 +32,8 @@ export function firewallScript(iface: string, family: Family, table: number, add
   return script;
 }
 
-function nft(args: string[], input: string, namespace: string | undefined): Promise<{ code: number; stdout: string; stderr: string }> {
-  const program = findProgram('nft') ?? 'nft';
-  const target = namespaceTarget(namespace);
-  const [cmd, argv] =
-    target === undefined
-      ? [program, args]
-      : ['nsenter', [`--net=${target.includes('/') ? target : `/var/run/netns/${target}`}`, program, ...args]];
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-    child.stdin.on('error', () => undefined); // the program may exit without reading its input
-    child.stdin.end(input);
-  });
+function nft(args: string[], input: string, namespace: string | undefined): Promise<ProgramResult> {
+  return runProgram(inNamespace([findOnPath('nft') ?? 'nft', ...args], namespaceFile(namespace)), { input });
 }
 
 /** Adds the rules; returns false (after logging a warning) when nft is missing. */
@@ -91,7 +61,8 @@ export async function removeFirewall(iface: string, namespace: string | undefine
   const listed = await nft(['list', 'tables'], '', namespace);
   let script = '';
   for (const line of listed.stdout.split('\n')) {
-    if (line.trim().endsWith(` wg-quick-${iface}`)) script += `delete ${line.trim().replace(/^table /, 'table ')}\n`;
+    // `table ip wg-quick-IF` → `delete table ip wg-quick-IF`
+    if (line.trim().endsWith(` wg-quick-${iface}`)) script += `delete ${line.trim()}\n`;
   }
   if (!script) return;
   log('[#] nft -f /dev/fd/63');

@@ -4,7 +4,6 @@
  * embedded device in this process, or a userspace daemon (`wgkit-userspace`, or any
  * wireguard-go compatible program) that serves the UAPI socket and exits when its TUN is deleted.
  */
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import native from '../binding.js';
@@ -14,7 +13,8 @@ import { WireGuardDevice } from '../device/device.js';
 import { BackendUnavailableError, ErrorCodes, nativeAsync, SystemError, WgkitError } from '../errors.js';
 import type { DeviceChange, DeviceInfo } from '../types.js';
 import type { Log } from './hooks.js';
-import { namespaceTarget, Rtnl } from './rtnl.js';
+import { inNamespace, runProgram } from './process.js';
+import { namespaceFile, namespaceTarget, Rtnl } from './rtnl.js';
 
 export type Implementation = 'kernel' | 'userspace';
 export type ImplementationChoice = Implementation | 'auto';
@@ -116,18 +116,9 @@ async function startDaemon(name: string, socketNamespace: string | undefined, op
   const program = options.userspaceProgram ?? env.WG_QUICK_USERSPACE_IMPLEMENTATION ?? defaultUserspaceProgram();
   log(`[#] ${program} ${name}`);
   const direct = program.endsWith('.js') ? [process.execPath, program, name] : [program, name];
-  const target = namespaceTarget(socketNamespace);
-  const argv =
-    target === undefined ? direct : ['nsenter', `--net=${target.includes('/') ? target : `/var/run/netns/${target}`}`, ...direct];
   const childEnv = { ...env };
   delete childEnv.WG_PROCESS_FOREGROUND;
-  const { code, stderr } = await new Promise<{ code: number; stderr: string }>((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env: childEnv });
-    let err = '';
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.once('error', reject);
-    child.once('close', (status) => resolve({ code: status ?? 1, stderr: err }));
-  });
+  const { code, stderr } = await runProgram(inNamespace(direct, namespaceFile(socketNamespace)), { env: childEnv, untilExit: true });
   if (code !== 0) {
     throw new SystemError(ErrorCodes.SYSTEM, `${program} ${name} failed (exit status ${code})${stderr ? `: ${stderr.trim()}` : ''}`);
   }

@@ -84,6 +84,13 @@ async function call<T>(signal: AbortSignal | undefined, fn: () => Promise<T>): P
   return nativeAsync(fn);
 }
 
+/** The namespace file of a namespace name (`init`, a name under /var/run/netns, or a path). */
+export function namespaceFile(namespace: string | undefined): string | undefined {
+  const target = namespaceTarget(namespace);
+  if (target === undefined || target.includes('/')) return target;
+  return `/var/run/netns/${target}`;
+}
+
 /** rtnetlink in one namespace. */
 export class Rtnl {
   readonly #ns: string | undefined;

@@ -18,11 +18,15 @@ pub struct JsLinkInfo {
 }
 
 /// A namespace given as a name under /var/run/netns, a path (contains `/`), or a descriptor.
-fn netns_target(netns: Option<Either<String, i32>>) -> Option<NetnsTarget> {
-    match netns? {
-        Either::A(text) if text.contains('/') => Some(NetnsTarget::Path(PathBuf::from(text))),
-        Either::A(name) => Some(NetnsTarget::Name(name)),
-        Either::B(fd) => Some(NetnsTarget::Fd(fd)),
+pub(crate) fn netns_target(netns: Option<Either<String, i32>>) -> Option<NetnsTarget> {
+    netns.map(to_target)
+}
+
+pub(crate) fn to_target(netns: Either<String, i32>) -> NetnsTarget {
+    match netns {
+        Either::A(text) if text.contains('/') => NetnsTarget::Path(PathBuf::from(text)),
+        Either::A(name) => NetnsTarget::Name(name),
+        Either::B(fd) => NetnsTarget::Fd(fd),
     }
 }
 

@@ -5,28 +5,29 @@
 //! input is parsed inside the task, so invalid input rejects the Promise with
 //! ERR_WGKIT_INVALID_ARGUMENT before anything is sent.
 
+use super::kernel::{netns_target, to_target};
 use super::task::{spawn, Blocking};
 use crate::error::{Error, Result};
 use crate::netlink::{
-    sysctl, Address, Family, IpPrefix, LinkChange, LinkSettings, NetnsTarget, Route, RouteLookup, RouteSpec, Rtnl,
-    Rule, RuleSpec,
+    sysctl, Address, Family, IpPrefix, LinkChange, LinkSettings, Route, RouteLookup, RouteSpec, Rtnl, Rule, RuleSpec,
 };
-use napi::bindgen_prelude::{AbortSignal, AsyncTask, Either};
+use napi::bindgen_prelude::{AbortSignal, AsyncTask, Either, ToNapiValue, TypeName};
 use napi_derive::napi;
 use std::net::IpAddr;
-use std::path::PathBuf;
 
-/// A namespace given as a name under /var/run/netns, a path (contains `/`), or a descriptor.
-fn netns_target(netns: Option<Either<String, i32>>) -> Option<NetnsTarget> {
-    netns.map(to_target)
-}
-
-fn to_target(netns: Either<String, i32>) -> NetnsTarget {
-    match netns {
-        Either::A(text) if text.contains('/') => NetnsTarget::Path(PathBuf::from(text)),
-        Either::A(name) => NetnsTarget::Name(name),
-        Either::B(fd) => NetnsTarget::Fd(fd),
-    }
+/// Runs `work` on the libuv pool with an rtnetlink socket opened in the namespace.
+fn with_rtnl<T, J>(
+    netns: Option<Either<String, i32>>,
+    work: impl FnOnce(&mut Rtnl) -> Result<T> + Send + 'static,
+    convert: fn(T) -> J,
+    signal: Option<AbortSignal>,
+) -> AsyncTask<Blocking<T, J>>
+where
+    T: Send + 'static,
+    J: ToNapiValue + TypeName,
+{
+    let netns = netns_target(netns);
+    spawn(move || work(&mut Rtnl::open(netns.as_ref())?), convert, signal)
 }
 
 fn parse_address(text: &str) -> Result<IpAddr> {
@@ -216,12 +217,7 @@ pub fn rtnl_list_addresses(
     netns: Option<Either<String, i32>>,
     signal: Option<AbortSignal>,
 ) -> AsyncTask<Blocking<Vec<Address>, Vec<JsRtnlAddress>>> {
-    let netns = netns_target(netns);
-    spawn(
-        move || Rtnl::open(netns.as_ref())?.list_addresses(&ifname),
-        addresses_to_js,
-        signal,
-    )
+    with_rtnl(netns, move |rtnl| rtnl.list_addresses(&ifname), addresses_to_js, signal)
 }
 
 /// `ip address add CIDR dev IFNAME` (a bare address is a /32 or /128; EEXIST if present).
@@ -232,11 +228,11 @@ pub fn rtnl_add_address(
     netns: Option<Either<String, i32>>,
     signal: Option<AbortSignal>,
 ) -> AsyncTask<Blocking<(), ()>> {
-    let netns = netns_target(netns);
-    spawn(
-        move || {
+    with_rtnl(
+        netns,
+        move |rtnl| {
             let prefix = IpPrefix::parse(&cidr)?;
-            Rtnl::open(netns.as_ref())?.add_address(&ifname, &prefix)
+            rtnl.add_address(&ifname, &prefix)
         },
         |()| (),
         signal,
@@ -251,11 +247,11 @@ pub fn rtnl_delete_address(
     netns: Option<Either<String, i32>>,
     signal: Option<AbortSignal>,
 ) -> AsyncTask<Blocking<(), ()>> {
-    let netns = netns_target(netns);
-    spawn(
-        move || {
+    with_rtnl(
+        netns,
+        move |rtnl| {
             let prefix = IpPrefix::parse(&cidr)?;
-            Rtnl::open(netns.as_ref())?.delete_address(&ifname, &prefix)
+            rtnl.delete_address(&ifname, &prefix)
         },
         |()| (),
         signal,
@@ -269,12 +265,7 @@ pub fn rtnl_get_link(
     netns: Option<Either<String, i32>>,
     signal: Option<AbortSignal>,
 ) -> AsyncTask<Blocking<LinkSettings, JsRtnlLink>> {
-    let netns = netns_target(netns);
-    spawn(
-        move || Rtnl::open(netns.as_ref())?.get_link(&ifname),
-        link_to_js,
-        signal,
-    )
+    with_rtnl(netns, move |rtnl| rtnl.get_link(&ifname), link_to_js, signal)
 }
 
 /// `ip link set dev IFNAME [mtu M] [up|down]`.
@@ -285,16 +276,11 @@ pub fn rtnl_set_link(
     netns: Option<Either<String, i32>>,
     signal: Option<AbortSignal>,
 ) -> AsyncTask<Blocking<(), ()>> {
-    let netns = netns_target(netns);
     let change = LinkChange {
         mtu: change.mtu,
         up: change.up,
     };
-    spawn(
-        move || Rtnl::open(netns.as_ref())?.set_link(&ifname, &change),
-        |()| (),
-        signal,
-    )
+    with_rtnl(netns, move |rtnl| rtnl.set_link(&ifname, &change), |()| (), signal)
 }
 
 /// `ip link set dev IFNAME netns TARGET` (a name, a path containing `/`, or a descriptor).
@@ -305,9 +291,10 @@ pub fn rtnl_move_link(
     netns: Option<Either<String, i32>>,
     signal: Option<AbortSignal>,
 ) -> AsyncTask<Blocking<(), ()>> {
-    let (destination, netns) = (to_target(target), netns_target(netns));
-    spawn(
-        move || Rtnl::open(netns.as_ref())?.move_link(&ifname, &destination),
+    let destination = to_target(target);
+    with_rtnl(
+        netns,
+        move |rtnl| rtnl.move_link(&ifname, &destination),
         |()| (),
         signal,
     )
@@ -321,9 +308,9 @@ pub fn rtnl_delete_link(
     netns: Option<Either<String, i32>>,
     signal: Option<AbortSignal>,
 ) -> AsyncTask<Blocking<(), ()>> {
-    let netns = netns_target(netns);
-    spawn(
-        move || Rtnl::open(netns.as_ref())?.delete_link(&ifname, kinds.as_deref()),
+    with_rtnl(
+        netns,
+        move |rtnl| rtnl.delete_link(&ifname, kinds.as_deref()),
         |()| (),
         signal,
     )
@@ -337,9 +324,9 @@ pub fn rtnl_list_routes(
     netns: Option<Either<String, i32>>,
     signal: Option<AbortSignal>,
 ) -> AsyncTask<Blocking<Vec<Route>, Vec<JsRtnlRoute>>> {
-    let netns = netns_target(netns);
-    spawn(
-        move || Rtnl::open(netns.as_ref())?.list_routes(Family::from_version(family)?, table),
+    with_rtnl(
+        netns,
+        move |rtnl| rtnl.list_routes(Family::from_version(family)?, table),
         routes_to_js,
         signal,
     )
@@ -352,12 +339,7 @@ pub fn rtnl_add_route(
     netns: Option<Either<String, i32>>,
     signal: Option<AbortSignal>,
 ) -> AsyncTask<Blocking<(), ()>> {
-    let netns = netns_target(netns);
-    spawn(
-        move || Rtnl::open(netns.as_ref())?.add_route(&route_spec(route)?),
-        |()| (),
-        signal,
-    )
+    with_rtnl(netns, move |rtnl| rtnl.add_route(&route_spec(route)?), |()| (), signal)
 }
 
 /// `ip route del CIDR dev IFNAME [table T] [metric M]` (ESRCH if no route matches).
@@ -367,9 +349,9 @@ pub fn rtnl_delete_route(
     netns: Option<Either<String, i32>>,
     signal: Option<AbortSignal>,
 ) -> AsyncTask<Blocking<(), ()>> {
-    let netns = netns_target(netns);
-    spawn(
-        move || Rtnl::open(netns.as_ref())?.delete_route(&route_spec(route)?),
+    with_rtnl(
+        netns,
+        move |rtnl| rtnl.delete_route(&route_spec(route)?),
         |()| (),
         signal,
     )
@@ -383,11 +365,11 @@ pub fn rtnl_route_get(
     netns: Option<Either<String, i32>>,
     signal: Option<AbortSignal>,
 ) -> AsyncTask<Blocking<RouteLookup, JsRtnlRouteLookup>> {
-    let netns = netns_target(netns);
-    spawn(
-        move || {
+    with_rtnl(
+        netns,
+        move |rtnl| {
             let address = parse_address(&address)?;
-            Rtnl::open(netns.as_ref())?.route_get(address, fwmark)
+            rtnl.route_get(address, fwmark)
         },
         lookup_to_js,
         signal,
@@ -401,9 +383,9 @@ pub fn rtnl_list_rules(
     netns: Option<Either<String, i32>>,
     signal: Option<AbortSignal>,
 ) -> AsyncTask<Blocking<Vec<Rule>, Vec<JsRtnlRule>>> {
-    let netns = netns_target(netns);
-    spawn(
-        move || Rtnl::open(netns.as_ref())?.list_rules(Family::from_version(family)?),
+    with_rtnl(
+        netns,
+        move |rtnl| rtnl.list_rules(Family::from_version(family)?),
         rules_to_js,
         signal,
     )
@@ -416,12 +398,7 @@ pub fn rtnl_add_rule(
     netns: Option<Either<String, i32>>,
     signal: Option<AbortSignal>,
 ) -> AsyncTask<Blocking<(), ()>> {
-    let netns = netns_target(netns);
-    spawn(
-        move || Rtnl::open(netns.as_ref())?.add_rule(&rule_spec(rule)?),
-        |()| (),
-        signal,
-    )
+    with_rtnl(netns, move |rtnl| rtnl.add_rule(&rule_spec(rule)?), |()| (), signal)
 }
 
 /// `ip -4|-6 rule del ...`: the first rule matching the selectors (ENOENT if none).
@@ -431,12 +408,7 @@ pub fn rtnl_delete_rule(
     netns: Option<Either<String, i32>>,
     signal: Option<AbortSignal>,
 ) -> AsyncTask<Blocking<(), ()>> {
-    let netns = netns_target(netns);
-    spawn(
-        move || Rtnl::open(netns.as_ref())?.delete_rule(&rule_spec(rule)?),
-        |()| (),
-        signal,
-    )
+    with_rtnl(netns, move |rtnl| rtnl.delete_rule(&rule_spec(rule)?), |()| (), signal)
 }
 
 /// `/proc/sys/PATH` as the namespace sees it, trimmed.
