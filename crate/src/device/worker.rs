@@ -112,6 +112,60 @@ impl Io {
     }
 }
 
+/// Polling without sleeping for a while after the last work (see [`spin_wanted`]). While
+/// it polls, the thread runs as `SCHED_IDLE`: it takes no CPU time that anything else wants
+/// (iperf3, the kernel's own work, the other workers), keeps its CPU out of the halted state,
+/// and makes the CPU a cheap target for the scheduler's wake-ups. It returns to
+/// `SCHED_OTHER` before it handles anything or sleeps.
+/// Polling without sleeping for a while after the last work (see [`spin_wanted`]), yielding
+/// the CPU on every empty poll so that whatever else is runnable there (the other workers,
+/// iperf3, the kernel's threads) goes first.
+struct Spinner {
+    window: Duration,
+    until: Option<Instant>,
+}
+
+impl Spinner {
+    fn new(window: Duration) -> Spinner {
+        Spinner { window, until: None }
+    }
+
+    fn active(&self) -> bool {
+        self.until.is_some()
+    }
+
+    /// Work arrived: poll again for the window after it.
+    fn busy(&mut self) {
+        if !self.window.is_zero() {
+            self.until = Some(Instant::now() + self.window);
+        }
+    }
+
+    /// Nothing ready: keep polling or, past the window, go to sleep.
+    fn idle(&mut self) {
+        match self.until {
+            Some(t) if Instant::now() < t => {
+                // SAFETY: plain syscall.
+                unsafe { libc::sched_yield() };
+            }
+            _ => self.until = None,
+        }
+    }
+}
+
+/// How long a worker keeps polling (without sleeping in `epoll_wait`) after it last had work:
+/// a reply that arrives within this window costs no wake-up — on a VM, waking a thread whose
+/// CPU has halted takes tens of microseconds. `WGKIT_SPIN_US` (0 = never spin).
+fn spin_wanted() -> Duration {
+    let us = std::env::var("WGKIT_SPIN_US")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_SPIN_US);
+    Duration::from_micros(us)
+}
+
+const DEFAULT_SPIN_US: u64 = 1000;
+
 /// UDP GSO is on unless `WGKIT_UDP_GSO=0` (for measurements and as an escape hatch).
 fn udp_gso_wanted() -> bool {
     std::env::var("WGKIT_UDP_GSO").map(|v| v != "0").unwrap_or(true)
@@ -203,9 +257,18 @@ pub(crate) fn run(shared: Arc<Shared>, id: usize, tun_fd: TunFd) {
     }
     // SAFETY: all-zero epoll_event is valid.
     let mut events: [libc::epoll_event; 8] = unsafe { std::mem::zeroed() };
+    let mut spin = Spinner::new(spin_wanted());
     while !shared.stop.load(Ordering::Relaxed) {
+        let timeout = if spin.active() { 0 } else { -1 };
         // SAFETY: events has room for 8 entries.
-        let n = unsafe { libc::epoll_wait(epfd, events.as_mut_ptr(), events.len() as i32, -1) };
+        let n = unsafe { libc::epoll_wait(epfd, events.as_mut_ptr(), events.len() as i32, timeout) };
+        if n == 0 {
+            spin.idle();
+            continue;
+        }
+        if n > 0 {
+            spin.busy();
+        }
         if n < 0 {
             let e = std::io::Error::last_os_error();
             if e.raw_os_error() == Some(libc::EINTR) {
