@@ -430,7 +430,7 @@ impl Worker {
             return Ok(());
         }
         let c = &shared.counters;
-        Counters::add(&c.rx_datagrams, n);
+        let mut datagrams = 0;
         let events = shared.events.as_ref();
         let now = Instant::now();
         let (mut invalid, mut filtered, mut cookies) = (0, 0, 0);
@@ -447,131 +447,136 @@ impl Worker {
             let mut held: Option<(u32, &Arc<Peer>, MutexGuard<PeerState>)> = None;
             for i in 0..n {
                 let local = udp_in.src(i);
-                let (Some(src), d) = (udp_in.addr(i), udp_in.packet(i)) else {
+                let Some(src) = udp_in.addr(i) else {
                     invalid += 1;
                     continue;
                 };
-                if d.len() < 4 {
-                    invalid += 1;
-                    continue;
-                }
-                let kind = u32::from_le_bytes([d[0], d[1], d[2], d[3]]);
-                if kind == 4 && d.len() >= 32 {
-                    // Data: route by receiver index.
-                    let idx = u32::from_le_bytes([d[4], d[5], d[6], d[7]]) >> 8;
-                    if held.as_ref().map(|h| h.0) != Some(idx) {
-                        held = None;
-                        let Some(p) = st.by_index.get(&idx) else {
+                // One datagram, or a run of them received as one (UDP GRO).
+                for d in udp_in.datagrams(i) {
+                    datagrams += 1;
+                    if d.len() < 4 {
+                        invalid += 1;
+                        continue;
+                    }
+                    let kind = u32::from_le_bytes([d[0], d[1], d[2], d[3]]);
+                    if kind == 4 && d.len() >= 32 {
+                        // Data: route by receiver index.
+                        let idx = u32::from_le_bytes([d[4], d[5], d[6], d[7]]) >> 8;
+                        if held.as_ref().map(|h| h.0) != Some(idx) {
+                            held = None;
+                            let Some(p) = st.by_index.get(&idx) else {
+                                invalid += 1;
+                                continue;
+                            };
+                            held = Some((idx, p, p.state.lock()));
+                        }
+                        let Some((_, peer, ps)) = held.as_mut() else { continue };
+                        let Some(t) = ps.tunn.as_mut() else {
                             invalid += 1;
                             continue;
                         };
-                        held = Some((idx, p, p.state.lock()));
+                        if tun_out.is_full() {
+                            flush_tun(shared, *tun_fd, tun_out);
+                        }
+                        let (len, inner) = match t.decapsulate(Some(src.ip()), d, tun_out.next_slot()) {
+                            TunnResult::WriteToTunnelV4(p, a) => (p.len(), Some(IpAddr::V4(a))),
+                            TunnResult::WriteToTunnelV6(p, a) => (p.len(), Some(IpAddr::V6(a))),
+                            TunnResult::Done => (0, None),
+                            _ => {
+                                invalid += 1;
+                                continue;
+                            }
+                        };
+                        peer.add_rx(d.len());
+                        ps.authenticated_from(src, local, now, &peer.public_key, events);
+                        if ps.awaiting_confirmation {
+                            ps.handshake_completed(false, &peer.public_key, events);
+                        }
+                        if let Some(inner) = inner {
+                            if st.allowed.lookup(inner) == Some(peer.index) {
+                                if tun_fd.vnet_hdr {
+                                    tun_out.commit_coalescing(len);
+                                } else {
+                                    tun_out.commit(len, None);
+                                }
+                            } else {
+                                filtered += 1;
+                            }
+                        }
+                        continue;
                     }
-                    let Some((_, peer, ps)) = held.as_mut() else { continue };
+                    held = None;
+                    // Handshake messages: mac1 and the device-wide rate limit first.
+                    let (Some(limiter), Some((sk, pk))) = (&st.handshake_limiter, &st.statics) else {
+                        invalid += 1;
+                        continue;
+                    };
+                    let mut cookie = [0u8; 64];
+                    let (peer, initiation) = match (kind, d.len()) {
+                        (1, 148) | (2, 92) => match limiter.verify_packet(Some(src.ip()), d, &mut cookie) {
+                            Ok(Packet::HandshakeInit(h)) => (
+                                parse_handshake_anon(sk, pk, &h)
+                                    .ok()
+                                    .and_then(|half| st.by_key.get(&half.peer_static_public)),
+                                true,
+                            ),
+                            Ok(Packet::HandshakeResponse(r)) => (st.by_index.get(&(r.receiver_idx >> 8)), false),
+                            Err(TunnResult::WriteToNetwork(reply)) => {
+                                io.reserve(shared);
+                                io.out.push_from(reply, Some(src), local);
+                                cookies += 1;
+                                continue;
+                            }
+                            _ => (None, false),
+                        },
+                        (3, 64) => {
+                            let idx = u32::from_le_bytes([d[4], d[5], d[6], d[7]]) >> 8;
+                            if let Some(p) = st.by_index.get(&idx) {
+                                let mut ps = p.state.lock();
+                                if let Some(t) = ps.tunn.as_mut() {
+                                    let mut scratch = [0u8; 256];
+                                    if let TunnResult::Err(_) = t.decapsulate(Some(src.ip()), d, &mut scratch) {
+                                        invalid += 1;
+                                    }
+                                }
+                            } else {
+                                invalid += 1;
+                            }
+                            continue;
+                        }
+                        _ => (None, false),
+                    };
+                    let Some(peer) = peer else {
+                        invalid += 1;
+                        continue;
+                    };
+                    let mut ps = peer.state.lock();
                     let Some(t) = ps.tunn.as_mut() else {
                         invalid += 1;
                         continue;
                     };
-                    if tun_out.is_full() {
-                        flush_tun(shared, *tun_fd, tun_out);
-                    }
-                    let (len, inner) = match t.decapsulate(Some(src.ip()), d, tun_out.next_slot()) {
-                        TunnResult::WriteToTunnelV4(p, a) => (p.len(), Some(IpAddr::V4(a))),
-                        TunnResult::WriteToTunnelV6(p, a) => (p.len(), Some(IpAddr::V6(a))),
-                        TunnResult::Done => (0, None),
-                        _ => {
-                            invalid += 1;
-                            continue;
-                        }
+                    io.reserve(shared);
+                    let len = match t.decapsulate(Some(src.ip()), d, io.out.next_slot()) {
+                        TunnResult::WriteToNetwork(p) => p.len(),
+                        _ => 0,
                     };
-                    peer.add_rx(d.len());
-                    ps.authenticated_from(src, local, now, &peer.public_key, events);
-                    if ps.awaiting_confirmation {
-                        ps.handshake_completed(false, &peer.public_key, events);
-                    }
-                    if let Some(inner) = inner {
-                        if st.allowed.lookup(inner) == Some(peer.index) {
-                            if tun_fd.vnet_hdr {
-                                tun_out.commit_coalescing(len);
-                            } else {
-                                tun_out.commit(len, None);
-                            }
-                        } else {
-                            filtered += 1;
-                        }
-                    }
-                    continue;
-                }
-                held = None;
-                // Handshake messages: mac1 and the device-wide rate limit first.
-                let (Some(limiter), Some((sk, pk))) = (&st.handshake_limiter, &st.statics) else {
-                    invalid += 1;
-                    continue;
-                };
-                let mut cookie = [0u8; 64];
-                let (peer, initiation) = match (kind, d.len()) {
-                    (1, 148) | (2, 92) => match limiter.verify_packet(Some(src.ip()), d, &mut cookie) {
-                        Ok(Packet::HandshakeInit(h)) => (
-                            parse_handshake_anon(sk, pk, &h)
-                                .ok()
-                                .and_then(|half| st.by_key.get(&half.peer_static_public)),
-                            true,
-                        ),
-                        Ok(Packet::HandshakeResponse(r)) => (st.by_index.get(&(r.receiver_idx >> 8)), false),
-                        Err(TunnResult::WriteToNetwork(reply)) => {
-                            io.reserve(shared);
-                            io.out.push_from(reply, Some(src), local);
-                            cookies += 1;
-                            continue;
-                        }
-                        _ => (None, false),
-                    },
-                    (3, 64) => {
-                        let idx = u32::from_le_bytes([d[4], d[5], d[6], d[7]]) >> 8;
-                        if let Some(p) = st.by_index.get(&idx) {
-                            let mut ps = p.state.lock();
-                            if let Some(t) = ps.tunn.as_mut() {
-                                let mut scratch = [0u8; 256];
-                                if let TunnResult::Err(_) = t.decapsulate(Some(src.ip()), d, &mut scratch) {
-                                    invalid += 1;
-                                }
-                            }
-                        } else {
-                            invalid += 1;
-                        }
+                    if len == 0 {
+                        invalid += 1;
                         continue;
                     }
-                    _ => (None, false),
-                };
-                let Some(peer) = peer else {
-                    invalid += 1;
-                    continue;
-                };
-                let mut ps = peer.state.lock();
-                let Some(t) = ps.tunn.as_mut() else {
-                    invalid += 1;
-                    continue;
-                };
-                io.reserve(shared);
-                let len = match t.decapsulate(Some(src.ip()), d, io.out.next_slot()) {
-                    TunnResult::WriteToNetwork(p) => p.len(),
-                    _ => 0,
-                };
-                if len == 0 {
-                    invalid += 1;
-                    continue;
+                    peer.add_rx(d.len());
+                    ps.authenticated_from(src, local, now, &peer.public_key, events);
+                    io.commit_to(len, src, peer, &mut ps, now);
+                    if initiation {
+                        ps.awaiting_confirmation = true;
+                    } else {
+                        ps.handshake_completed(true, &peer.public_key, events);
+                    }
+                    drain_queue(io, shared, peer, &mut ps, now);
                 }
-                peer.add_rx(d.len());
-                ps.authenticated_from(src, local, now, &peer.public_key, events);
-                io.commit_to(len, src, peer, &mut ps, now);
-                if initiation {
-                    ps.awaiting_confirmation = true;
-                } else {
-                    ps.handshake_completed(true, &peer.public_key, events);
-                }
-                drain_queue(io, shared, peer, &mut ps, now);
             }
         }
+        Counters::add(&c.rx_datagrams, datagrams);
         Counters::add(&c.dropped_invalid, invalid);
         Counters::add(&c.dropped_source_filter, filtered);
         Counters::add(&c.cookie_replies_sent, cookies);
