@@ -6,11 +6,21 @@
 #
 #   benchmark/dataplane.sh            # release build of crate/examples/wgkit_pair.rs, both impls
 #   RUNS=5 DURATION=10 ONLY=wgkit benchmark/dataplane.sh
+#   CONFIGS="WGKIT_UDP_GRO=0 WGKIT_SPIN_US=0,WGKIT_UDP_GRO=0 -" ROUNDS=2 benchmark/dataplane.sh
+#
+# CONFIGS: space-separated wgkit configurations, each a comma-separated list of environment
+# assignments for wgkit_pair ("-" = defaults); every configuration is measured once per round
+# (ROUNDS, default 1), interleaved with Debian wireguard-go, so that the configurations of one
+# sitting see the same machine load. PINGS=N adds an idle ping test (N pings, -i 0.01, p50/p90)
+# per configuration and over the raw veth.
 set -eu
 umask 077
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-10}
 ONLY=${ONLY:-}
+CONFIGS=${CONFIGS:--}
+ROUNDS=${ROUNDS:-1}
+PINGS=${PINGS:-0}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 T=$$
 A=wgbA$T
@@ -46,6 +56,14 @@ netns_pair() {
 
 median() { sort -n | awk '{v[NR]=$1} END {if (NR==0) print "n/a"; else if (NR%2) print v[(NR+1)/2]; else printf "%.2f\n", (v[NR/2]+v[NR/2+1])/2}'; }
 
+# PINGS pings from A to $1 every 10 ms; prints p50 and p90 in ms.
+ping_pct() {
+    [ "$PINGS" -gt 0 ] || return 0
+    ip netns exec "$A" ping -c 3 -i 0.1 -W 2 "$1" >/dev/null 2>&1 || true
+    ip netns exec "$A" ping -c "$PINGS" -i 0.01 "$1" 2>/dev/null | sed -n 's/.*time=\([0-9.]*\).*/\1/p' | sort -n |
+        awk '{v[NR]=$1} END {if (NR==0) print "ping n/a"; else printf "ping p50 %.3f ms  p90 %.3f ms  (n %d)\n", v[int(NR/2)+1], v[int(NR*0.9)], NR}'
+}
+
 # iperf3 runs against a server in B; prints "<fwd median> <rev median>" and the single runs.
 measure() {
     label=$1
@@ -75,27 +93,32 @@ measure() {
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC') $(uname -r) $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "# iperf3 single stream, ${RUNS} x ${DURATION}s per direction, tunnel MTU 1420, medians"
 
-if [ "$ONLY" != wireguard-go ]; then
-    (cd "$ROOT" && cargo build --release --example wgkit_pair >/dev/null 2>&1) || {
-        echo "build failed" >&2
-        exit 1
-    }
+run_wgkit() {
+    cfg=$1
     netns_pair
+    [ "$PINGS" -gt 0 ] && echo "raw veth               $(ping_pct 192.0.2.2)"
+    rm -f "$TMP/in"
     mkfifo "$TMP/in"
-    "$ROOT/target/release/examples/wgkit_pair" "$A" "$B" <"$TMP/in" >"$TMP/pair.out" 2>"$TMP/pair.err" &
+    # shellcheck disable=SC2046
+    env $([ "$cfg" = - ] || echo "$cfg" | tr , ' ') "$ROOT/target/release/examples/wgkit_pair" "$A" "$B" \
+        <"$TMP/in" >"$TMP/pair.out" 2>"$TMP/pair.err" &
     PAIR_PID=$!
     exec 3>"$TMP/in"
     for _ in $(seq 50); do grep -q ready "$TMP/pair.out" 2>/dev/null && break; sleep 0.1; done
     grep -q ready "$TMP/pair.out" || { cat "$TMP/pair.err" >&2; exit 1; }
-    measure "wgkit<->wgkit"
+    label="wgkit $cfg"
+    [ "$cfg" = - ] && label="wgkit<->wgkit"
+    [ "$PINGS" -gt 0 ] && echo "$(printf '%-22s' "$label") $(ping_pct 10.77.0.2)"
+    [ "$RUNS" -gt 0 ] && measure "$label"
     exec 3>&-
     kill "$PAIR_PID" 2>/dev/null || true
     wait "$PAIR_PID" || true
     PAIR_PID=
     [ -n "${VERBOSE:-}" ] && cat "$TMP/pair.err"
-fi
+    return 0
+}
 
-if [ "$ONLY" != wgkit ]; then
+run_go() {
     netns_pair
     wg genkey >"$TMP/ka"
     wg genkey >"$TMP/kb"
@@ -115,7 +138,26 @@ if [ "$ONLY" != wgkit ]; then
     ip -n "$B" addr add 10.77.0.2/24 dev wggob$T
     ip -n "$A" link set wggoa$T mtu 1420 up
     ip -n "$B" link set wggob$T mtu 1420 up
-    measure "wireguard-go (Debian)"
+    [ "$PINGS" -gt 0 ] && echo "wireguard-go (Debian)  $(ping_pct 10.77.0.2)"
+    [ "$RUNS" -gt 0 ] && measure "wireguard-go (Debian)"
     for p in $GO_PIDS; do kill "$p" 2>/dev/null || true; done
+    for p in $GO_PIDS; do wait "$p" 2>/dev/null || true; done
     GO_PIDS=
+    return 0
+}
+
+if [ "$ONLY" != wireguard-go ]; then
+    (cd "$ROOT" && cargo build --release --example wgkit_pair >/dev/null 2>&1) || {
+        echo "build failed" >&2
+        exit 1
+    }
 fi
+round=0
+while [ $round -lt "$ROUNDS" ]; do
+    round=$((round + 1))
+    [ "$ROUNDS" -gt 1 ] && echo "## round $round"
+    if [ "$ONLY" != wireguard-go ]; then
+        for cfg in $CONFIGS; do run_wgkit "$cfg"; done
+    fi
+    [ "$ONLY" != wgkit ] && run_go
+done

@@ -21,6 +21,9 @@ pub(crate) struct Batch {
     addrs: Vec<Option<SocketAddr>>,
     /// The local address a datagram arrived at (received) or must leave from (to send).
     srcs: Vec<Option<IpAddr>>,
+    /// Received with UDP GRO: the size of the datagrams the slot holds back to back (the
+    /// last may be shorter); 0 = one datagram.
+    segs: Vec<usize>,
     n: usize,
     hdrs: Box<Hdrs>,
     /// Per slot: TCP segments merged into it (TUN writes with offloads, `offload.rs`).
@@ -29,8 +32,9 @@ pub(crate) struct Batch {
     gro_head: Option<usize>,
 }
 
-/// Room for one IP_PKTINFO / IPV6_PKTINFO control message (8-byte aligned).
-const CTRL_WORDS: usize = 8;
+/// Room for an IP_PKTINFO / IPV6_PKTINFO control message and a `UDP_SEGMENT` / `UDP_GRO` one
+/// (8-byte aligned).
+const CTRL_WORDS: usize = 12;
 
 /// `recvmmsg`/`sendmmsg` headers, allocated once per batch (zeroed) and re-pointed per call.
 struct Hdrs {
@@ -55,6 +59,7 @@ impl Batch {
             lens: vec![0; capacity],
             addrs: vec![None; capacity],
             srcs: vec![None; capacity],
+            segs: vec![0; capacity],
             n: 0,
             hdrs: Hdrs::new(),
             gro: vec![Coalesced::default(); capacity],
@@ -98,6 +103,17 @@ impl Batch {
         self.srcs[i]
     }
 
+    /// The datagrams of received slot `i`: one, or (UDP GRO) several of equal size, the last
+    /// possibly shorter — slices of the slot, no copies.
+    pub(crate) fn datagrams(&self, i: usize) -> std::slice::Chunks<'_, u8> {
+        let p = self.packet(i);
+        let seg = match self.segs[i] {
+            0 => p.len().max(1),
+            s => s,
+        };
+        p.chunks(seg)
+    }
+
     /// The next free slot (callers check `is_full` first).
     pub(crate) fn next_slot(&mut self) -> &mut [u8] {
         let n = self.n;
@@ -114,6 +130,7 @@ impl Batch {
         self.lens[self.n] = len;
         self.addrs[self.n] = addr;
         self.srcs[self.n] = src;
+        self.segs[self.n] = 0;
         self.gro[self.n] = Coalesced::default();
         self.gro_head = None;
         self.n += 1;
@@ -201,7 +218,9 @@ pub(crate) fn recv_mmsg(fd: RawFd, batch: &mut Batch) -> std::io::Result<usize> 
             batch.lens[i] = h.msgs[i].msg_len as usize;
             batch.addrs[i] = from_sockaddr(&h.names[i]);
             // SAFETY: the kernel filled msg_control/msg_controllen for this message.
-            batch.srcs[i] = unsafe { read_pktinfo(&h.msgs[i].msg_hdr) };
+            let (src, seg) = unsafe { read_cmsgs(&h.msgs[i].msg_hdr) };
+            batch.srcs[i] = src;
+            batch.segs[i] = seg;
         }
         batch.n = r;
         return Ok(r);
@@ -421,25 +440,31 @@ pub(crate) fn send_segmented(
     (sent, dropped, error)
 }
 
-/// The local address from an IP_PKTINFO / IPV6_PKTINFO control message.
+/// `UDP_GRO` (linux/udp.h): receive coalesced datagrams; the control message gives their size.
+pub(crate) const UDP_GRO: i32 = 104;
+
+/// The local address from an IP_PKTINFO / IPV6_PKTINFO control message and the segment size
+/// from a `UDP_GRO` one (0 when absent).
 ///
 /// # Safety
 /// `hdr` must describe a control buffer the kernel filled.
-unsafe fn read_pktinfo(hdr: &libc::msghdr) -> Option<IpAddr> {
+unsafe fn read_cmsgs(hdr: &libc::msghdr) -> (Option<IpAddr>, usize) {
+    let (mut src, mut seg) = (None, 0);
     let mut c = libc::CMSG_FIRSTHDR(hdr);
     while !c.is_null() {
         let (level, kind) = ((*c).cmsg_level, (*c).cmsg_type);
         if level == libc::IPPROTO_IP && kind == libc::IP_PKTINFO {
             let info = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::in_pktinfo);
-            return Some(IpAddr::V4(Ipv4Addr::from(info.ipi_spec_dst.s_addr.to_ne_bytes())));
-        }
-        if level == libc::IPPROTO_IPV6 && kind == libc::IPV6_PKTINFO {
+            src = Some(IpAddr::V4(Ipv4Addr::from(info.ipi_spec_dst.s_addr.to_ne_bytes())));
+        } else if level == libc::IPPROTO_IPV6 && kind == libc::IPV6_PKTINFO {
             let info = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::in6_pktinfo);
-            return Some(IpAddr::V6(Ipv6Addr::from(info.ipi6_addr.s6_addr)));
+            src = Some(IpAddr::V6(Ipv6Addr::from(info.ipi6_addr.s6_addr)));
+        } else if level == libc::SOL_UDP && kind == UDP_GRO {
+            seg = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::c_int).max(0) as usize;
         }
         c = libc::CMSG_NXTHDR(hdr, c);
     }
-    None
+    (src, seg)
 }
 
 /// Points `hdr` at a control message choosing the source address `src` (none: no control).
@@ -841,6 +866,57 @@ mod gso_tests {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
         got
+    }
+
+    /// With `UDP_GRO` on the receiving socket, a segmented send arrives as fewer, larger
+    /// messages; `datagrams` splits them back into the same datagrams, in order.
+    #[test]
+    fn gro_receive_splits_coalesced_runs() {
+        let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        b.set_nonblocking(true).unwrap();
+        let one: i32 = 1;
+        // SAFETY: valid int option.
+        let r = unsafe {
+            libc::setsockopt(
+                b.as_raw_fd(),
+                libc::SOL_UDP,
+                UDP_GRO,
+                &one as *const i32 as *const libc::c_void,
+                4,
+            )
+        };
+        assert_eq!(r, 0);
+        let to = b.local_addr().unwrap();
+        let mut out = Batch::new(BATCH);
+        let sizes: Vec<usize> = (0..40).map(|k| if k == 29 { 333 } else { 1200 }).collect();
+        for (k, &n) in sizes.iter().enumerate() {
+            out.push(&vec![k as u8; n], Some(to));
+        }
+        let idx: Vec<usize> = (0..out.len()).collect();
+        let mut gso = true;
+        let (sent, dropped, err) = send_segmented(a.as_raw_fd(), &mut out, &idx, &mut gso);
+        assert_eq!((sent, dropped), (sizes.len(), 0), "{err:?}");
+        let mut inb = Batch::new(BATCH);
+        let (mut got, mut messages) = (Vec::new(), 0);
+        for _ in 0..1000 {
+            let n = recv_mmsg(b.as_raw_fd(), &mut inb).unwrap();
+            messages += n;
+            for i in 0..n {
+                got.extend(inb.datagrams(i).map(|d| d.to_vec()));
+            }
+            if got.len() >= sizes.len() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let want: Vec<Vec<u8>> = (0..out.len()).map(|i| out.packet(i).to_vec()).collect();
+        assert_eq!(got, want);
+        assert!(
+            messages < sizes.len(),
+            "{messages} messages for {} datagrams",
+            sizes.len()
+        );
     }
 
     /// Runs of equal sizes to one address go out segmented, the rest one by one; the

@@ -18,7 +18,13 @@
 //! super-packets read from it are split into MTU-sized segments before encryption, and
 //! decrypted segments of one flow are coalesced into one GSO write. Encrypted datagrams leave
 //! in `UDP_SEGMENT` runs (one stack traversal for up to 64), with fallback to plain datagrams
-//! when the kernel refuses. `WGKIT_TUN_OFFLOAD=0` / `WGKIT_UDP_GSO=0` turn them off.
+//! when the kernel refuses; received runs of datagrams arrive as one buffer (`UDP_GRO`) and
+//! are decrypted in place as slices. TUN UDP segmentation (USO) is requested where the kernel
+//! has it. `WGKIT_TUN_OFFLOAD=0` / `WGKIT_UDP_GSO=0` / `WGKIT_UDP_GRO=0` turn them off.
+//!
+//! **Polling.** After work, a worker polls epoll (yielding between polls) for
+//! `WGKIT_SPIN_US` (default 1000 µs) before it sleeps, so replies within that window cost
+//! no thread wake-up (expensive when the CPU has halted, as on VMs).
 //!
 //! **Locking.** The peer table (`State`: keys, peers, allowed IPs) sits behind one `RwLock`
 //! that the data path takes for reading once per batch and `apply` takes for writing; each

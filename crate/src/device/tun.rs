@@ -48,6 +48,8 @@ const TUNSETOFFLOAD: libc::c_ulong = 0x4004_54d0;
 const TUN_F_CSUM: libc::c_uint = 0x01;
 const TUN_F_TSO4: libc::c_uint = 0x02;
 const TUN_F_TSO6: libc::c_uint = 0x04;
+const TUN_F_USO4: libc::c_uint = 0x20;
+const TUN_F_USO6: libc::c_uint = 0x40;
 
 /// TUN offloads are on unless `WGKIT_TUN_OFFLOAD=0` (for measurements and as an escape hatch).
 fn offload_wanted() -> bool {
@@ -132,11 +134,15 @@ impl Tun {
     }
 }
 
-/// Turns on checksum offload and TSO for IPv4 and IPv6; false when the kernel refuses.
+/// Turns on checksum offload, TSO and (kernels ≥ 6.2) UDP segmentation offload for IPv4 and
+/// IPv6; false when the kernel refuses even TSO. UDP super-packets (from senders using
+/// `UDP_SEGMENT`) are split on read like TCP ones.
 fn set_offload(fd: RawFd) -> bool {
-    let flags = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
-    // SAFETY: TUNSETOFFLOAD takes an unsigned int by value.
-    unsafe { libc::ioctl(fd, TUNSETOFFLOAD, flags as libc::c_ulong) == 0 }
+    let tso = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+    [tso | TUN_F_USO4 | TUN_F_USO6, tso].into_iter().any(|flags| {
+        // SAFETY: TUNSETOFFLOAD takes an unsigned int by value.
+        unsafe { libc::ioctl(fd, TUNSETOFFLOAD, flags as libc::c_ulong) == 0 }
+    })
 }
 
 fn ctl_socket() -> Result<OwnedFd> {

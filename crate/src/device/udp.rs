@@ -2,7 +2,8 @@
 //! all with `SO_REUSEPORT` on the same port so the kernel spreads peers (4-tuples) over
 //! workers while keeping each flow on one socket (and so in order). Large buffers
 //! (`SO_*BUFFORCE`, falling back to `SO_*BUF`), `SO_MARK` for the fwmark, non-blocking.
-//! Port 0 picks a random port free for both families.
+//! `UDP_GRO` on receive (`WGKIT_UDP_GRO=0` turns it off). Port 0 picks a random port free
+//! for both families.
 
 use crate::error::{Error, ErrorCode, Result};
 use std::mem::size_of;
@@ -101,6 +102,11 @@ pub(crate) fn from_sockaddr(sa: &libc::sockaddr_storage) -> Option<SocketAddr> {
     }
 }
 
+/// UDP GRO on receive is on unless `WGKIT_UDP_GRO=0` (for measurements and as an escape hatch).
+fn udp_gro_wanted() -> bool {
+    std::env::var("WGKIT_UDP_GRO").map(|v| v != "0").unwrap_or(true)
+}
+
 fn open_socket(v6: bool, fwmark: u32) -> std::io::Result<OwnedFd> {
     let family = if v6 { libc::AF_INET6 } else { libc::AF_INET };
     // SAFETY: plain socket call; failure checked.
@@ -127,6 +133,11 @@ fn open_socket(v6: bool, fwmark: u32) -> std::io::Result<OwnedFd> {
     }
     if fwmark != 0 {
         setsockopt_int(raw, libc::SOL_SOCKET, libc::SO_MARK, fwmark as i32)?;
+    }
+    // Receive runs of datagrams (a peer's UDP GSO send, or what GRO merged) as one buffer with
+    // their size in a control message; kernels without it deliver datagram by datagram.
+    if udp_gro_wanted() {
+        let _ = setsockopt_int(raw, libc::SOL_UDP, super::batch::UDP_GRO, 1);
     }
     Ok(fd)
 }

@@ -112,6 +112,60 @@ impl Io {
     }
 }
 
+/// Polling without sleeping for a while after the last work (see [`spin_wanted`]). While
+/// it polls, the thread runs as `SCHED_IDLE`: it takes no CPU time that anything else wants
+/// (iperf3, the kernel's own work, the other workers), keeps its CPU out of the halted state,
+/// and makes the CPU a cheap target for the scheduler's wake-ups. It returns to
+/// `SCHED_OTHER` before it handles anything or sleeps.
+/// Polling without sleeping for a while after the last work (see [`spin_wanted`]), yielding
+/// the CPU on every empty poll so that whatever else is runnable there (the other workers,
+/// iperf3, the kernel's threads) goes first.
+struct Spinner {
+    window: Duration,
+    until: Option<Instant>,
+}
+
+impl Spinner {
+    fn new(window: Duration) -> Spinner {
+        Spinner { window, until: None }
+    }
+
+    fn active(&self) -> bool {
+        self.until.is_some()
+    }
+
+    /// Work arrived: poll again for the window after it.
+    fn busy(&mut self) {
+        if !self.window.is_zero() {
+            self.until = Some(Instant::now() + self.window);
+        }
+    }
+
+    /// Nothing ready: keep polling or, past the window, go to sleep.
+    fn idle(&mut self) {
+        match self.until {
+            Some(t) if Instant::now() < t => {
+                // SAFETY: plain syscall.
+                unsafe { libc::sched_yield() };
+            }
+            _ => self.until = None,
+        }
+    }
+}
+
+/// How long a worker keeps polling (without sleeping in `epoll_wait`) after it last had work:
+/// a reply that arrives within this window costs no wake-up — on a VM, waking a thread whose
+/// CPU has halted takes tens of microseconds. `WGKIT_SPIN_US` (0 = never spin).
+fn spin_wanted() -> Duration {
+    let us = std::env::var("WGKIT_SPIN_US")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_SPIN_US);
+    Duration::from_micros(us)
+}
+
+const DEFAULT_SPIN_US: u64 = 1000;
+
 /// UDP GSO is on unless `WGKIT_UDP_GSO=0` (for measurements and as an escape hatch).
 fn udp_gso_wanted() -> bool {
     std::env::var("WGKIT_UDP_GSO").map(|v| v != "0").unwrap_or(true)
@@ -203,9 +257,18 @@ pub(crate) fn run(shared: Arc<Shared>, id: usize, tun_fd: TunFd) {
     }
     // SAFETY: all-zero epoll_event is valid.
     let mut events: [libc::epoll_event; 8] = unsafe { std::mem::zeroed() };
+    let mut spin = Spinner::new(spin_wanted());
     while !shared.stop.load(Ordering::Relaxed) {
+        let timeout = if spin.active() { 0 } else { -1 };
         // SAFETY: events has room for 8 entries.
-        let n = unsafe { libc::epoll_wait(epfd, events.as_mut_ptr(), events.len() as i32, -1) };
+        let n = unsafe { libc::epoll_wait(epfd, events.as_mut_ptr(), events.len() as i32, timeout) };
+        if n == 0 {
+            spin.idle();
+            continue;
+        }
+        if n > 0 {
+            spin.busy();
+        }
         if n < 0 {
             let e = std::io::Error::last_os_error();
             if e.raw_os_error() == Some(libc::EINTR) {
@@ -367,7 +430,7 @@ impl Worker {
             return Ok(());
         }
         let c = &shared.counters;
-        Counters::add(&c.rx_datagrams, n);
+        let mut datagrams = 0;
         let events = shared.events.as_ref();
         let now = Instant::now();
         let (mut invalid, mut filtered, mut cookies) = (0, 0, 0);
@@ -384,131 +447,136 @@ impl Worker {
             let mut held: Option<(u32, &Arc<Peer>, MutexGuard<PeerState>)> = None;
             for i in 0..n {
                 let local = udp_in.src(i);
-                let (Some(src), d) = (udp_in.addr(i), udp_in.packet(i)) else {
+                let Some(src) = udp_in.addr(i) else {
                     invalid += 1;
                     continue;
                 };
-                if d.len() < 4 {
-                    invalid += 1;
-                    continue;
-                }
-                let kind = u32::from_le_bytes([d[0], d[1], d[2], d[3]]);
-                if kind == 4 && d.len() >= 32 {
-                    // Data: route by receiver index.
-                    let idx = u32::from_le_bytes([d[4], d[5], d[6], d[7]]) >> 8;
-                    if held.as_ref().map(|h| h.0) != Some(idx) {
-                        held = None;
-                        let Some(p) = st.by_index.get(&idx) else {
+                // One datagram, or a run of them received as one (UDP GRO).
+                for d in udp_in.datagrams(i) {
+                    datagrams += 1;
+                    if d.len() < 4 {
+                        invalid += 1;
+                        continue;
+                    }
+                    let kind = u32::from_le_bytes([d[0], d[1], d[2], d[3]]);
+                    if kind == 4 && d.len() >= 32 {
+                        // Data: route by receiver index.
+                        let idx = u32::from_le_bytes([d[4], d[5], d[6], d[7]]) >> 8;
+                        if held.as_ref().map(|h| h.0) != Some(idx) {
+                            held = None;
+                            let Some(p) = st.by_index.get(&idx) else {
+                                invalid += 1;
+                                continue;
+                            };
+                            held = Some((idx, p, p.state.lock()));
+                        }
+                        let Some((_, peer, ps)) = held.as_mut() else { continue };
+                        let Some(t) = ps.tunn.as_mut() else {
                             invalid += 1;
                             continue;
                         };
-                        held = Some((idx, p, p.state.lock()));
+                        if tun_out.is_full() {
+                            flush_tun(shared, *tun_fd, tun_out);
+                        }
+                        let (len, inner) = match t.decapsulate(Some(src.ip()), d, tun_out.next_slot()) {
+                            TunnResult::WriteToTunnelV4(p, a) => (p.len(), Some(IpAddr::V4(a))),
+                            TunnResult::WriteToTunnelV6(p, a) => (p.len(), Some(IpAddr::V6(a))),
+                            TunnResult::Done => (0, None),
+                            _ => {
+                                invalid += 1;
+                                continue;
+                            }
+                        };
+                        peer.add_rx(d.len());
+                        ps.authenticated_from(src, local, now, &peer.public_key, events);
+                        if ps.awaiting_confirmation {
+                            ps.handshake_completed(false, &peer.public_key, events);
+                        }
+                        if let Some(inner) = inner {
+                            if st.allowed.lookup(inner) == Some(peer.index) {
+                                if tun_fd.vnet_hdr {
+                                    tun_out.commit_coalescing(len);
+                                } else {
+                                    tun_out.commit(len, None);
+                                }
+                            } else {
+                                filtered += 1;
+                            }
+                        }
+                        continue;
                     }
-                    let Some((_, peer, ps)) = held.as_mut() else { continue };
+                    held = None;
+                    // Handshake messages: mac1 and the device-wide rate limit first.
+                    let (Some(limiter), Some((sk, pk))) = (&st.handshake_limiter, &st.statics) else {
+                        invalid += 1;
+                        continue;
+                    };
+                    let mut cookie = [0u8; 64];
+                    let (peer, initiation) = match (kind, d.len()) {
+                        (1, 148) | (2, 92) => match limiter.verify_packet(Some(src.ip()), d, &mut cookie) {
+                            Ok(Packet::HandshakeInit(h)) => (
+                                parse_handshake_anon(sk, pk, &h)
+                                    .ok()
+                                    .and_then(|half| st.by_key.get(&half.peer_static_public)),
+                                true,
+                            ),
+                            Ok(Packet::HandshakeResponse(r)) => (st.by_index.get(&(r.receiver_idx >> 8)), false),
+                            Err(TunnResult::WriteToNetwork(reply)) => {
+                                io.reserve(shared);
+                                io.out.push_from(reply, Some(src), local);
+                                cookies += 1;
+                                continue;
+                            }
+                            _ => (None, false),
+                        },
+                        (3, 64) => {
+                            let idx = u32::from_le_bytes([d[4], d[5], d[6], d[7]]) >> 8;
+                            if let Some(p) = st.by_index.get(&idx) {
+                                let mut ps = p.state.lock();
+                                if let Some(t) = ps.tunn.as_mut() {
+                                    let mut scratch = [0u8; 256];
+                                    if let TunnResult::Err(_) = t.decapsulate(Some(src.ip()), d, &mut scratch) {
+                                        invalid += 1;
+                                    }
+                                }
+                            } else {
+                                invalid += 1;
+                            }
+                            continue;
+                        }
+                        _ => (None, false),
+                    };
+                    let Some(peer) = peer else {
+                        invalid += 1;
+                        continue;
+                    };
+                    let mut ps = peer.state.lock();
                     let Some(t) = ps.tunn.as_mut() else {
                         invalid += 1;
                         continue;
                     };
-                    if tun_out.is_full() {
-                        flush_tun(shared, *tun_fd, tun_out);
-                    }
-                    let (len, inner) = match t.decapsulate(Some(src.ip()), d, tun_out.next_slot()) {
-                        TunnResult::WriteToTunnelV4(p, a) => (p.len(), Some(IpAddr::V4(a))),
-                        TunnResult::WriteToTunnelV6(p, a) => (p.len(), Some(IpAddr::V6(a))),
-                        TunnResult::Done => (0, None),
-                        _ => {
-                            invalid += 1;
-                            continue;
-                        }
+                    io.reserve(shared);
+                    let len = match t.decapsulate(Some(src.ip()), d, io.out.next_slot()) {
+                        TunnResult::WriteToNetwork(p) => p.len(),
+                        _ => 0,
                     };
-                    peer.add_rx(d.len());
-                    ps.authenticated_from(src, local, now, &peer.public_key, events);
-                    if ps.awaiting_confirmation {
-                        ps.handshake_completed(false, &peer.public_key, events);
-                    }
-                    if let Some(inner) = inner {
-                        if st.allowed.lookup(inner) == Some(peer.index) {
-                            if tun_fd.vnet_hdr {
-                                tun_out.commit_coalescing(len);
-                            } else {
-                                tun_out.commit(len, None);
-                            }
-                        } else {
-                            filtered += 1;
-                        }
-                    }
-                    continue;
-                }
-                held = None;
-                // Handshake messages: mac1 and the device-wide rate limit first.
-                let (Some(limiter), Some((sk, pk))) = (&st.handshake_limiter, &st.statics) else {
-                    invalid += 1;
-                    continue;
-                };
-                let mut cookie = [0u8; 64];
-                let (peer, initiation) = match (kind, d.len()) {
-                    (1, 148) | (2, 92) => match limiter.verify_packet(Some(src.ip()), d, &mut cookie) {
-                        Ok(Packet::HandshakeInit(h)) => (
-                            parse_handshake_anon(sk, pk, &h)
-                                .ok()
-                                .and_then(|half| st.by_key.get(&half.peer_static_public)),
-                            true,
-                        ),
-                        Ok(Packet::HandshakeResponse(r)) => (st.by_index.get(&(r.receiver_idx >> 8)), false),
-                        Err(TunnResult::WriteToNetwork(reply)) => {
-                            io.reserve(shared);
-                            io.out.push_from(reply, Some(src), local);
-                            cookies += 1;
-                            continue;
-                        }
-                        _ => (None, false),
-                    },
-                    (3, 64) => {
-                        let idx = u32::from_le_bytes([d[4], d[5], d[6], d[7]]) >> 8;
-                        if let Some(p) = st.by_index.get(&idx) {
-                            let mut ps = p.state.lock();
-                            if let Some(t) = ps.tunn.as_mut() {
-                                let mut scratch = [0u8; 256];
-                                if let TunnResult::Err(_) = t.decapsulate(Some(src.ip()), d, &mut scratch) {
-                                    invalid += 1;
-                                }
-                            }
-                        } else {
-                            invalid += 1;
-                        }
+                    if len == 0 {
+                        invalid += 1;
                         continue;
                     }
-                    _ => (None, false),
-                };
-                let Some(peer) = peer else {
-                    invalid += 1;
-                    continue;
-                };
-                let mut ps = peer.state.lock();
-                let Some(t) = ps.tunn.as_mut() else {
-                    invalid += 1;
-                    continue;
-                };
-                io.reserve(shared);
-                let len = match t.decapsulate(Some(src.ip()), d, io.out.next_slot()) {
-                    TunnResult::WriteToNetwork(p) => p.len(),
-                    _ => 0,
-                };
-                if len == 0 {
-                    invalid += 1;
-                    continue;
+                    peer.add_rx(d.len());
+                    ps.authenticated_from(src, local, now, &peer.public_key, events);
+                    io.commit_to(len, src, peer, &mut ps, now);
+                    if initiation {
+                        ps.awaiting_confirmation = true;
+                    } else {
+                        ps.handshake_completed(true, &peer.public_key, events);
+                    }
+                    drain_queue(io, shared, peer, &mut ps, now);
                 }
-                peer.add_rx(d.len());
-                ps.authenticated_from(src, local, now, &peer.public_key, events);
-                io.commit_to(len, src, peer, &mut ps, now);
-                if initiation {
-                    ps.awaiting_confirmation = true;
-                } else {
-                    ps.handshake_completed(true, &peer.public_key, events);
-                }
-                drain_queue(io, shared, peer, &mut ps, now);
             }
         }
+        Counters::add(&c.rx_datagrams, datagrams);
         Counters::add(&c.dropped_invalid, invalid);
         Counters::add(&c.dropped_source_filter, filtered);
         Counters::add(&c.cookie_replies_sent, cookies);
