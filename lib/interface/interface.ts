@@ -88,7 +88,8 @@ function namespacesOf(config: InterfaceConfig): { socket: string | undefined; if
   return { socket, iface: config.interface.interfaceNamespace ?? socket };
 }
 
-function checkNamespace(namespace: string | undefined, field: string): void {
+/** Throws unless a named namespace exists (checked before `up` changes anything). */
+function requireNamespace(namespace: string | undefined, field: string): void {
   const target = namespaceTarget(namespace);
   if (target === undefined || target.includes('/')) return;
   if (!existsSync(`/var/run/netns/${target}`)) {
@@ -171,8 +172,8 @@ export class WireGuardInterface extends EventEmitter<InterfaceEventMap> {
     const config = await prepare(name, input, options);
     const iface = config.interface;
     const { socket, iface: ifaceNs } = namespacesOf(config);
-    checkNamespace(socket, 'interface.socketNamespace');
-    checkNamespace(ifaceNs, 'interface.interfaceNamespace');
+    requireNamespace(socket, 'interface.socketNamespace');
+    requireNamespace(ifaceNs, 'interface.interfaceNamespace');
     const table = tableOf(config);
     if ((iface.dns ?? []).length > 0) requireResolvconf(options.env);
     const signal = options.signal;

@@ -185,16 +185,8 @@ fn parse_link(payload: &[u8]) -> Result<Link> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netlink::socket::fake::{ack, done, FakeTransport};
+    use crate::netlink::socket::fake::{ack, done, nla, FakeTransport};
     use netlink_packet_core::{NLM_F_DUMP_INTR, NLM_F_MULTIPART};
-
-    fn nla(kind: u16, value: &[u8]) -> Vec<u8> {
-        let mut out = ((4 + value.len()) as u16).to_ne_bytes().to_vec();
-        out.extend(kind.to_ne_bytes());
-        out.extend(value);
-        out.resize(out.len().next_multiple_of(4), 0);
-        out
-    }
 
     fn link_payload(index: u32, name: &str, kind: Option<&str>) -> Vec<u8> {
         let mut out = vec![0u8; 16];

@@ -139,19 +139,11 @@ pub fn delete<T: Transport>(conn: &mut Connection<T>, name: &str, kinds: Option<
 mod tests {
     use super::*;
     use crate::error::ErrorCode;
-    use crate::netlink::socket::fake::{ack, FakeTransport};
+    use crate::netlink::socket::fake::{ack, nla, FakeTransport};
     use netlink_packet_core::NlasIterator;
 
     const RTM_NEWLINK: u16 = 16;
     const RTM_DELLINK: u16 = 17;
-
-    fn nla(kind: u16, value: &[u8]) -> Vec<u8> {
-        let mut out = ((4 + value.len()) as u16).to_ne_bytes().to_vec();
-        out.extend(kind.to_ne_bytes());
-        out.extend(value);
-        out.resize(out.len().next_multiple_of(4), 0);
-        out
-    }
 
     fn link_payload(index: u32, flags: u32, name: &str, mtu: u32, kind: Option<&str>) -> Vec<u8> {
         let mut out = vec![0u8; 16];

@@ -260,6 +260,15 @@ pub mod fake {
     }
 
     /// An ACK (or an error when `code` is a negative errno).
+    /// One netlink attribute (length, type, value, padding to 4 bytes), for canned replies.
+    pub fn nla(kind: u16, value: &[u8]) -> Vec<u8> {
+        let mut out = ((4 + value.len()) as u16).to_ne_bytes().to_vec();
+        out.extend(kind.to_ne_bytes());
+        out.extend(value);
+        out.resize(out.len().next_multiple_of(4), 0);
+        out
+    }
+
     pub fn ack(code: i32) -> (u16, u16, Vec<u8>) {
         let mut payload = code.to_ne_bytes().to_vec();
         payload.extend([0u8; 16]);
