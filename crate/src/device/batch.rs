@@ -106,12 +106,28 @@ impl Batch {
     /// The datagrams of received slot `i`: one, or (UDP GRO) several of equal size, the last
     /// possibly shorter — slices of the slot, no copies.
     pub(crate) fn datagrams(&self, i: usize) -> std::slice::Chunks<'_, u8> {
-        let p = self.packet(i);
-        let seg = match self.segs[i] {
-            0 => p.len().max(1),
+        self.packet(i).chunks(self.segment_size(i))
+    }
+
+    /// The datagrams of received slot `i`, writable (decrypted in place).
+    pub(crate) fn datagrams_mut(&mut self, i: usize) -> std::slice::ChunksMut<'_, u8> {
+        let seg = self.segment_size(i);
+        self.data[i * SLOT..i * SLOT + self.lens[i]].chunks_mut(seg)
+    }
+
+    fn segment_size(&self, i: usize) -> usize {
+        match self.segs[i] {
+            0 => self.lens[i].max(1),
             s => s,
-        };
-        p.chunks(seg)
+        }
+    }
+
+    /// The committed packets in slots `from..to`, writable.
+    pub(crate) fn packets_mut(&mut self, from: usize, to: usize) -> impl Iterator<Item = &mut [u8]> {
+        self.data[from * SLOT..to * SLOT]
+            .chunks_mut(SLOT)
+            .zip(&self.lens[from..to])
+            .map(|(slot, &len)| &mut slot[..len])
     }
 
     /// The next free slot (callers check `is_full` first).
@@ -148,6 +164,26 @@ impl Batch {
                 return;
             }
         }
+        self.start_coalescing(len);
+    }
+
+    /// Copies a plain IP packet into the batch: appended to the previous packet when it is the
+    /// next TCP segment of the same flow (GRO), else into the next free slot.
+    pub(crate) fn push_coalescing(&mut self, packet: &[u8]) {
+        if let Some(h) = self.gro_head {
+            let mut head_len = self.lens[h];
+            if self.gro[h].try_append(&mut self.data[h * SLOT..(h + 1) * SLOT], &mut head_len, packet) {
+                self.lens[h] = head_len;
+                return;
+            }
+        }
+        self.next_slot()[..packet.len()].copy_from_slice(packet);
+        self.start_coalescing(packet.len());
+    }
+
+    /// Commits the packet in the next slot as a new coalescing head.
+    fn start_coalescing(&mut self, len: usize) {
+        let n = self.n;
         let c = Coalesced::start(&self.data[n * SLOT..n * SLOT + len]);
         self.commit(len, None);
         self.gro[n] = c;

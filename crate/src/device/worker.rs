@@ -2,10 +2,12 @@
 //! queue and UDP sockets, and the timer thread.
 
 use super::batch::{self, Batch, TunFd, VnetReader, BATCH};
+use super::events::EventSink;
 use super::icmp::{self, IcmpLimiter};
 use super::peer::{padded_len, Peer, PeerState};
 use super::udp::Sockets;
 use super::{Counters, Shared, TIMER_TICK};
+use crate::aead;
 use crate::error::Error;
 use boringtun::noise::errors::WireGuardError;
 use boringtun::noise::handshake::parse_handshake_anon;
@@ -24,6 +26,9 @@ const TOK_UDP6: u64 = 3;
 
 /// Upper bound on queued packets flushed after one handshake (boringtun queues ≤ 256).
 const MAX_FLUSH: usize = 512;
+/// A data message's header (type, receiver index, counter) and its AEAD tag.
+const DATA_HEADER: usize = 16;
+const TAG: usize = 16;
 
 /// An outgoing datagram batch bound to a socket set.
 pub(crate) struct Io {
@@ -35,6 +40,11 @@ pub(crate) struct Io {
     idx6: Vec<usize>,
     /// UDP GSO (`UDP_SEGMENT`) per family until the kernel refuses it once.
     gso: [bool; 2],
+    /// The run of data packets in `out` (slots `seal_start..`) still to be sealed under
+    /// `seal_key`, with their counters.
+    seal_key: [u8; 32],
+    seal_start: usize,
+    seal_counters: Vec<u64>,
 }
 
 impl Io {
@@ -48,6 +58,9 @@ impl Io {
             idx4: Vec::with_capacity(BATCH),
             idx6: Vec::with_capacity(BATCH),
             gso: [udp_gso_wanted(); 2],
+            seal_key: [0; 32],
+            seal_start: 0,
+            seal_counters: Vec::with_capacity(BATCH),
         }
     }
 
@@ -74,6 +87,7 @@ impl Io {
         if self.out.len() == 0 {
             return;
         }
+        self.seal_pending();
         self.idx4.clear();
         self.idx6.clear();
         for i in 0..self.out.len() {
@@ -99,6 +113,55 @@ impl Io {
             }
         }
         self.out.clear();
+    }
+
+    /// Queues a data packet for `peer`: header and plaintext `payload` go into the next slot
+    /// now, the payload is sealed in place (with every other packet of the same run) just
+    /// before the batch is sent.
+    #[allow(clippy::too_many_arguments)]
+    fn push_data(
+        &mut self,
+        key: &[u8; 32],
+        receiver: u32,
+        counter: u64,
+        payload: &[u8],
+        to: SocketAddr,
+        peer: &Peer,
+        ps: &mut PeerState,
+        now: Instant,
+    ) {
+        let n = self.out.len();
+        if !self.seal_counters.is_empty() && (self.seal_key != *key || self.seal_start + self.seal_counters.len() != n)
+        {
+            self.seal_pending();
+        }
+        if self.seal_counters.is_empty() {
+            self.seal_key = *key;
+            self.seal_start = n;
+        }
+        let slot = self.out.next_slot();
+        slot[..4].copy_from_slice(&4u32.to_le_bytes());
+        slot[4..8].copy_from_slice(&receiver.to_le_bytes());
+        slot[8..16].copy_from_slice(&counter.to_le_bytes());
+        slot[16..16 + payload.len()].copy_from_slice(payload);
+        self.commit_to(DATA_HEADER + payload.len() + TAG, to, peer, ps, now);
+        self.seal_counters.push(counter);
+    }
+
+    /// Seals the run of data packets queued by [`Io::push_data`] since the last call.
+    fn seal_pending(&mut self) {
+        if self.seal_counters.is_empty() {
+            return;
+        }
+        let key = aead::Key::new(&self.seal_key);
+        let end = self.seal_start + self.seal_counters.len();
+        let mut bufs: Vec<&mut [u8]> = self
+            .out
+            .packets_mut(self.seal_start, end)
+            .map(|p| &mut p[DATA_HEADER..])
+            .collect();
+        aead::seal(&key, &self.seal_counters, &mut bufs);
+        self.seal_counters.clear();
     }
 
     /// Commits a datagram written at the start of the next slot and sent to `peer`.
@@ -406,6 +469,12 @@ impl Worker {
                 slot[len..padded].fill(0);
                 io.reserve(shared);
                 let Some(t) = ps.tunn.as_mut() else { continue };
+                if let Some(send) = t.reserve_data_send(padded) {
+                    let (receiver, counter, key) = (send.receiver_index, send.counter, *send.key);
+                    io.push_data(&key, receiver, counter, &slot[..padded], ep, peer, ps, now);
+                    continue;
+                }
+                // No session yet: boringtun queues the packet and starts a handshake.
                 let out_len = match t.encapsulate(&slot[..padded], io.out.next_slot()) {
                     TunnResult::WriteToNetwork(p) => p.len(),
                     _ => 0,
@@ -451,6 +520,81 @@ impl Worker {
                     invalid += 1;
                     continue;
                 };
+                // Data messages to one session (a UDP GRO train, or a lone one): decrypted
+                // together, in place.
+                if let Some(idx) = data_run(udp_in, i) {
+                    let count = udp_in.datagrams(i).count();
+                    datagrams += count;
+                    // The peer's index; the low 8 bits say which of its sessions.
+                    let peer_idx = idx >> 8;
+                    if held.as_ref().map(|h| h.0) != Some(peer_idx) {
+                        held = None;
+                        let Some(p) = st.by_index.get(&peer_idx) else {
+                            invalid += count;
+                            continue;
+                        };
+                        held = Some((peer_idx, p, p.state.lock()));
+                    }
+                    let Some((_, peer, ps)) = held.as_mut() else { continue };
+                    let Some(t) = ps.tunn.as_mut() else {
+                        invalid += count;
+                        continue;
+                    };
+                    let Some(key) = t.data_receive_key(idx).map(aead::Key::new) else {
+                        invalid += count;
+                        continue;
+                    };
+                    let mut ds: Vec<&mut [u8]> = udp_in.datagrams_mut(i).collect();
+                    let counters: Vec<u64> = ds.iter().map(|d| data_counter(d)).collect();
+                    // Replay check first (no crypto for replays), then open the rest at once.
+                    let mut live: Vec<bool> = counters.iter().map(|&c| t.data_counter_acceptable(idx, c)).collect();
+                    {
+                        let (mut bufs, mut live_counters) = (Vec::with_capacity(count), Vec::with_capacity(count));
+                        for ((d, &c), _) in ds.iter_mut().zip(&counters).zip(&live).filter(|(_, &l)| l) {
+                            bufs.push(&mut d[DATA_HEADER..]);
+                            live_counters.push(c);
+                        }
+                        let mut ok = vec![false; bufs.len()];
+                        aead::open(&key, &live_counters, &mut bufs, &mut ok);
+                        let mut ok = ok.into_iter();
+                        for l in live.iter_mut().filter(|l| **l) {
+                            *l = ok.next().unwrap_or(false);
+                        }
+                    }
+                    for ((d, &counter), &l) in ds.iter_mut().zip(&counters).zip(&live) {
+                        if !l {
+                            // A replay or a failed tag.
+                            invalid += 1;
+                            continue;
+                        }
+                        let wire_len = d.len();
+                        let Some(t) = ps.tunn.as_mut() else { break };
+                        let (packet, inner) = match t.accept_data(idx, counter, &mut d[DATA_HEADER..wire_len - TAG]) {
+                            TunnResult::WriteToTunnelV4(p, a) => (&*p, Some(IpAddr::V4(a))),
+                            TunnResult::WriteToTunnelV6(p, a) => (&*p, Some(IpAddr::V6(a))),
+                            TunnResult::Done => (&[][..], None),
+                            _ => {
+                                invalid += 1;
+                                continue;
+                            }
+                        };
+                        accepted(peer, ps, wire_len, src, local, now, events);
+                        let Some(inner) = inner else { continue };
+                        if st.allowed.lookup(inner) != Some(peer.index) {
+                            filtered += 1;
+                            continue;
+                        }
+                        if tun_out.is_full() {
+                            flush_tun(shared, *tun_fd, tun_out);
+                        }
+                        if tun_fd.vnet_hdr {
+                            tun_out.push_coalescing(packet);
+                        } else {
+                            tun_out.push(packet, None);
+                        }
+                    }
+                    continue;
+                }
                 // One datagram, or a run of them received as one (UDP GRO).
                 for d in udp_in.datagrams(i) {
                     datagrams += 1;
@@ -487,11 +631,7 @@ impl Worker {
                                 continue;
                             }
                         };
-                        peer.add_rx(d.len());
-                        ps.authenticated_from(src, local, now, &peer.public_key, events);
-                        if ps.awaiting_confirmation {
-                            ps.handshake_completed(false, &peer.public_key, events);
-                        }
+                        accepted(peer, ps, d.len(), src, local, now, events);
                         if let Some(inner) = inner {
                             if st.allowed.lookup(inner) == Some(peer.index) {
                                 if tun_fd.vnet_hdr {
@@ -583,6 +723,46 @@ impl Worker {
         io.flush(shared);
         flush_tun(shared, *tun_fd, tun_out);
         Ok(())
+    }
+}
+
+/// The receiver index when received slot `i` holds only data messages, all to one session.
+fn data_run(batch: &Batch, i: usize) -> Option<u32> {
+    let mut idx = None;
+    for d in batch.datagrams(i) {
+        if d.len() < DATA_HEADER + TAG || d[..4] != [4, 0, 0, 0] {
+            return None;
+        }
+        let r = u32::from_le_bytes([d[4], d[5], d[6], d[7]]);
+        match idx {
+            None => idx = Some(r),
+            Some(x) if x != r => return None,
+            _ => {}
+        }
+    }
+    idx
+}
+
+/// A data message's counter (its nonce).
+fn data_counter(d: &[u8]) -> u64 {
+    u64::from_le_bytes(d[8..16].try_into().expect("8 bytes"))
+}
+
+/// Bookkeeping for a data message that authenticated: receive counters, roaming, and the
+/// responder's confirmation of a new session.
+fn accepted(
+    peer: &Peer,
+    ps: &mut PeerState,
+    wire_len: usize,
+    src: SocketAddr,
+    local: Option<IpAddr>,
+    now: Instant,
+    events: Option<&EventSink>,
+) {
+    peer.add_rx(wire_len);
+    ps.authenticated_from(src, local, now, &peer.public_key, events);
+    if ps.awaiting_confirmation {
+        ps.handshake_completed(false, &peer.public_key, events);
     }
 }
 

@@ -1,0 +1,190 @@
+//! The batched data-packet API of the vendored boringtun (`crate/vendor/boringtun/WGKIT.md`)
+//! with `wgkit::aead`: packets sealed outside boringtun decrypt with boringtun's own
+//! `decapsulate`, packets from `encapsulate` open with `accept_data`, and the replay window,
+//! tags and session indexes are enforced exactly as `decapsulate` enforces them.
+
+use boringtun::noise::{Tunn, TunnResult};
+use boringtun::x25519::{PublicKey, StaticSecret};
+use wgkit::aead;
+
+fn secret(seed: u8) -> StaticSecret {
+    StaticSecret::from([seed; 32])
+}
+
+/// Two tunnels with a completed handshake (a initiated, b responded, a confirmed with data).
+fn pair() -> (Tunn, Tunn) {
+    let (ska, skb) = (secret(1), secret(2));
+    let (pka, pkb) = (PublicKey::from(&ska), PublicKey::from(&skb));
+    let mut a = Tunn::new(ska, pkb, None, None, 0x100, None);
+    let mut b = Tunn::new(skb, pka, None, None, 0x200, None);
+    let mut buf = vec![0u8; 2048];
+    let mut reply = vec![0u8; 2048];
+    let init = match a.format_handshake_initiation(&mut buf, false) {
+        TunnResult::WriteToNetwork(p) => p.to_vec(),
+        _ => panic!("no initiation"),
+    };
+    let resp = match b.decapsulate(None, &init, &mut reply) {
+        TunnResult::WriteToNetwork(p) => p.to_vec(),
+        _ => panic!("no response"),
+    };
+    match a.decapsulate(None, &resp, &mut buf) {
+        TunnResult::WriteToNetwork(p) => {
+            // The keepalive that confirms the session to the responder.
+            let keepalive = p.to_vec();
+            assert!(matches!(b.decapsulate(None, &keepalive, &mut reply), TunnResult::Done));
+        }
+        other => panic!("initiator did not confirm: {}", matches!(other, TunnResult::Done)),
+    }
+    (a, b)
+}
+
+/// A minimal IPv4 packet of `len` bytes from 10.0.0.1 (length field set, rest patterned).
+fn ipv4(len: usize, seed: u8) -> Vec<u8> {
+    let mut p: Vec<u8> = (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect();
+    p[0] = 0x45;
+    p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+    p[12..16].copy_from_slice(&[10, 0, 0, 1]);
+    p
+}
+
+/// Seals `payloads` the way the device's outbound path does: header written by the caller,
+/// all payloads of the run sealed at once.
+fn seal_batch(t: &mut Tunn, payloads: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let mut wires = Vec::new();
+    let mut counters = Vec::new();
+    let mut key = None;
+    for p in payloads {
+        let send = t.reserve_data_send(p.len()).expect("session");
+        key.get_or_insert(*send.key);
+        let mut w = vec![0u8; 16 + p.len() + 16];
+        w[..4].copy_from_slice(&4u32.to_le_bytes());
+        w[4..8].copy_from_slice(&send.receiver_index.to_le_bytes());
+        w[8..16].copy_from_slice(&send.counter.to_le_bytes());
+        w[16..16 + p.len()].copy_from_slice(p);
+        counters.push(send.counter);
+        wires.push(w);
+    }
+    let key = aead::Key::new(&key.expect("at least one packet"));
+    let mut bufs: Vec<&mut [u8]> = wires.iter_mut().map(|w| &mut w[16..]).collect();
+    aead::seal(&key, &counters, &mut bufs);
+    wires
+}
+
+/// Opens `wires` the way the device's inbound path does; returns the delivered plaintexts
+/// (`None` for each dropped datagram).
+fn open_batch(t: &mut Tunn, wires: &mut [Vec<u8>]) -> Vec<Option<Vec<u8>>> {
+    let idx = u32::from_le_bytes(wires[0][4..8].try_into().unwrap());
+    let key = aead::Key::new(t.data_receive_key(idx).expect("receiving session"));
+    let counters: Vec<u64> = wires
+        .iter()
+        .map(|w| u64::from_le_bytes(w[8..16].try_into().unwrap()))
+        .collect();
+    let live: Vec<bool> = counters.iter().map(|&c| t.data_counter_acceptable(idx, c)).collect();
+    let mut ok = vec![false; wires.len()];
+    {
+        let mut bufs: Vec<&mut [u8]> = wires.iter_mut().map(|w| &mut w[16..]).collect();
+        aead::open(&key, &counters, &mut bufs, &mut ok);
+    }
+    let mut out = Vec::new();
+    for ((w, &c), (&l, &ok)) in wires.iter_mut().zip(&counters).zip(live.iter().zip(&ok)) {
+        if !l || !ok {
+            out.push(None);
+            continue;
+        }
+        let n = w.len();
+        out.push(match t.accept_data(idx, c, &mut w[16..n - 16]) {
+            TunnResult::WriteToTunnelV4(p, _) | TunnResult::WriteToTunnelV6(p, _) => Some(p.to_vec()),
+            TunnResult::Done => Some(Vec::new()),
+            _ => None,
+        });
+    }
+    out
+}
+
+#[test]
+fn batch_sealed_packets_decapsulate_in_boringtun() {
+    let (mut a, mut b) = pair();
+    let payloads: Vec<Vec<u8>> = (0..20).map(|i| ipv4(64 + 16 * i, i as u8)).collect();
+    let wires = seal_batch(&mut a, &payloads);
+    let mut dst = vec![0u8; 2048];
+    for (w, p) in wires.iter().zip(&payloads) {
+        match b.decapsulate(None, w, &mut dst) {
+            TunnResult::WriteToTunnelV4(got, src) => {
+                assert_eq!(got, &p[..]);
+                assert_eq!(src.octets(), [10, 0, 0, 1]);
+            }
+            _ => panic!("boringtun refused a batch-sealed packet"),
+        }
+    }
+}
+
+#[test]
+fn encapsulated_packets_open_in_batches_and_replays_are_dropped() {
+    let (mut a, mut b) = pair();
+    let payloads: Vec<Vec<u8>> = (0..30).map(|i| ipv4(1424, i as u8)).collect();
+    let mut dst = vec![0u8; 2048];
+    let mut wires: Vec<Vec<u8>> = payloads
+        .iter()
+        .map(|p| match a.encapsulate(p, &mut dst) {
+            TunnResult::WriteToNetwork(w) => w.to_vec(),
+            _ => panic!("no session"),
+        })
+        .collect();
+    let originals = wires.clone();
+    let got = open_batch(&mut b, &mut wires);
+    assert_eq!(got, payloads.iter().map(|p| Some(p.clone())).collect::<Vec<_>>());
+    // The same datagrams again: every one is a replay.
+    let mut again = originals.clone();
+    assert!(open_batch(&mut b, &mut again).iter().all(Option::is_none));
+    // A duplicate inside one batch is delivered once.
+    let fresh = match a.encapsulate(&payloads[0], &mut dst) {
+        TunnResult::WriteToNetwork(w) => w.to_vec(),
+        _ => panic!("no session"),
+    };
+    let mut dup = vec![fresh.clone(), fresh];
+    assert_eq!(open_batch(&mut b, &mut dup), vec![Some(payloads[0].clone()), None]);
+}
+
+#[test]
+fn tampered_and_misaddressed_packets_are_dropped_alone() {
+    let (mut a, mut b) = pair();
+    let payloads: Vec<Vec<u8>> = (0..8).map(|i| ipv4(200, i as u8)).collect();
+    let mut wires = seal_batch(&mut a, &payloads);
+    wires[3][40] ^= 1; // ciphertext
+    let n = wires[5].len();
+    wires[5][n - 1] ^= 0x80; // tag
+    let got = open_batch(&mut b, &mut wires);
+    for (i, g) in got.iter().enumerate() {
+        if i == 3 || i == 5 {
+            assert!(g.is_none(), "tampered packet {i} delivered");
+        } else {
+            assert_eq!(g.as_deref(), Some(&payloads[i][..]));
+        }
+    }
+    // No session under another index; the replay check refuses it too.
+    assert!(b.data_receive_key(0xdead_beef).is_none());
+    assert!(!b.data_counter_acceptable(0xdead_beef, 1_000));
+    let mut buf = ipv4(100, 9);
+    assert!(matches!(
+        b.accept_data(0xdead_beef, 1_000, &mut buf),
+        TunnResult::Err(_)
+    ));
+}
+
+#[test]
+fn keepalives_and_bad_inner_packets() {
+    let (mut a, mut b) = pair();
+    // An empty payload is a keepalive: accepted, nothing delivered.
+    let mut wires = seal_batch(&mut a, &[Vec::new()]);
+    assert_eq!(open_batch(&mut b, &mut wires), vec![Some(Vec::new())]);
+    // An inner packet whose IPv4 length exceeds what was sent is invalid.
+    let mut bad = ipv4(100, 1);
+    bad[2..4].copy_from_slice(&200u16.to_be_bytes());
+    let mut wires = seal_batch(&mut a, &[bad]);
+    assert_eq!(open_batch(&mut b, &mut wires), vec![None]);
+    // Not IP at all.
+    let mut wires = seal_batch(&mut a, &[vec![0x10; 40]]);
+    assert_eq!(open_batch(&mut b, &mut wires), vec![None]);
+}
