@@ -7,6 +7,7 @@
 #   benchmark/dataplane.sh            # release build of crate/examples/wgkit_pair.rs, both impls
 #   RUNS=5 DURATION=10 ONLY=wgkit benchmark/dataplane.sh
 #   CONFIGS="WGKIT_UDP_GRO=0 WGKIT_SPIN_US=0,WGKIT_UDP_GRO=0 -" ROUNDS=2 benchmark/dataplane.sh
+#   PAIR_BIN=/tmp/wgkit_pair.old ONLY=wgkit benchmark/dataplane.sh   # another build, not rebuilt
 #
 # CONFIGS: space-separated wgkit configurations, each a comma-separated list of environment
 # assignments for wgkit_pair ("-" = defaults); every configuration is measured once per round
@@ -22,6 +23,7 @@ CONFIGS=${CONFIGS:--}
 ROUNDS=${ROUNDS:-1}
 PINGS=${PINGS:-0}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PAIR_BIN=${PAIR_BIN:-}
 T=$$
 A=wgbA$T
 B=wgbB$T
@@ -100,7 +102,7 @@ run_wgkit() {
     rm -f "$TMP/in"
     mkfifo "$TMP/in"
     # shellcheck disable=SC2046
-    env $([ "$cfg" = - ] || echo "$cfg" | tr , ' ') "$ROOT/target/release/examples/wgkit_pair" "$A" "$B" \
+    env $([ "$cfg" = - ] || echo "$cfg" | tr , ' ') "$PAIR_BIN" "$A" "$B" \
         <"$TMP/in" >"$TMP/pair.out" 2>"$TMP/pair.err" &
     PAIR_PID=$!
     exec 3>"$TMP/in"
@@ -146,12 +148,13 @@ run_go() {
     return 0
 }
 
-if [ "$ONLY" != wireguard-go ]; then
+if [ "$ONLY" != wireguard-go ] && [ -z "$PAIR_BIN" ]; then
     (cd "$ROOT" && cargo build --release --example wgkit_pair >/dev/null 2>&1) || {
         echo "build failed" >&2
         exit 1
     }
 fi
+PAIR_BIN=${PAIR_BIN:-$ROOT/target/release/examples/wgkit_pair}
 round=0
 while [ $round -lt "$ROUNDS" ]; do
     round=$((round + 1))

@@ -204,14 +204,20 @@ impl Spinner {
         }
     }
 
-    /// Nothing ready: keep polling or, past the window, go to sleep.
+    /// Nothing ready: keep polling or, past the window, go to sleep. A yield that let
+    /// another thread run means the CPU is wanted (bulk traffic, iperf3, the other workers):
+    /// polling would only take time from them, so the worker sleeps at once.
     fn idle(&mut self) {
-        match self.until {
-            Some(t) if Instant::now() < t => {
-                // SAFETY: plain syscall.
-                unsafe { libc::sched_yield() };
-            }
-            _ => self.until = None,
+        let Some(t) = self.until else { return };
+        let now = Instant::now();
+        if now >= t {
+            self.until = None;
+            return;
+        }
+        // SAFETY: plain syscall.
+        unsafe { libc::sched_yield() };
+        if now.elapsed() > CONTENDED_YIELD {
+            self.until = None;
         }
     }
 }
@@ -228,6 +234,8 @@ fn spin_wanted() -> Duration {
 }
 
 const DEFAULT_SPIN_US: u64 = 1000;
+/// A `sched_yield` that took longer than this ran another thread.
+const CONTENDED_YIELD: Duration = Duration::from_micros(20);
 
 /// UDP GSO is on unless `WGKIT_UDP_GSO=0` (for measurements and as an escape hatch).
 fn udp_gso_wanted() -> bool {
