@@ -2,7 +2,7 @@
 //! per step — `recvmmsg`/`sendmmsg` on UDP, a burst of non-blocking reads on the TUN queue —
 //! through buffers allocated once per worker and reused.
 
-use super::offload::{self, Coalesced, Sink, VnetHdr, VNET_HDR_LEN};
+use super::offload::{Coalesced, Sink, VnetHdr, VNET_HDR_LEN};
 use super::udp::{from_sockaddr, to_sockaddr};
 use std::mem::size_of;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -591,64 +591,40 @@ impl Sink for Batch {
 /// finished by the next call.
 pub(crate) struct VnetReader {
     buf: Vec<u8>,
-    /// (header, packet length, next segment) of a partly split packet.
-    pending: Option<(VnetHdr, usize, usize)>,
-    /// Packets the splitter rejected.
-    pub(crate) malformed: usize,
 }
 
 impl VnetReader {
     pub(crate) fn new() -> VnetReader {
         VnetReader {
             buf: vec![0u8; VNET_HDR_LEN + 65536],
-            pending: None,
-            malformed: 0,
         }
     }
 
-    /// True when a split packet still has segments to deliver.
-    pub(crate) fn has_pending(&self) -> bool {
-        self.pending.is_some()
-    }
-
-    fn split_into(&mut self, hdr: VnetHdr, len: usize, first: usize, batch: &mut Batch) {
-        let pkt = &mut self.buf[VNET_HDR_LEN..VNET_HDR_LEN + len];
-        self.pending = match offload::split(&hdr, pkt, first, batch) {
-            Ok(Some(next)) => Some((hdr, len, next)),
-            Ok(None) => None,
-            Err(_) => {
-                self.malformed += 1;
-                None
-            }
-        };
-    }
-
-    /// Fills an emptied `batch` with plain IP packets; returns how many.
-    pub(crate) fn read(&mut self, fd: RawFd, batch: &mut Batch) -> std::io::Result<usize> {
-        batch.clear();
-        if let Some((hdr, len, next)) = self.pending.take() {
-            self.split_into(hdr, len, next, batch);
-        }
-        while !batch.is_full() && self.pending.is_none() {
+    /// Reads one packet (non-blocking): its `virtio_net_hdr` and the length of the packet
+    /// behind it ([`VnetReader::packet_mut`]); `None` when the queue is empty.
+    pub(crate) fn read_one(&mut self, fd: RawFd) -> std::io::Result<Option<(VnetHdr, usize)>> {
+        loop {
             // SAFETY: buf is a valid writable buffer of its length.
             let r = unsafe { libc::read(fd, self.buf.as_mut_ptr() as *mut libc::c_void, self.buf.len()) };
             if r < 0 {
                 let e = std::io::Error::last_os_error();
                 match e.raw_os_error() {
                     Some(libc::EINTR) => continue,
-                    Some(libc::EAGAIN) => break,
-                    _ if batch.len() > 0 => break,
+                    Some(libc::EAGAIN) => return Ok(None),
                     _ => return Err(e),
                 }
             }
             let r = r as usize;
             if r <= VNET_HDR_LEN {
-                break;
+                return Ok(None);
             }
-            let hdr = VnetHdr::decode(&self.buf[..VNET_HDR_LEN]);
-            self.split_into(hdr, r - VNET_HDR_LEN, 0, batch);
+            return Ok(Some((VnetHdr::decode(&self.buf[..VNET_HDR_LEN]), r - VNET_HDR_LEN)));
         }
-        Ok(batch.len())
+    }
+
+    /// The packet [`VnetReader::read_one`] read last (`len` bytes).
+    pub(crate) fn packet_mut(&mut self, len: usize) -> &mut [u8] {
+        &mut self.buf[VNET_HDR_LEN..VNET_HDR_LEN + len]
     }
 }
 
@@ -844,7 +820,7 @@ mod gro_tests {
                 let hdr = batch.gro[i].header(&p);
                 let mut p2 = p.clone();
                 let mut segs = Batch::new(BATCH);
-                assert_eq!(offload::split(&hdr, &mut p2, 0, &mut segs), Ok(None));
+                assert_eq!(crate::device::offload::split(&hdr, &mut p2, 0, &mut segs), Ok(None));
                 for k in 0..segs.len() {
                     out.push(segs.packet(k).to_vec());
                 }

@@ -4,6 +4,7 @@
 use super::batch::{self, Batch, TunFd, VnetReader, BATCH};
 use super::events::EventSink;
 use super::icmp::{self, IcmpLimiter};
+use super::offload::{self, VnetHdr};
 use super::peer::{padded_len, Peer, PeerState};
 use super::udp::Sockets;
 use super::{Counters, Shared, TIMER_TICK};
@@ -29,6 +30,8 @@ const MAX_FLUSH: usize = 512;
 /// A data message's header (type, receiver index, counter) and its AEAD tag.
 const DATA_HEADER: usize = 16;
 const TAG: usize = 16;
+/// Padding never adds more than this to a packet (WireGuard pads to a multiple of 16).
+const PADDING_ROOM: usize = 16;
 
 /// An outgoing datagram batch bound to a socket set.
 pub(crate) struct Io {
@@ -115,16 +118,16 @@ impl Io {
         self.out.clear();
     }
 
-    /// Queues a data packet for `peer`: header and plaintext `payload` go into the next slot
-    /// now, the payload is sealed in place (with every other packet of the same run) just
-    /// before the batch is sent.
+    /// Commits the data packet for `peer` whose plaintext (`payload_len` bytes, padded) the
+    /// caller wrote behind room for the header in the next slot: the header goes in now, the
+    /// payload is sealed in place (with the rest of its run) just before the batch is sent.
     #[allow(clippy::too_many_arguments)]
-    fn push_data(
+    fn commit_data(
         &mut self,
         key: &[u8; 32],
         receiver: u32,
         counter: u64,
-        payload: &[u8],
+        payload_len: usize,
         to: SocketAddr,
         peer: &Peer,
         ps: &mut PeerState,
@@ -143,8 +146,7 @@ impl Io {
         slot[..4].copy_from_slice(&4u32.to_le_bytes());
         slot[4..8].copy_from_slice(&receiver.to_le_bytes());
         slot[8..16].copy_from_slice(&counter.to_le_bytes());
-        slot[16..16 + payload.len()].copy_from_slice(payload);
-        self.commit_to(DATA_HEADER + payload.len() + TAG, to, peer, ps, now);
+        self.commit_to(DATA_HEADER + payload_len + TAG, to, peer, ps, now);
         self.seal_counters.push(counter);
     }
 
@@ -370,18 +372,13 @@ pub(crate) fn run(shared: Arc<Shared>, id: usize, tun_fd: TunFd) {
                         }
                     }
                 }
-                TOK_TUN => loop {
+                TOK_TUN => {
                     if let Err(e) = w.outbound(&shared) {
                         // The interface is gone or broken: stop polling it, say so.
                         epoll_del(epfd, w.tun_fd.fd);
                         shared.report(Error::from_io(&e, format!("Reading from TUN `{}'", shared.name)));
-                        break;
                     }
-                    // A super-packet that did not fit the batch: epoll will not wake us for it.
-                    if !w.vnet_reader.as_ref().is_some_and(|r| r.has_pending()) {
-                        break;
-                    }
-                },
+                }
                 TOK_UDP4 | TOK_UDP6 => {
                     if let Some(fd) = w.io.socks.fd_for(id, token == TOK_UDP6) {
                         if let Err(e) = w.inbound(&shared, fd) {
@@ -398,22 +395,11 @@ pub(crate) fn run(shared: Arc<Shared>, id: usize, tun_fd: TunFd) {
 impl Worker {
     /// TUN → route → pad → encrypt → `sendmmsg`.
     fn outbound(&mut self, shared: &Shared) -> std::io::Result<()> {
-        let n = match self.vnet_reader.as_mut() {
-            Some(r) => {
-                let n = r.read(self.tun_fd.fd, &mut self.tun_in)?;
-                Counters::add(&shared.counters.dropped_invalid, std::mem::take(&mut r.malformed));
-                n
-            }
-            None => batch::read_tun(self.tun_fd.fd, &mut self.tun_in)?,
-        };
-        if n == 0 {
-            return Ok(());
+        if self.vnet_reader.is_some() {
+            return self.outbound_offload(shared);
         }
-        let c = &shared.counters;
-        Counters::add(&c.tun_rx_packets, n);
-        let mtu = shared.mtu.load(Ordering::Relaxed);
-        let now = Instant::now();
-        let mut no_route = 0;
+        let n = batch::read_tun(self.tun_fd.fd, &mut self.tun_in)?;
+        Counters::add(&shared.counters.tun_rx_packets, n);
         let Worker {
             tun_in,
             io,
@@ -422,82 +408,74 @@ impl Worker {
             tun_fd,
             ..
         } = self;
-        icmp_out.clear();
-        // Drops a packet that cannot be sent, answering with an ICMP error.
-        let mut unreachable = |packet: &[u8], no_route: &mut usize| {
-            *no_route += 1;
-            if !icmp_limit.allow(now) {
-                return;
-            }
-            if icmp_out.is_full() {
-                flush_tun(shared, *tun_fd, icmp_out);
-            }
-            if let Some(len) = icmp::unreachable(packet, icmp_out.next_slot()) {
-                icmp_out.commit(len, None);
-            }
-        };
-        {
-            let st = shared.state.read();
-            let mut held: Option<(u32, &Arc<Peer>, MutexGuard<PeerState>)> = None;
-            // Bulk flows send runs of packets to one destination: look each run up once.
-            let mut last: Option<(IpAddr, Option<u32>)> = None;
-            for i in 0..n {
-                let len = tun_in.packet(i).len();
-                let Some(dst) = Tunn::dst_address(tun_in.packet(i)) else {
-                    no_route += 1;
-                    continue;
-                };
-                let route = match last {
-                    Some((d, r)) if d == dst => r,
-                    _ => {
-                        let r = st.allowed.lookup(dst);
-                        last = Some((dst, r));
-                        r
-                    }
-                };
-                let Some(idx) = route else {
-                    unreachable(tun_in.packet(i), &mut no_route);
-                    continue;
-                };
-                if held.as_ref().map(|h| h.0) != Some(idx) {
-                    held = None;
-                    let Some(p) = st.by_index.get(&idx) else {
-                        unreachable(tun_in.packet(i), &mut no_route);
-                        continue;
-                    };
-                    held = Some((idx, p, p.state.lock()));
-                }
-                let Some((_, peer, ps)) = held.as_mut() else { continue };
-                let (Some(ep), true) = (ps.endpoint, ps.tunn.is_some()) else {
-                    unreachable(tun_in.packet(i), &mut no_route);
-                    continue;
-                };
-                let padded = padded_len(len, mtu);
-                let slot = tun_in.slot_mut(i);
-                slot[len..padded].fill(0);
-                io.reserve(shared);
-                let Some(t) = ps.tunn.as_mut() else { continue };
-                if let Some(send) = t.reserve_data_send(padded) {
-                    let (receiver, counter, key) = (send.receiver_index, send.counter, *send.key);
-                    io.push_data(&key, receiver, counter, &slot[..padded], ep, peer, ps, now);
-                    continue;
-                }
-                // No session yet: boringtun queues the packet and starts a handshake.
-                let out_len = match t.encapsulate(&slot[..padded], io.out.next_slot()) {
-                    TunnResult::WriteToNetwork(p) => p.len(),
-                    _ => 0,
-                };
-                if out_len > 0 {
-                    io.commit_to(out_len, ep, peer, ps, now);
-                }
-            }
-        }
-        Counters::add(&c.dropped_no_route, no_route);
+        send_packets(shared, tun_in, io, icmp_out, icmp_limit, *tun_fd);
         io.flush(shared);
-        if icmp_out.len() > 0 {
-            flush_tun(shared, *tun_fd, icmp_out);
-        }
         Ok(())
+    }
+
+    /// With offloads: each (super-)packet read from the TUN is routed once and, when its peer
+    /// has an endpoint and a session, split straight into the outgoing batch behind room for
+    /// the data header (sealed in runs just before sending); anything else is split into
+    /// `tun_in` and goes packet by packet through [`send_packets`] (ICMP errors, handshakes).
+    fn outbound_offload(&mut self, shared: &Shared) -> std::io::Result<()> {
+        let mtu = shared.mtu.load(Ordering::Relaxed);
+        let (mut segments, mut malformed) = (0, 0);
+        let Worker {
+            vnet_reader: Some(reader),
+            tun_in,
+            io,
+            icmp_out,
+            icmp_limit,
+            tun_fd,
+            ..
+        } = self
+        else {
+            return Ok(());
+        };
+        let mut result = Ok(());
+        // Bounded per wake-up so that the sockets get their turn (epoll is level-triggered).
+        for reads in 0..BATCH {
+            let (hdr, len) = match reader.read_one(tun_fd.fd) {
+                Ok(Some(r)) => r,
+                Ok(None) => break,
+                Err(e) => {
+                    if reads == 0 {
+                        result = Err(e);
+                    }
+                    break;
+                }
+            };
+            let pkt = reader.packet_mut(len);
+            match send_direct(shared, io, &hdr, pkt, mtu) {
+                Direct::Sent(n) => segments += n,
+                Direct::Malformed(n) => {
+                    segments += n;
+                    malformed += 1;
+                }
+                Direct::Declined => {
+                    let mut first = 0;
+                    loop {
+                        tun_in.clear();
+                        let split = offload::split(&hdr, pkt, first, tun_in);
+                        segments += tun_in.len();
+                        send_packets(shared, tun_in, io, icmp_out, icmp_limit, *tun_fd);
+                        match split {
+                            Ok(Some(next)) => first = next,
+                            Ok(None) => break,
+                            Err(_) => {
+                                malformed += 1;
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        io.flush(shared);
+        let c = &shared.counters;
+        Counters::add(&c.tun_rx_packets, segments);
+        Counters::add(&c.dropped_invalid, malformed);
+        result
     }
 
     /// `recvmmsg` → dispatch by message type → decrypt → source filter → TUN.
@@ -731,6 +709,183 @@ impl Worker {
         io.flush(shared);
         flush_tun(shared, *tun_fd, tun_out);
         Ok(())
+    }
+}
+
+/// Routes, pads and encrypts the plain IP packets in `tun_in` into `io` (not flushed),
+/// answering packets that cannot be sent with ICMP errors.
+fn send_packets(
+    shared: &Shared,
+    tun_in: &mut Batch,
+    io: &mut Io,
+    icmp_out: &mut Batch,
+    icmp_limit: &mut IcmpLimiter,
+    tun_fd: TunFd,
+) {
+    let n = tun_in.len();
+    if n == 0 {
+        return;
+    }
+    let mtu = shared.mtu.load(Ordering::Relaxed);
+    let now = Instant::now();
+    let mut no_route = 0;
+    icmp_out.clear();
+    // Drops a packet that cannot be sent, answering with an ICMP error.
+    let mut unreachable = |packet: &[u8], no_route: &mut usize| {
+        *no_route += 1;
+        if !icmp_limit.allow(now) {
+            return;
+        }
+        if icmp_out.is_full() {
+            flush_tun(shared, tun_fd, icmp_out);
+        }
+        if let Some(len) = icmp::unreachable(packet, icmp_out.next_slot()) {
+            icmp_out.commit(len, None);
+        }
+    };
+    {
+        let st = shared.state.read();
+        let mut held: Option<(u32, &Arc<Peer>, MutexGuard<PeerState>)> = None;
+        // Bulk flows send runs of packets to one destination: look each run up once.
+        let mut last: Option<(IpAddr, Option<u32>)> = None;
+        for i in 0..n {
+            let len = tun_in.packet(i).len();
+            let Some(dst) = Tunn::dst_address(tun_in.packet(i)) else {
+                no_route += 1;
+                continue;
+            };
+            let route = match last {
+                Some((d, r)) if d == dst => r,
+                _ => {
+                    let r = st.allowed.lookup(dst);
+                    last = Some((dst, r));
+                    r
+                }
+            };
+            let Some(idx) = route else {
+                unreachable(tun_in.packet(i), &mut no_route);
+                continue;
+            };
+            if held.as_ref().map(|h| h.0) != Some(idx) {
+                held = None;
+                let Some(p) = st.by_index.get(&idx) else {
+                    unreachable(tun_in.packet(i), &mut no_route);
+                    continue;
+                };
+                held = Some((idx, p, p.state.lock()));
+            }
+            let Some((_, peer, ps)) = held.as_mut() else { continue };
+            let (Some(ep), true) = (ps.endpoint, ps.tunn.is_some()) else {
+                unreachable(tun_in.packet(i), &mut no_route);
+                continue;
+            };
+            let padded = padded_len(len, mtu);
+            let slot = tun_in.slot_mut(i);
+            slot[len..padded].fill(0);
+            io.reserve(shared);
+            let Some(t) = ps.tunn.as_mut() else { continue };
+            if let Some(send) = t.reserve_data_send(padded) {
+                let (receiver, counter, key) = (send.receiver_index, send.counter, *send.key);
+                io.out.next_slot()[DATA_HEADER..DATA_HEADER + padded].copy_from_slice(&slot[..padded]);
+                io.commit_data(&key, receiver, counter, padded, ep, peer, ps, now);
+                continue;
+            }
+            // No session yet: boringtun queues the packet and starts a handshake.
+            let out_len = match t.encapsulate(&slot[..padded], io.out.next_slot()) {
+                TunnResult::WriteToNetwork(p) => p.len(),
+                _ => 0,
+            };
+            if out_len > 0 {
+                io.commit_to(out_len, ep, peer, ps, now);
+            }
+        }
+    }
+    Counters::add(&shared.counters.dropped_no_route, no_route);
+    if icmp_out.len() > 0 {
+        flush_tun(shared, tun_fd, icmp_out);
+    }
+}
+
+/// What [`send_direct`] did with a packet read from the TUN.
+enum Direct {
+    /// Split into this many data packets in the outgoing batch.
+    Sent(usize),
+    /// Malformed offload metadata, after this many segments went out.
+    Malformed(usize),
+    /// Not sendable straight away (no route, endpoint or session): nothing was done.
+    Declined,
+}
+
+/// Splits a packet read from the TUN straight into `io`'s batch as data packets of its
+/// destination's peer, when that peer has an endpoint and a current session.
+fn send_direct(shared: &Shared, io: &mut Io, hdr: &VnetHdr, pkt: &mut [u8], mtu: usize) -> Direct {
+    let Some(dst) = Tunn::dst_address(pkt) else {
+        return Direct::Declined;
+    };
+    let st = shared.state.read();
+    let Some(peer) = st.allowed.lookup(dst).and_then(|idx| st.by_index.get(&idx)) else {
+        return Direct::Declined;
+    };
+    let mut ps = peer.state.lock();
+    let (Some(ep), true) = (ps.endpoint, ps.tunn.as_ref().is_some_and(|t| t.has_data_session())) else {
+        return Direct::Declined;
+    };
+    let mut sink = DataSink {
+        io,
+        peer,
+        ps: &mut ps,
+        ep,
+        mtu,
+        now: Instant::now(),
+        sent: 0,
+    };
+    let mut first = 0;
+    loop {
+        match offload::split(hdr, pkt, first, &mut sink) {
+            Ok(None) => return Direct::Sent(sink.sent),
+            Ok(Some(next)) => {
+                sink.io.flush(shared);
+                first = next;
+            }
+            Err(_) => return Direct::Malformed(sink.sent),
+        }
+    }
+}
+
+/// The splitter's output when it writes straight into the outgoing batch: each segment lands
+/// behind room for the data header and is committed as a data packet of `peer`.
+struct DataSink<'a> {
+    io: &'a mut Io,
+    peer: &'a Peer,
+    ps: &'a mut PeerState,
+    ep: SocketAddr,
+    mtu: usize,
+    now: Instant,
+    sent: usize,
+}
+
+impl offload::Sink for DataSink<'_> {
+    fn next_buf(&mut self) -> Option<&mut [u8]> {
+        if self.io.out.is_full() {
+            return None;
+        }
+        let slot = self.io.out.next_slot();
+        // Room behind the packet for padding and the tag.
+        let end = slot.len() - PADDING_ROOM - TAG;
+        Some(&mut slot[DATA_HEADER..end])
+    }
+
+    fn done(&mut self, len: usize) {
+        let padded = padded_len(len, self.mtu);
+        let Some(send) = self.ps.tunn.as_mut().and_then(|t| t.reserve_data_send(padded)) else {
+            // Checked before splitting, and the session cannot change while `ps` is locked.
+            return;
+        };
+        let (receiver, counter, key) = (send.receiver_index, send.counter, *send.key);
+        self.io.out.next_slot()[DATA_HEADER + len..DATA_HEADER + padded].fill(0);
+        self.io
+            .commit_data(&key, receiver, counter, padded, self.ep, self.peer, self.ps, self.now);
+        self.sent += 1;
     }
 }
 

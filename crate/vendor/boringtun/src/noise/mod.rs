@@ -434,6 +434,11 @@ impl Tunn {
         })
     }
 
+    /// wgkit: whether `reserve_data_send` would succeed (there is a current session).
+    pub fn has_data_session(&self) -> bool {
+        self.sessions[self.current % N_SESSIONS].is_some()
+    }
+
     /// wgkit: the receiving key of the session a data packet addressed to `receiver_idx`
     /// belongs to, if that session exists.
     pub fn data_receive_key(&self, receiver_idx: u32) -> Option<&[u8; 32]> {
