@@ -3,6 +3,7 @@
 //! The crate is a set of plain Rust modules (testable with `cargo test`) plus a thin
 //! `bindings` layer that converts types and errors for N-API and does nothing else.
 
+pub mod aead;
 pub mod device;
 pub mod error;
 pub mod keys;
