@@ -1,0 +1,232 @@
+//! The multi-buffer AEAD: groups a batch into 16-packet groups of similar length and runs
+//! ChaCha20 over 16 lanes fused with two 8-lane Poly1305 states over each group.
+//!
+//! Per group: keystream block 0 of every lane gives the Poly1305 keys. Then one pass over the
+//! packets, 64 bytes per lane per step: load, XOR the keystream, store, and feed the ciphertext
+//! (the output when sealing, the input when opening) from registers to Poly1305. A lane's last
+//! partial chunk is byte-masked; its MAC input (ciphertext, zero padding, length block) is the
+//! masked ciphertext ORed with a small stack buffer holding the length block. Open compares the
+//! tags in constant time after the pass (a failed packet has been decrypted anyway; its contents
+//! are unspecified). Groups smaller than `min_group` go to ring one packet at a time.
+
+use super::chacha20_avx512 as chacha;
+use super::poly1305_avx512::{self as poly, Poly8};
+use super::TAG_LEN;
+use ring::aead::LessSafeKey;
+use std::arch::x86_64::*;
+use subtle::ConstantTimeEq;
+
+const LANES: usize = chacha::LANES;
+
+/// One packet of a batch: its data (without the 16 tag bytes) and where it came from.
+#[derive(Clone, Copy)]
+struct Lane {
+    ptr: *mut u8,
+    data_len: usize,
+    counter: u64,
+    index: usize,
+}
+
+/// The lanes of a batch (buffers of at least 16 bytes), longest first when lengths differ so
+/// each 16-lane group wastes few keystream blocks.
+fn lanes(counters: &[u64], bufs: &mut [&mut [u8]]) -> Vec<Lane> {
+    let mut lanes: Vec<Lane> = bufs
+        .iter_mut()
+        .zip(counters)
+        .enumerate()
+        .filter(|(_, (b, _))| b.len() >= TAG_LEN)
+        .map(|(index, (b, &counter))| Lane {
+            ptr: b.as_mut_ptr(),
+            data_len: b.len() - TAG_LEN,
+            counter,
+            index,
+        })
+        .collect();
+    if !lanes
+        .windows(2)
+        .all(|w| w[0].data_len.div_ceil(64) >= w[1].data_len.div_ceil(64))
+    {
+        lanes.sort_by_key(|l| std::cmp::Reverse(l.data_len));
+    }
+    lanes
+}
+
+/// Encrypts (`SEAL`) or decrypts the data of up to 16 lanes in place and returns their tags
+/// (over the ciphertext).
+///
+/// # Safety
+/// avx512f and avx512bw, and avx512ifma when `IFMA`; each lane's pointer valid for reads and
+/// writes of `data_len` bytes, lanes not overlapping. Inlined into the entry points below, which
+/// carry the target features.
+#[inline(always)]
+unsafe fn group<const IFMA: bool, const SEAL: bool>(key: &[u32; 8], lanes: &[Lane]) -> [[u8; 16]; LANES] {
+    let n = lanes.len();
+    debug_assert!(n <= LANES);
+    let mut counters = [0u64; LANES];
+    let mut lens = [0usize; LANES];
+    let mut nblocks = [0u64; LANES];
+    let mut tails = [[0u8; 128]; LANES];
+    for (j, l) in lanes.iter().enumerate() {
+        counters[j] = l.counter;
+        lens[j] = l.data_len;
+        nblocks[j] = poly::aead_blocks(l.data_len);
+        poly::aead_tail(l.data_len, &mut tails[j]);
+    }
+    let chacha_steps = lens.iter().max().unwrap_or(&0).div_ceil(64);
+    let poly_steps = nblocks.iter().max().unwrap_or(&0).div_ceil(4) as usize;
+    // SAFETY: target features per the contract; every pointer access below is inside a lane's
+    // `data_len` bytes (full 64-byte chunks only while `len >= off + 64`, otherwise byte-masked
+    // to the `len - off < 64` remaining bytes), and the tail loads read 64 of 128 stack bytes.
+    unsafe {
+        let keys = chacha::poly_keys(key, &counters);
+        let (n14, n15) = chacha::nonce_words(&counters);
+        let mut macs = [
+            Poly8::<IFMA>::new(&keys[..8], nblocks[..8].try_into().expect("8")),
+            Poly8::<IFMA>::new(&keys[8..], nblocks[8..].try_into().expect("8")),
+        ];
+        let zero = _mm512_setzero_si512();
+        for step in 0..chacha_steps.max(poly_steps) {
+            let off = step * 64;
+            let ks = if step < chacha_steps {
+                chacha::blocks(key, n14, n15, step as u32 + 1)
+            } else {
+                [zero; 16]
+            };
+            let mut rows = [zero; LANES];
+            for j in 0..n {
+                let len = lens[j];
+                let p = lanes[j].ptr;
+                if len >= off + 64 {
+                    let d = _mm512_loadu_si512(p.add(off).cast());
+                    let o = _mm512_xor_si512(d, ks[j]);
+                    _mm512_storeu_si512(p.add(off).cast(), o);
+                    rows[j] = if SEAL { o } else { d };
+                } else {
+                    // This step is past the lane's full chunks: MAC input from the tail buffer.
+                    let t = step - len / 64;
+                    let mut row = if t < 2 {
+                        _mm512_loadu_si512(tails[j][t * 64..].as_ptr().cast())
+                    } else {
+                        zero
+                    };
+                    if len > off {
+                        let mask: __mmask64 = (1u64 << (len - off)) - 1;
+                        let d = _mm512_maskz_loadu_epi8(mask, p.add(off).cast());
+                        let o = _mm512_maskz_mov_epi8(mask, _mm512_xor_si512(d, ks[j]));
+                        _mm512_mask_storeu_epi8(p.add(off).cast(), mask, o);
+                        row = _mm512_or_si512(row, if SEAL { o } else { d });
+                    }
+                    rows[j] = row;
+                }
+            }
+            let (lo, hi) = rows.split_at(8);
+            macs[0].absorb(lo.try_into().expect("8"), step);
+            if n > 8 {
+                macs[1].absorb(hi.try_into().expect("8"), step);
+            }
+        }
+        let mut tags = [[0u8; 16]; LANES];
+        macs[0].finish(&keys[..8], &mut tags[..n.min(8)]);
+        if n > 8 {
+            macs[1].finish(&keys[8..], &mut tags[8..n]);
+        }
+        tags
+    }
+}
+
+macro_rules! group_entry {
+    ($name:ident, $features:literal, $ifma:literal, $seal:literal) => {
+        /// `group` compiled with its target features.
+        ///
+        /// # Safety
+        /// As `group`.
+        #[target_feature(enable = $features)]
+        unsafe fn $name(key: &[u32; 8], lanes: &[Lane]) -> [[u8; 16]; LANES] {
+            // SAFETY: forwarded contract.
+            unsafe { group::<$ifma, $seal>(key, lanes) }
+        }
+    };
+}
+group_entry!(seal_group_ifma, "avx512f,avx512bw,avx512ifma", true, true);
+group_entry!(open_group_ifma, "avx512f,avx512bw,avx512ifma", true, false);
+group_entry!(seal_group_mul, "avx512f,avx512bw", false, true);
+group_entry!(open_group_mul, "avx512f,avx512bw", false, false);
+
+/// Seals `bufs` (all at least 16 bytes long).
+///
+/// # Safety
+/// The CPU must support avx512f and avx512bw, and avx512ifma when `ifma`.
+pub(super) unsafe fn seal(
+    key: &[u8; 32],
+    ring_key: &LessSafeKey,
+    counters: &[u64],
+    bufs: &mut [&mut [u8]],
+    min_group: usize,
+    ifma: bool,
+) {
+    let kw = chacha::key_words(key);
+    let lanes = lanes(counters, bufs);
+    for g in lanes.chunks(LANES) {
+        if g.len() < min_group {
+            for l in g {
+                // SAFETY: the lane is a whole buffer of the batch (data plus tag room), not
+                // aliased by any live reference while we hold it.
+                let buf = unsafe { std::slice::from_raw_parts_mut(l.ptr, l.data_len + TAG_LEN) };
+                super::seal_ring_one(ring_key, l.counter, buf);
+            }
+            continue;
+        }
+        // SAFETY: CPU features per this function's contract; each lane is a distinct buffer of
+        // the batch with `data_len + 16` bytes.
+        unsafe {
+            let tags = if ifma {
+                seal_group_ifma(&kw, g)
+            } else {
+                seal_group_mul(&kw, g)
+            };
+            for (l, tag) in g.iter().zip(&tags) {
+                std::ptr::copy_nonoverlapping(tag.as_ptr(), l.ptr.add(l.data_len), TAG_LEN);
+            }
+        }
+    }
+}
+
+/// Opens `bufs`, setting `ok[i]` for every buffer (false for buffers under 16 bytes).
+///
+/// # Safety
+/// The CPU must support avx512f and avx512bw, and avx512ifma when `ifma`.
+pub(super) unsafe fn open(
+    key: &[u8; 32],
+    ring_key: &LessSafeKey,
+    counters: &[u64],
+    bufs: &mut [&mut [u8]],
+    ok: &mut [bool],
+    min_group: usize,
+    ifma: bool,
+) {
+    ok.fill(false);
+    let kw = chacha::key_words(key);
+    let lanes = lanes(counters, bufs);
+    for g in lanes.chunks(LANES) {
+        if g.len() < min_group {
+            for l in g {
+                // SAFETY: as in `seal`.
+                let buf = unsafe { std::slice::from_raw_parts_mut(l.ptr, l.data_len + TAG_LEN) };
+                ok[l.index] = super::open_ring_one(ring_key, l.counter, buf);
+            }
+            continue;
+        }
+        // SAFETY: as in `seal`; the tag bytes follow each lane's data and are only read.
+        unsafe {
+            let tags = if ifma {
+                open_group_ifma(&kw, g)
+            } else {
+                open_group_mul(&kw, g)
+            };
+            for (l, tag) in g.iter().zip(&tags) {
+                let got = std::slice::from_raw_parts(l.ptr.add(l.data_len), TAG_LEN);
+                ok[l.index] = bool::from(got.ct_eq(tag));
+            }
+        }
+    }
+}
