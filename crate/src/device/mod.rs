@@ -14,8 +14,17 @@
 //! `recvmmsg` → dispatch by type/receiver index → decrypt → inner-source filter → TUN
 //! writes. Buffers are allocated once per worker and reused.
 //!
+//! **Crypto.** boringtun's `Tunn` owns the sessions, but data packets are sealed and opened
+//! outside it, many at a time: the vendored boringtun (`crate/vendor/boringtun/WGKIT.md`)
+//! hands out a counter and the key per packet and takes back the replay/timer bookkeeping
+//! after decryption, and [`crate::aead`] encrypts 16 packets per pass with AVX-512 (ring's
+//! one-packet code on other CPUs, or with `WGKIT_AEAD=ring`). Outbound packets of one key are
+//! written with their headers and sealed as one run just before `sendmmsg`; inbound, every
+//! datagram of a received message is opened in place in the receive buffer.
+//!
 //! **Offloads.** The TUN carries `virtio_net_hdr`s with TSO on (`offload.rs`): TCP
-//! super-packets read from it are split into MTU-sized segments before encryption, and
+//! super-packets read from it are routed once and split into MTU-sized segments straight
+//! into the outgoing batch (behind room for the data header), and
 //! decrypted segments of one flow are coalesced into one GSO write. Encrypted datagrams leave
 //! in `UDP_SEGMENT` runs (one stack traversal for up to 64), with fallback to plain datagrams
 //! when the kernel refuses; received runs of datagrams arrive as one buffer (`UDP_GRO`) and
@@ -24,7 +33,8 @@
 //!
 //! **Polling.** After work, a worker polls epoll (yielding between polls) for
 //! `WGKIT_SPIN_US` (default 1000 µs) before it sleeps, so replies within that window cost
-//! no thread wake-up (expensive when the CPU has halted, as on VMs).
+//! no thread wake-up (expensive when the CPU has halted, as on VMs). A yield that ran
+//! another thread ends the polling at once: the CPU is wanted elsewhere.
 //!
 //! **Locking.** The peer table (`State`: keys, peers, allowed IPs) sits behind one `RwLock`
 //! that the data path takes for reading once per batch and `apply` takes for writing; each
