@@ -5,11 +5,18 @@ measure_iperf() {
   local id=$1 streams=$2 rev=$3 run=$4 out t0 t1 flags=()
   out="$RUN_DIR/iperf-$id-P$streams-R$rev-$run.json"
   ((rev)) && flags+=(-R)
-  t0=$(cpu_ticks ${T_PIDS[$id]})
-  in_a timeout $((BENCH_SECONDS + 20)) iperf3 -c "${T_TARGET[$id]}" -p "$IPERF_PORT" -t "$BENCH_SECONDS" \
-    -P "$streams" "${flags[@]}" -J --connect-timeout 3000 >"$out" 2>>"$RUN_DIR/iperf3-client.log"
-  local rc=$?
-  t1=$(cpu_ticks ${T_PIDS[$id]})
+  local rc attempt
+  # The server may still be finishing the previous test (the under-load ping's stream): it
+  # then refuses with "busy"; wait and try again.
+  for attempt in 1 2 3; do
+    t0=$(cpu_ticks ${T_PIDS[$id]})
+    in_a timeout $((BENCH_SECONDS + 20)) iperf3 -c "${T_TARGET[$id]}" -p "$IPERF_PORT" -t "$BENCH_SECONDS" \
+      -P "$streams" "${flags[@]}" -J --connect-timeout 3000 >"$out" 2>>"$RUN_DIR/iperf3-client.log"
+    rc=$?
+    t1=$(cpu_ticks ${T_PIDS[$id]})
+    grep -q 'server is busy' "$out" 2>/dev/null || break
+    ((attempt < 3)) && sleep 2
+  done
   local bps bytes retr err
   bps=$(jq -r '.end.sum_received.bits_per_second // empty' "$out" 2>/dev/null)
   bytes=$(jq -r '.end.sum_received.bytes // empty' "$out" 2>/dev/null)
