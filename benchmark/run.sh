@@ -66,6 +66,8 @@ if ((DO_CONTROL)); then
   log "control plane: $BENCH_PEERS peers x 2 allowed IPs"
   prepare_peer_configs
   for id in "${C_IDS[@]}"; do is_tunnel "$id" && usable "$id" && measure_controlplane "$id"; done
+  log "control plane on kernel WireGuard (qemu guest, TCG)"
+  measure_controlplane_kernel
 fi
 
 record_contenders

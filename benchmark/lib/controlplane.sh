@@ -33,3 +33,27 @@ measure_controlplane() {
   fi
   stop_pid "$pid"
 }
+
+# measure_controlplane_kernel: the same config on kernel WireGuard inside the qemu guest
+# (scripts/kernel-vm: Debian's kernel under TCG, so absolute times are several times a real
+# kernel's; compare the two rows with each other): `wg setconf` / `wg show dump`, then
+# WireGuardClient over generic netlink. One boot.
+measure_controlplane_kernel() {
+  local dir="$CACHE_DIR/kernel-cp" out line method
+  mkdir -p "$dir" && cp "$PEERS_CONF" "$dir/peers.conf" || { emit kind=control contender=kernel-guest method=wg ok:=false error="no config"; return 1; }
+  if ! out=$(cd "$REPO_DIR" && timeout 900 bash scripts/kernel-vm/run.sh --timeout 870 -- \
+    node benchmark/lib/kernel-conf.mjs "$REPO_DIR" "$dir/peers.conf" 2>"$RUN_DIR/kernel-cp.err"); then
+    emit kind=control contender=kernel-guest method=wg ok:=false error="guest: $(tail -1 "$RUN_DIR/kernel-cp.err")"
+    rm -rf "$dir"
+    return 1
+  fi
+  rm -rf "$dir"
+  while IFS= read -r line; do
+    [[ $line == '{'* ]] || continue
+    method=$(jq -r .method <<<"$line")
+    emit kind=control contender=kernel-guest method="$method" ok:=true peers:="$BENCH_PEERS" \
+      set_ms:="$(jq .set_ms <<<"$line")" get_ms:="$(jq .get_ms <<<"$line")" peers_read:="$(jq .peers <<<"$line")"
+    printf '  %-12s %s: apply %.0f ms, read %.0f ms (%d peers)\n' kernel-guest "$method" "$(jq .set_ms <<<"$line")" \
+      "$(jq .get_ms <<<"$line")" "$(jq .peers <<<"$line")" >&2
+  done <<<"$out"
+}

@@ -1,7 +1,8 @@
 // Renders the summary as Markdown (benchmark/results/latest.md).
 import { fmt } from './stats.mjs';
 
-const label = (s, id) => s.contenders.find((c) => c.id === id)?.label ?? id;
+const label = (s, id) =>
+  id === 'kernel-guest' ? 'kernel WireGuard (qemu guest, TCG)' : (s.contenders.find((c) => c.id === id)?.label ?? id);
 const ratio = (x) => (x === null ? '–' : `${x.toFixed(2)}×`);
 
 export function markdown(s, m) {
@@ -44,8 +45,8 @@ export function markdown(s, m) {
     out.push(`| initiations with a bad mac1, rejected | ${fmt(h.mac1_reject.per_second, 0)} pkts/s |`, '');
     out.push('Source: `benchmark/handshake/src/main.rs` (pinned to CPU 0).', '');
   } else out.push('Not measured (see the console log).', '');
-  out.push(`## Control plane (${st.peers} peers × 2 allowed IPs over UAPI)`, '');
-  out.push('`wg` = `wg setconf` / `wg show NAME dump`; `client` = wgkit\'s `WireGuardClient.setConf()` / `.device()` (timed inside node). Fresh device each, wall-clock ms.', '');
+  out.push(`## Control plane (${st.peers} peers × 2 allowed IPs)`, '');
+  out.push('`wg` = `wg setconf` / `wg show NAME dump`; `client` = wgkit\'s `WireGuardClient.setConf()` / `.device()` (timed inside node). Fresh device each, wall-clock ms. Userspace contenders over UAPI; kernel WireGuard over generic netlink inside the qemu guest (`scripts/kernel-vm`, software emulation: compare its two rows with each other, not with the others).', '');
   out.push('| contender | method | apply ms | read back ms | peers read | |', '|---|---|---:|---:|---:|---|');
   for (const c of s.control) {
     out.push(c.ok
