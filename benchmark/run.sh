@@ -53,7 +53,10 @@ if ((DO_THROUGHPUT)); then
         for id in "${C_IDS[@]}"; do usable "$id" && measure_iperf "$id" "$streams" "$rev" "$run"; done
       done
     done
-    for id in "${C_IDS[@]}"; do usable "$id" && measure_latency "$id" "$run"; done
+    live=()
+    for id in "${C_IDS[@]}"; do usable "$id" && live+=("$id"); done
+    ((${#live[@]})) && measure_idle_latency "$run" "${live[@]}"
+    for id in "${live[@]}"; do measure_load_latency "$id" "$run"; done
   done
   for id in "${C_IDS[@]}"; do is_tunnel "$id" && stop_pair "$id"; done
   log "JS boundary: N-API calls while wgkit moves data"

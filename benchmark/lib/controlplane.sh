@@ -25,7 +25,7 @@ measure_controlplane() {
   # Back to no peers, then the same config through the project's client.
   timeout 600 wg setconf "$ifname" "$EMPTY_CONF" 2>/dev/null
   if [[ -f $REPO_DIR/dist/index.js ]] && out=$(timeout 600 node "$BENCH_DIR/lib/client-conf.mjs" "$REPO_DIR" "$ifname" "$PEERS_CONF" 2>"$RUN_DIR/$id-cp-js.err"); then
-    emit kind=control contender="$id" method=client ok:=true peers:="$BENCH_PEERS" set_ms:="$(jq .set_ms <<<"$out")" \
+    emit kind=control contender="$id" method=client ok:=true peers:="$BENCH_PEERS" set_ms:="$(jq .set_ms <<<"$out")" parse_ms:="$(jq .parse_ms <<<"$out")" \
       get_ms:="$(jq .get_ms <<<"$out")" peers_read:="$(jq .peers <<<"$out")" allowed_ips_read:="$(jq .allowed_ips <<<"$out")"
     printf '  %-12s WireGuardClient setConf: %.0f ms, device(): %.0f ms\n' "$id" "$(jq .set_ms <<<"$out")" "$(jq .get_ms <<<"$out")" >&2
   else
@@ -52,7 +52,7 @@ measure_controlplane_kernel() {
     [[ $line == '{'* ]] || continue
     method=$(jq -r .method <<<"$line")
     emit kind=control contender=kernel-guest method="$method" ok:=true peers:="$BENCH_PEERS" \
-      set_ms:="$(jq .set_ms <<<"$line")" get_ms:="$(jq .get_ms <<<"$line")" peers_read:="$(jq .peers <<<"$line")"
+      set_ms:="$(jq .set_ms <<<"$line")" parse_ms:="$(jq '.parse_ms // null' <<<"$line")" get_ms:="$(jq .get_ms <<<"$line")" peers_read:="$(jq .peers <<<"$line")"
     printf '  %-12s %s: apply %.0f ms, read %.0f ms (%d peers)\n' kernel-guest "$method" "$(jq .set_ms <<<"$line")" \
       "$(jq .get_ms <<<"$line")" "$(jq .peers <<<"$line")" >&2
   done <<<"$out"

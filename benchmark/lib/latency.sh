@@ -1,16 +1,34 @@
-# ping RTT through one contender, idle and while one iperf3 stream saturates the path.
+# ping RTT through each contender, idle and while one iperf3 stream saturates the path.
+
+# Idle pings go in blocks of this many, taking the contenders in turn: on a shared VM the cost
+# of waking a halted CPU drifts over seconds, and the "+ over raw veth" figures are only fair
+# when every contender (and the raw veth) sees the same stretch of time.
+PING_BLOCK=20
 
 # ping_rtts TARGET COUNT -> one RTT (ms) per line
 ping_rtts() {
   in_a ping -n -c "$2" -i 0.01 -W 1 "$1" 2>/dev/null | sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p'
 }
 
-# measure_latency ID RUN
-measure_latency() {
+# measure_idle_latency RUN ID...: BENCH_PINGS idle pings per contender, interleaved in blocks.
+measure_idle_latency() {
+  local run=$1 id sent left n
+  shift
+  declare -A rtts=()
+  for id in "$@"; do rtts[$id]=; done
+  for ((sent = 0; sent < BENCH_PINGS; sent += PING_BLOCK)); do
+    left=$((BENCH_PINGS - sent))
+    n=$((left < PING_BLOCK ? left : PING_BLOCK))
+    for id in "$@"; do
+      rtts[$id]+="$(ping_rtts "${T_TARGET[$id]}" "$n")"$'\n'
+    done
+  done
+  for id in "$@"; do emit_latency "$id" "$run" idle "${rtts[$id]}"; done
+}
+
+# measure_load_latency ID RUN: pings while one TCP stream runs from A to B.
+measure_load_latency() {
   local id=$1 run=$2 target=${T_TARGET[$1]} rtts load_pid
-  rtts=$(ping_rtts "$target" "$BENCH_PINGS")
-  emit_latency "$id" "$run" idle "$rtts"
-  # Under load: one TCP stream from A to B for the whole ping series.
   in_a iperf3 -c "$target" -p "$IPERF_PORT" -t $((BENCH_PINGS / 100 + 4)) --connect-timeout 3000 >/dev/null 2>&1 &
   load_pid=$!
   track_pid "$load_pid"

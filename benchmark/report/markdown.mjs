@@ -47,11 +47,12 @@ export function markdown(s, m) {
   } else out.push('Not measured (see the console log).', '');
   out.push(`## Control plane (${st.peers} peers × 2 allowed IPs)`, '');
   out.push('`wg` = `wg setconf` / `wg show NAME dump`; `client` = wgkit\'s `WireGuardClient.setConf()` / `.device()` (timed inside node). Fresh device each, wall-clock ms. Userspace contenders over UAPI; kernel WireGuard over generic netlink inside the qemu guest (`scripts/kernel-vm`, software emulation: compare its two rows with each other, not with the others).', '');
-  out.push('| contender | method | apply ms | read back ms | peers read | |', '|---|---|---:|---:|---:|---|');
+  out.push('"of which parsing" is the part of `client`\'s apply spent in `parseWgConfig()` (the config text to objects, keys into the addon), timed as its own step.', '');
+  out.push('| contender | method | apply ms | of which parsing ms | read back ms | peers read | |', '|---|---|---:|---:|---:|---:|---|');
   for (const c of s.control) {
     out.push(c.ok
-      ? `| ${label(s, c.contender)} | ${c.method} | ${fmt(c.set_ms, 0)} | ${fmt(c.get_ms, 0)} | ${c.peers_read} | |`
-      : `| ${label(s, c.contender)} | ${c.method} | – | – | – | failed: ${c.error} |`);
+      ? `| ${label(s, c.contender)} | ${c.method} | ${fmt(c.set_ms, 0)} | ${fmt(c.parse_ms ?? null, 0)} | ${fmt(c.get_ms, 0)} | ${c.peers_read} | |`
+      : `| ${label(s, c.contender)} | ${c.method} | – | – | – | – | failed: ${c.error} |`);
   }
   out.push('');
   out.push('## JS boundary (N-API calls per data packet)', '');

@@ -177,11 +177,6 @@ impl Io {
     }
 }
 
-/// Polling without sleeping for a while after the last work (see [`spin_wanted`]). While
-/// it polls, the thread runs as `SCHED_IDLE`: it takes no CPU time that anything else wants
-/// (iperf3, the kernel's own work, the other workers), keeps its CPU out of the halted state,
-/// and makes the CPU a cheap target for the scheduler's wake-ups. It returns to
-/// `SCHED_OTHER` before it handles anything or sleeps.
 /// Polling without sleeping for a while after the last work (see [`spin_wanted`]), yielding
 /// the CPU on every empty poll so that whatever else is runnable there (the other workers,
 /// iperf3, the kernel's threads) goes first.
