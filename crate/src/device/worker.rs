@@ -2,6 +2,7 @@
 //! queue and UDP sockets, and the timer thread.
 
 use super::batch::{self, Batch, TunFd, VnetReader, BATCH};
+use super::crypto_pool::CryptoPool;
 use super::events::EventSink;
 use super::icmp::{self, IcmpLimiter};
 use super::offload::{self, VnetHdr};
@@ -48,6 +49,7 @@ pub(crate) struct Io {
     seal_key: [u8; 32],
     seal_start: usize,
     seal_counters: Vec<u64>,
+    crypto: Arc<CryptoPool>,
 }
 
 impl Io {
@@ -64,6 +66,7 @@ impl Io {
             seal_key: [0; 32],
             seal_start: 0,
             seal_counters: Vec::with_capacity(BATCH),
+            crypto: shared.crypto.clone(),
         }
     }
 
@@ -162,7 +165,7 @@ impl Io {
             .packets_mut(self.seal_start, end)
             .map(|p| &mut p[DATA_HEADER..])
             .collect();
-        aead::seal(&key, &self.seal_counters, &mut bufs);
+        self.crypto.seal(self.worker, &key, &self.seal_counters, &mut bufs);
         self.seal_counters.clear();
     }
 
@@ -327,9 +330,18 @@ pub(crate) fn run(shared: Arc<Shared>, id: usize, tun_fd: TunFd) {
     let mut events: [libc::epoll_event; 8] = unsafe { std::mem::zeroed() };
     let mut spin = Spinner::new(spin_wanted());
     while !shared.stop.load(Ordering::Relaxed) {
+        if shared.crypto.help(id) {
+            spin.busy();
+        }
         let timeout = if spin.active() { 0 } else { -1 };
+        if timeout < 0 {
+            shared.crypto.set_awake(id, false);
+        }
         // SAFETY: events has room for 8 entries.
         let n = unsafe { libc::epoll_wait(epfd, events.as_mut_ptr(), events.len() as i32, timeout) };
+        if timeout < 0 {
+            shared.crypto.set_awake(id, true);
+        }
         if n == 0 {
             spin.idle();
             continue;
@@ -536,7 +548,7 @@ impl Worker {
                             live_counters.push(c);
                         }
                         let mut ok = vec![false; bufs.len()];
-                        aead::open(&key, &live_counters, &mut bufs, &mut ok);
+                        io.crypto.open(io.worker, &key, &live_counters, &mut bufs, &mut ok);
                         let mut ok = ok.into_iter();
                         for l in live.iter_mut().filter(|l| **l) {
                             *l = ok.next().unwrap_or(false);
