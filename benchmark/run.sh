@@ -56,6 +56,7 @@ if ((DO_THROUGHPUT)); then
     live=()
     for id in "${C_IDS[@]}"; do usable "$id" && live+=("$id"); done
     ((${#live[@]})) && measure_idle_latency "$run" "${live[@]}"
+    ((${#live[@]})) && measure_awake_latency "$run" "${live[@]}"
     for id in "${live[@]}"; do measure_load_latency "$id" "$run"; done
   done
   for id in "${C_IDS[@]}"; do is_tunnel "$id" && stop_pair "$id"; done

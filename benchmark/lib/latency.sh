@@ -11,8 +11,9 @@ ping_rtts() {
 }
 
 # measure_idle_latency RUN ID...: BENCH_PINGS idle pings per contender, interleaved in blocks.
+# STATE (default idle) names the series in the results.
 measure_idle_latency() {
-  local run=$1 id sent left n
+  local run=$1 state=${STATE:-idle} id sent left n
   shift
   declare -A rtts=()
   for id in "$@"; do rtts[$id]=; done
@@ -23,7 +24,34 @@ measure_idle_latency() {
       rtts[$id]+="$(ping_rtts "${T_TARGET[$id]}" "$n")"$'\n'
     done
   done
-  for id in "$@"; do emit_latency "$id" "$run" idle "${rtts[$id]}"; done
+  for id in "$@"; do emit_latency "$id" "$run" "$state" "${rtts[$id]}"; done
+}
+
+# measure_awake_latency RUN ID...: the idle series again while a PM QoS CPU latency request of 0
+# is held (the file /dev/cpu_dma_latency kept open after writing 0), so that idle CPUs poll
+# instead of halting. This is the machine state wgkit's low-latency mode (cpuLatencyUs: 0)
+# requests while its tunnel carries packets; here the harness holds it, for every contender and
+# the raw veth alike.
+measure_awake_latency() {
+  local holder
+  node -e '
+    const fs = require("node:fs");
+    const fd = fs.openSync("/dev/cpu_dma_latency", "w");
+    const zero = Buffer.alloc(4);
+    fs.writeSync(fd, zero);
+    process.stdout.write("held\n");
+    setInterval(() => {}, 1 << 30);
+  ' >"$RUN_DIR/awake.out" 2>&1 &
+  holder=$!
+  track_pid "$holder"
+  for _ in $(seq 50); do grep -q held "$RUN_DIR/awake.out" 2>/dev/null && break; sleep 0.1; done
+  if ! grep -q held "$RUN_DIR/awake.out"; then
+    log "could not hold a CPU latency request: $(cat "$RUN_DIR/awake.out")"
+    stop_pid "$holder"
+    return 0
+  fi
+  STATE=awake measure_idle_latency "$@"
+  stop_pid "$holder"
 }
 
 # measure_load_latency ID RUN: pings while one TCP stream runs from A to B.

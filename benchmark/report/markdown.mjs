@@ -35,6 +35,16 @@ export function markdown(s, m) {
     out.push(`| ${label(s, l.id)} | ${fmt(l.idle.p50, 3)} | ${fmt(l.idle.p99, 3)} | ${fmt(l.idle.p50_added, 3)} | ${fmt(l.idle.p99_added, 3)} | ${fmt(l.load.p50, 3)} | ${fmt(l.load.p99, 3)} | ${fmt(l.load.p50_added, 3)} | ${fmt(l.load.p99_added, 3)} | ${l.idle.replies + l.load.replies}/${l.idle.sent + l.load.sent} |`);
   }
   out.push('');
+  if (s.latency.some((l) => l.awake?.sent > 0)) {
+    out.push('### Idle, CPUs kept from halting', '');
+    out.push('The idle series again while the harness holds a PM QoS CPU latency request of 0 (`/dev/cpu_dma_latency`), so idle CPUs poll instead of halting: the state wgkit\'s opt-in low-latency mode (`cpuLatencyUs: 0`) requests while its tunnel carries packets. It applies to every contender and to the raw veth alike.', '');
+    out.push('| contender | p50 | p99 | +p50 | +p99 | replies |', '|---|---:|---:|---:|---:|---:|');
+    for (const l of s.latency) {
+      if (!(l.awake?.sent > 0)) continue;
+      out.push(`| ${label(s, l.id)} | ${fmt(l.awake.p50, 3)} | ${fmt(l.awake.p99, 3)} | ${fmt(l.awake.p50_added, 3)} | ${fmt(l.awake.p99_added, 3)} | ${l.awake.replies}/${l.awake.sent} |`);
+    }
+    out.push('');
+  }
   const h = s.handshake;
   out.push('## Handshakes (in process, one thread, boringtun 0.7.1 `noise::Tunn`)', '');
   if (h?.ok) {

@@ -18,7 +18,7 @@ writeFileSync(join(outDir, 'latest.svg'), svg(s, m));
 
 const lines = ['', `wgkit benchmark — ${m.cpu}, ${m.cores} cores, kernel ${m.kernel}, ${s.settings.mode} mode`, ''];
 const ids = s.contenders.map((c) => c.id);
-lines.push(['contender'.padEnd(14), ...s.throughput.map((t) => `${t.streams}x${t.reverse ? 'rev' : 'fwd'}`.padStart(9)), 'CPU s/GB'.padStart(9), 'idle p50'.padStart(9), 'load p99'.padStart(9)].join(' '));
+lines.push(['contender'.padEnd(14), ...s.throughput.map((t) => `${t.streams}x${t.reverse ? 'rev' : 'fwd'}`.padStart(9)), 'CPU s/GB'.padStart(9), 'idle p50'.padStart(9), 'awake p50'.padStart(9), 'load p99'.padStart(9)].join(' '));
 for (const id of ids) {
   const c = s.contenders.find((x) => x.id === id);
   if (c.status === 'failed') {
@@ -28,7 +28,7 @@ for (const id of ids) {
   const l = s.latency.find((x) => x.id === id);
   lines.push([id.padEnd(14), ...s.throughput.map((t) => fmt(t.rows.find((r) => r.id === id)?.gbps).padStart(9)),
     fmt(s.throughput[0].rows.find((r) => r.id === id)?.cpu_s_per_gb).padStart(9),
-    fmt(l?.idle.p50, 3).padStart(9), fmt(l?.load.p99, 3).padStart(9)].join(' '));
+    fmt(l?.idle.p50, 3).padStart(9), fmt(l?.awake?.p50, 3).padStart(9), fmt(l?.load.p99, 3).padStart(9)].join(' '));
 }
 if (s.handshake?.ok) lines.push('', `handshakes/s/core: ${fmt(s.handshake.full.per_second, 0)} complete, ${fmt(s.handshake.responder.per_second, 0)} responder; flood: ${fmt(s.handshake.flood.verified_per_second, 0)} verified + ${fmt(s.handshake.flood.cookie_replies_per_second, 0)} cookie replies /s`);
 for (const c of s.control) if (c.ok) lines.push(`control ${c.contender} ${c.method}: apply ${fmt(c.set_ms, 0)} ms, read ${fmt(c.get_ms, 0)} ms (${c.peers_read} peers)`);

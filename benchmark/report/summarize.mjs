@@ -32,7 +32,7 @@ export function summarize(records) {
   }
   const latency = ids.map((id) => {
     const out = { id };
-    for (const state of ['idle', 'load']) {
+    for (const state of ['idle', 'awake', 'load']) {
       const pings = records.filter((r) => r.kind === 'ping' && r.contender === id && r.state === state);
       const rtts = pings.flatMap((r) => r.rtts_ms);
       const sent = pings.reduce((s, r) => s + r.sent, 0);
@@ -42,7 +42,7 @@ export function summarize(records) {
   });
   const veth = latency.find((l) => l.id === 'veth');
   for (const l of latency) {
-    for (const state of ['idle', 'load']) {
+    for (const state of ['idle', 'awake', 'load']) {
       const v = veth?.[state];
       l[state].p50_added = v && l[state].p50 !== null && v.p50 !== null ? l[state].p50 - v.p50 : null;
       l[state].p99_added = v && l[state].p99 !== null && v.p99 !== null ? l[state].p99 - v.p99 : null;

@@ -12,7 +12,7 @@ import { changeFromConfig, syncChangeFromConfig } from '../client/config-change.
 import { toDeviceInfo } from '../client/device-info.js';
 import type { ConfigInput } from '../client/client.js';
 import { parseWgConfig } from '../config/wg.js';
-import { native as call, nativeAsync, throwIfAborted, WgkitError } from '../errors.js';
+import { ErrorCodes, InvalidArgumentError, native as call, nativeAsync, throwIfAborted, WgkitError } from '../errors.js';
 import type { DeviceChange, DeviceInfo } from '../types.js';
 import { emitNative, type DeviceEventMap } from './events.js';
 
@@ -24,6 +24,16 @@ export interface DeviceOptions {
   mtu?: number;
   /** Worker threads (default: one per CPU, at most 4). */
   threads?: number;
+  /**
+   * Low-latency mode, off by default. While packets pass through the interface, the device asks
+   * the kernel to keep every CPU able to wake within this many microseconds (a PM QoS request on
+   * `/dev/cpu_dma_latency`, machine-wide while held); it drops the request after a second
+   * without packets. 0 keeps idle CPUs polling: the lowest latency (on VMs whose idle vCPUs
+   * halt, it removes most of a tunnel's idle round-trip cost), paid for with CPU time while the
+   * tunnel is busy. An integer from 0 to 1000000. Default: the `WGKIT_CPU_LATENCY_US`
+   * environment variable, else off.
+   */
+  cpuLatencyUs?: number;
   /** Serve the UAPI socket `NAME.sock` (default true). */
   uapi?: boolean;
   /** The UAPI socket directory (default `/var/run/wireguard`). */
@@ -61,10 +71,17 @@ export class WireGuardDevice extends EventEmitter<DeviceEventMap> {
   /** Creates the device (and its interface); `name` '' lets the kernel pick one. */
   static async create(name: string, options: DeviceOptions = {}): Promise<WireGuardDevice> {
     throwIfAborted(options.signal);
+    const { cpuLatencyUs } = options;
+    if (cpuLatencyUs !== undefined && !(Number.isInteger(cpuLatencyUs) && cpuLatencyUs >= 0 && cpuLatencyUs <= 1_000_000)) {
+      throw new InvalidArgumentError(ErrorCodes.INVALID_ARGUMENT, `cpuLatencyUs ${String(cpuLatencyUs)} is not an integer from 0 to 1000000`, {
+        field: 'cpuLatencyUs',
+      });
+    }
     const config = options.config ? await toNativeConfig(options.config, { signal: options.signal }) : undefined;
     const nativeOptions: JsDeviceOptions = {
       mtu: options.mtu,
       threads: options.threads,
+      cpuLatencyUs,
       uapi: options.uapi,
       socketDir: options.socketDir,
     };

@@ -36,6 +36,9 @@ pub struct JsDeviceOptions {
     pub mtu: Option<u32>,
     /// Worker threads; 0 = one per CPU (at most 4).
     pub threads: Option<u32>,
+    /// Low-latency mode: while packets flow, keep every CPU able to wake within this many
+    /// microseconds (0 = idle CPUs poll). Default: `WGKIT_CPU_LATENCY_US`, else off.
+    pub cpu_latency_us: Option<u32>,
     /// Serve the UAPI socket `NAME.sock` (default true).
     pub uapi: Option<bool>,
     pub socket_dir: Option<String>,
@@ -134,6 +137,7 @@ impl NativeDevice {
         if let Some(threads) = options.threads {
             device_options.threads = threads as usize;
         }
+        device_options.cpu_latency_us = options.cpu_latency_us;
         let uapi = if options.uapi.unwrap_or(true) {
             Some(UapiOptions {
                 socket_dir: options.socket_dir.map(PathBuf::from),

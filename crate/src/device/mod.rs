@@ -58,6 +58,7 @@ mod allowed_ips;
 mod batch;
 mod checksum;
 mod config;
+mod cpu_latency;
 mod crypto_pool;
 mod events;
 mod icmp;
@@ -113,6 +114,11 @@ pub struct DeviceOptions {
     pub fwmark: u32,
     /// Where events go; `None` = nowhere.
     pub events: Option<EventSink>,
+    /// Low-latency mode (`cpu_latency.rs`): while packets pass through the interface, ask the
+    /// kernel to keep every CPU able to wake within this many microseconds (0 = idle CPUs
+    /// poll); dropped after a second without packets. `None` = the `WGKIT_CPU_LATENCY_US`
+    /// environment variable, else off.
+    pub cpu_latency_us: Option<u32>,
 }
 
 impl Default for DeviceOptions {
@@ -124,6 +130,7 @@ impl Default for DeviceOptions {
             listen_port: 0,
             fwmark: 0,
             events: None,
+            cpu_latency_us: None,
         }
     }
 }
@@ -255,6 +262,12 @@ impl Device {
         } else {
             options.threads.min(64)
         };
+        let cpu_latency = match options.cpu_latency_us {
+            Some(us) => Some(cpu_latency::validate(us as i64, "cpuLatencyUs")?),
+            None => cpu_latency::from_env()?,
+        }
+        .map(|us| cpu_latency::CpuLatency::new(us, std::path::Path::new(cpu_latency::DEFAULT_PATH)))
+        .transpose()?;
         let netns = NetnsHandle::open(options.netns.as_ref())?;
         let name_owned = name.to_string();
         let mtu = options.mtu;
@@ -321,7 +334,7 @@ impl Device {
             let s = shared.clone();
             let h = std::thread::Builder::new()
                 .name(format!("wg-{}-timer", shared.name))
-                .spawn(move || worker::timer_loop(s))
+                .spawn(move || worker::timer_loop(s, cpu_latency))
                 .map_err(|e| Error::from_io(&e, "Unable to start the timer thread"))?;
             handles.push(h);
             Ok(())

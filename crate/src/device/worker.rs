@@ -2,6 +2,7 @@
 //! queue and UDP sockets, and the timer thread.
 
 use super::batch::{self, Batch, TunFd, VnetReader, BATCH};
+use super::cpu_latency::CpuLatency;
 use super::crypto_pool::CryptoPool;
 use super::events::EventSink;
 use super::icmp::{self, IcmpLimiter};
@@ -946,7 +947,8 @@ fn flush_tun(shared: &Shared, fd: TunFd, out: &mut Batch) {
 /// The timer thread: every 250 ms run boringtun's timers for every peer (retries, rekeys,
 /// passive keepalives), send persistent keepalives, mark stale peers; every second reset
 /// the handshake rate limiter.
-pub(crate) fn timer_loop(shared: Arc<Shared>) {
+/// The timer thread. It also drives the low-latency mode's CPU latency request, if any.
+pub(crate) fn timer_loop(shared: Arc<Shared>, mut cpu_latency: Option<CpuLatency>) {
     let mut io = Io::new(&shared, 0);
     let mut tick: u64 = 0;
     let events = shared.events.as_ref();
@@ -1011,5 +1013,12 @@ pub(crate) fn timer_loop(shared: Arc<Shared>) {
             }
         }
         io.flush(&shared);
+        if let Some(latency) = cpu_latency.as_mut() {
+            let c = &shared.counters;
+            let packets = c.tun_rx_packets.load(Ordering::Relaxed) + c.tun_tx_packets.load(Ordering::Relaxed);
+            if let Err(e) = latency.tick(packets) {
+                shared.report(e);
+            }
+        }
     }
 }
