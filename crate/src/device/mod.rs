@@ -41,6 +41,11 @@
 //! no thread wake-up (expensive when the CPU has halted, as on VMs). A yield that ran
 //! another thread ends the polling at once: the CPU is wanted elsewhere.
 //!
+//! **Low-latency mode** (`cpu_latency.rs`, off by default): with `cpu_latency_us` (or
+//! `WGKIT_CPU_LATENCY_US`) the timer thread holds a PM QoS CPU latency request while packets
+//! pass through the interface and drops it after a quiet second. With 0, idle CPUs poll
+//! instead of halting, so the thread hand-offs of a packet's path never wake a halted CPU.
+//!
 //! **Locking.** The peer table (`State`: keys, peers, allowed IPs) sits behind one `RwLock`
 //! that the data path takes for reading once per batch and `apply` takes for writing; each
 //! peer's `Tunn` sits behind its own `Mutex`, taken once per run of consecutive packets for
