@@ -65,6 +65,7 @@ if ((DO_THROUGHPUT)); then
 fi
 
 ((DO_HANDSHAKE)) && { log "handshakes (in process, one thread)"; measure_handshakes; }
+((DO_HANDSHAKE)) && { log "event delivery into JavaScript"; measure_event_rate; }
 
 if ((DO_CONTROL)); then
   log "control plane: $BENCH_PEERS peers x 2 allowed IPs"

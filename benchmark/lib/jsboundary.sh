@@ -36,3 +36,17 @@ tun_packets() {
 }
 
 unset_hidden() { unset 'C_IDS[-1]'; }
+
+# J2: event delivery into JavaScript. benchmark/lib/event-rate.mjs runs a WireGuardDevice in
+# namespace A and floods it with authenticated keepalives from alternating source ports
+# (wgkit-roam-flood, built with the handshake benchmark), one `endpointChanged` event per packet;
+# it counts the events that reach the JS listener and those dropped at the full queue.
+measure_event_rate() {
+  local flood out
+  flood="$(dirname "$HANDSHAKE_BIN")/wgkit-roam-flood"
+  [[ -x $flood ]] || { emit kind=event_rate ok:=false error="wgkit-roam-flood not built"; return 1; }
+  out=$(in_a node "$BENCH_DIR/lib/event-rate.mjs" "$REPO_DIR" "$flood" "$BENCH_HS_SECONDS" 2>"$RUN_DIR/event-rate.err") ||
+    { warn "event delivery benchmark failed: $(tail -1 "$RUN_DIR/event-rate.err") $out"; emit kind=event_rate ok:=false; return 1; }
+  jq -c '{kind: "event_rate"} + .' <<<"$out" >>"$RAW"
+  jq -r '"  events: \(.events_delivered) delivered to JS (\(.delivered_per_second|floor)/s), \(.events_dropped) dropped, from \(.packets_per_second|floor) roaming packets/s"' <<<"$out" >&2
+}

@@ -76,6 +76,13 @@ export function markdown(s, m) {
     out.push('Calls by name (side A): ' + Object.entries(j.side_a.calls).map(([k, v]) => `\`${k}\` ${v}`).join(', ') + '.', '');
     out.push('Packets never cross into JavaScript: TUN and UDP I/O, encryption and routing run on the addon\'s own threads (`crate/src/device/`); `wg set`/`wg show` are served by the UAPI socket in Rust as well. The fixed number of calls is start-up and shutdown.', '');
   } else out.push(`Not measured${j?.error ? `: ${j.error}` : ''}.`, '');
+  out.push('## Event delivery into JavaScript', '');
+  const e = s.eventRate;
+  if (e?.ok) {
+    out.push('A `WireGuardDevice` (one worker) in a node process takes a handshake and then a flood of authenticated keepalives from `wgkit-roam-flood` (`benchmark/handshake/src/bin/`), which alternates between two source ports: every packet roams the peer\'s endpoint and emits one `endpointChanged` event. Events go from the device threads into a queue of 4,096, and a forwarder thread hands them to JavaScript 256 per call; when the queue is full the device drops events and counts them (`stats().eventsDropped`) rather than slow the data path.', '');
+    out.push('| roaming packets sent | packets/s | events delivered to the listener | delivered/s | dropped (queue full) | longest gap between deliveries |', '|---:|---:|---:|---:|---:|---:|');
+    out.push(`| ${e.packets_sent} | ${fmt(e.packets_per_second, 0)} | ${e.events_delivered} | **${fmt(e.delivered_per_second, 0)}** | ${e.events_dropped} | ${fmt(e.max_gap_ms, 1)} ms |`, '');
+  } else out.push(`Not measured${e?.error ? `: ${e.error}` : ''}.`, '');
   out.push('## How to read this', '');
   out.push('- Both ends of every tunnel, iperf3 client and server share the same 2 cores, so a faster data plane also competes with iperf3 for CPU; numbers on a shared machine are noisy — compare medians and ratios, not single runs.');
   out.push('- Reporting rule (data-plane reference §7): CPU model, kernel, MTU 1420, stream count, direction, RTT and the same-machine wireguard-go baseline are all given above.');
