@@ -148,8 +148,17 @@ impl Batch {
         self.srcs[self.n] = src;
         self.segs[self.n] = 0;
         self.gro[self.n] = Coalesced::default();
-        self.gro_head = None;
+        self.end_coalescing();
         self.n += 1;
+    }
+
+    /// Completes the packet segments were being appended to, if any (no more will be).
+    /// [`write_tun`] calls it; until then that packet's headers are not valid.
+    pub(crate) fn end_coalescing(&mut self) {
+        if let Some(h) = self.gro_head.take() {
+            let len = self.lens[h];
+            self.gro[h].finish(&mut self.data[h * SLOT..h * SLOT + len]);
+        }
     }
 
     /// Commits a plain IP packet written at the start of the next slot — or appends it to
@@ -637,7 +646,8 @@ pub(crate) struct TunFd {
 
 /// Writes every packet of `batch` to the TUN queue (after its `virtio_net_hdr` when
 /// `vnet_hdr`: GSO for coalesced packets, all-zero otherwise); returns (written, failed, last error).
-pub(crate) fn write_tun(fd: RawFd, batch: &Batch, vnet_hdr: bool) -> (usize, usize, Option<std::io::Error>) {
+pub(crate) fn write_tun(fd: RawFd, batch: &mut Batch, vnet_hdr: bool) -> (usize, usize, Option<std::io::Error>) {
+    batch.end_coalescing();
     let mut ok = 0;
     let mut failed = 0;
     let mut error = None;
@@ -811,6 +821,7 @@ mod gro_tests {
                 batch.next_slot()[..p.len()].copy_from_slice(p);
                 batch.commit_coalescing(p.len());
             }
+            batch.end_coalescing();
             let mut out: Vec<Vec<u8>> = Vec::new();
             for i in 0..batch.len() {
                 let p = batch.packet(i).to_vec();
@@ -834,6 +845,48 @@ mod gro_tests {
                 // One flow, nothing in between: fewer writes than segments.
                 assert!(batch.len() < count, "round {round}: {} writes for {count}", batch.len());
             }
+        }
+    }
+
+    /// A merged packet is completed when its run ends, as the kernel expects it: IP length,
+    /// a valid IPv4 header checksum, and the pseudo-header sum in the TCP checksum field.
+    #[test]
+    fn a_merged_packet_is_completed_when_its_run_ends() {
+        use crate::device::checksum;
+        for v6 in [false, true] {
+            let ihl = if v6 { 40 } else { 20 };
+            let mut batch = Batch::new(8);
+            let mut seq = 7000;
+            for i in 0..5u16 {
+                let mut p = tcp_packet(v6, seq, 0x10, &[i as u8; 1000]);
+                if !v6 {
+                    p[4..6].copy_from_slice(&(0x40 + i).to_be_bytes());
+                    crate::device::offload::tests::fix_checksums(&mut p);
+                }
+                batch.push_coalescing(&p);
+                seq += 1000;
+            }
+            // Another flow's segment ends the run and starts its own.
+            let other = tcp_packet(v6, 1, 0x10, &[9u8; 10]);
+            batch.push_coalescing(&other);
+            assert_eq!(batch.len(), 2);
+            assert_eq!(batch.packet(1), &other[..]);
+            let mut p = batch.packet(0).to_vec();
+            assert_eq!(p.len(), ihl + 20 + 5000);
+            if v6 {
+                assert_eq!(u16::from_be_bytes([p[4], p[5]]) as usize, p.len() - 40);
+            } else {
+                assert_eq!(u16::from_be_bytes([p[2], p[3]]) as usize, p.len());
+                assert_eq!(checksum::fold(checksum::sum(&p[..20], 0)), 0xffff);
+            }
+            let (src, dst) = if v6 { (8..24, 24..40) } else { (12..16, 16..20) };
+            let ps = checksum::pseudo_header(&p[src], &p[dst], 6, p.len() - ihl);
+            assert_eq!(u16::from_be_bytes([p[ihl + 16], p[ihl + 17]]), checksum::fold(ps));
+            // What the kernel does with NEEDS_CSUM gives a packet whose checksums verify.
+            let c = checksum::checksum(&p[ihl..], 0);
+            p[ihl + 16..ihl + 18].copy_from_slice(&c.to_be_bytes());
+            assert!(checksums_ok(&p));
+            assert_eq!(batch.gro[0].header(batch.packet(0)).gso_size, 1000);
         }
     }
 

@@ -138,7 +138,14 @@ pub(crate) fn split(
     if l4 < ihl || l4_len < 8 || hlen > pkt.len() || mss == 0 || !family_ok {
         return Err(SplitError::Malformed);
     }
-    let (src, dstaddr) = (src.to_vec(), dstaddr.to_vec());
+    // The sums that are the same for every segment: the pseudo-header's addresses and
+    // protocol, and the IPv4 header without its length, identification and checksum fields.
+    let addresses = checksum::pseudo_header(src, dstaddr, proto, 0);
+    let ipv4_fixed = if v4 {
+        checksum::sum(&pkt[..2], checksum::sum(&pkt[6..10], checksum::sum(&pkt[12..ihl], 0)))
+    } else {
+        0
+    };
     let payload = pkt.len() - hlen;
     let segments = payload.div_ceil(mss).max(1);
     let seq0 = (proto == PROTO_TCP).then(|| u32::from_be_bytes(pkt[l4 + 4..l4 + 8].try_into().expect("4")));
@@ -155,10 +162,10 @@ pub(crate) fn split(
         dst[hlen..len].copy_from_slice(&pkt[start..end]);
         let seg = &mut dst[..len];
         if v4 {
+            let id = id0.wrapping_add(i as u16);
             seg[2..4].copy_from_slice(&(len as u16).to_be_bytes());
-            seg[4..6].copy_from_slice(&id0.wrapping_add(i as u16).to_be_bytes());
-            seg[10..12].fill(0);
-            let c = checksum::ipv4_header(&seg[..ihl]);
+            seg[4..6].copy_from_slice(&id.to_be_bytes());
+            let c = !checksum::fold(ipv4_fixed + len as u64 + id as u64);
             seg[10..12].copy_from_slice(&c.to_be_bytes());
         } else {
             seg[4..6].copy_from_slice(&((len - 40) as u16).to_be_bytes());
@@ -178,7 +185,7 @@ pub(crate) fn split(
             }
         };
         seg[csum_at..csum_at + 2].fill(0);
-        let mut c = checksum::checksum(&seg[l4..], checksum::pseudo_header(&src, &dstaddr, proto, len - l4));
+        let mut c = checksum::checksum(&seg[l4..], addresses + (len - l4) as u64);
         if proto == PROTO_UDP && c == 0 {
             c = 0xffff;
         }
@@ -248,7 +255,8 @@ impl Coalesced {
     }
 
     /// Appends `pkt` to the head packet `head[..*head_len]` (whose buffer has room up to
-    /// its end) when it is the next segment of the same flow; true when merged.
+    /// its end) when it is the next segment of the same flow; true when merged. The head's
+    /// headers are not valid again until [`Coalesced::finish`].
     pub(crate) fn try_append(&mut self, head: &mut [u8], head_len: &mut usize, pkt: &[u8]) -> bool {
         if self.closed || self.count == 0 {
             return false;
@@ -295,7 +303,20 @@ impl Coalesced {
             self.closed = true;
             head[ihl + 13] |= flags & TCP_FLAG_PSH;
         }
-        let total = *head_len;
+        // The length and checksum fields are fixed once, by `finish`, when the run ends.
+        true
+    }
+
+    /// Completes a merged packet `head` (exactly its bytes) once nothing more will be
+    /// appended, as the kernel's `tcp_gro_complete` does: the IP length fields, the IPv4
+    /// header checksum, and the pseudo-header sum in the TCP checksum field (the kernel
+    /// completes that checksum: `NEEDS_CSUM`). A packet that merged nothing is left as it is.
+    pub(crate) fn finish(&self, head: &mut [u8]) {
+        if self.count < 2 {
+            return;
+        }
+        let total = head.len();
+        let ihl = if head[0] >> 4 == 4 { 20 } else { 40 };
         if ihl == 20 {
             head[2..4].copy_from_slice(&(total as u16).to_be_bytes());
             head[10..12].fill(0);
@@ -304,11 +325,9 @@ impl Coalesced {
         } else {
             head[4..6].copy_from_slice(&((total - 40) as u16).to_be_bytes());
         }
-        // The kernel completes the checksum (NEEDS_CSUM): leave the pseudo-header sum.
         let (src, dst) = if ihl == 20 { (12..16, 16..20) } else { (8..24, 24..40) };
         let ps = checksum::pseudo_header(&head[src], &head[dst], PROTO_TCP, total - ihl);
         head[ihl + 16..ihl + 18].copy_from_slice(&checksum::fold(ps).to_be_bytes());
-        true
     }
 
     /// The `virtio_net_hdr` to write `pkt` with: GSO for a merged packet, none otherwise.
