@@ -271,15 +271,17 @@ impl<const IFMA: bool> Poly8<IFMA> {
         }
         // SAFETY: 64-byte arrays, unaligned zmm loads; avx512f per the contract.
         unsafe {
-            let rv: [__m512i; 5] = std::array::from_fn(|i| _mm512_loadu_si512(r[i].as_ptr().cast()));
-            let sv: [__m512i; 4] = std::array::from_fn(|i| {
-                let five_r = _mm512_add_epi64(rv[i + 1], _mm512_slli_epi64::<2>(rv[i + 1]));
-                if IFMA {
-                    _mm512_slli_epi64::<2>(five_r)
-                } else {
-                    five_r
-                }
-            });
+            // Plain loops, not `array::from_fn`: a closure does not inherit this function's
+            // target features, so the intrinsics in it became calls.
+            let mut rv = [_mm512_setzero_si512(); 5];
+            for (v, limb) in rv.iter_mut().zip(&r) {
+                *v = _mm512_loadu_si512(limb.as_ptr().cast());
+            }
+            let mut sv = [_mm512_setzero_si512(); 4];
+            for (s, &r) in sv.iter_mut().zip(&rv[1..]) {
+                let five_r = _mm512_add_epi64(r, _mm512_slli_epi64::<2>(r));
+                *s = if IFMA { _mm512_slli_epi64::<2>(five_r) } else { five_r };
+            }
             Poly8 {
                 h: [_mm512_setzero_si512(); 5],
                 r: rv,
