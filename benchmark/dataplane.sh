@@ -13,7 +13,8 @@
 # assignments for wgkit_pair ("-" = defaults); every configuration is measured once per round
 # (ROUNDS, default 1), interleaved with Debian wireguard-go, so that the configurations of one
 # sitting see the same machine load. PINGS=N adds an idle ping test (N pings, -i 0.01, p50/p90)
-# per configuration and over the raw veth.
+# per configuration and over the raw veth. Each measurement also prints the tunnel processes'
+# CPU seconds per GB moved (user + system, medians), steadier than Gbit/s on a busy host.
 set -eu
 umask 077
 RUNS=${RUNS:-3}
@@ -66,6 +67,14 @@ ping_pct() {
         awk '{v[NR]=$1} END {if (NR==0) print "ping n/a"; else printf "ping p50 %.3f ms  p90 %.3f ms  (n %d)\n", v[int(NR/2)+1], v[int(NR*0.9)], NR}'
 }
 
+# User + system CPU ticks so far of the tunnel processes (the wgkit pair, or both
+# wireguard-go daemons); nothing when none is running.
+cpu_ticks() {
+    for p in $PAIR_PID $GO_PIDS; do
+        [ -r "/proc/$p/stat" ] && sed 's/.*) //' "/proc/$p/stat"
+    done | awk '{t += $12 + $13; n++} END {if (n) print t}'
+}
+
 # iperf3 runs against a server in B; prints "<fwd median> <rev median>" and the single runs.
 measure() {
     label=$1
@@ -75,13 +84,21 @@ measure() {
     ip netns exec "$A" ping -c 2 -i 0.2 -W 2 10.77.0.2 >/dev/null
     : >"$TMP/fwd"
     : >"$TMP/rev"
+    : >"$TMP/fwd.cpu"
+    : >"$TMP/rev.cpu"
     i=0
     while [ $i -lt "$RUNS" ]; do
         for dir in fwd rev; do
             flag=
             [ $dir = rev ] && flag=-R
-            ip netns exec "$A" iperf3 -c 10.77.0.2 -p 5202 -t "$DURATION" $flag -f g 2>&1 |
-                awk '/receiver/ {print $(NF-2)}' >>"$TMP/$dir"
+            t0=$(cpu_ticks)
+            g=$(ip netns exec "$A" iperf3 -c 10.77.0.2 -p 5202 -t "$DURATION" $flag -f g 2>&1 |
+                awk '/receiver/ {print $(NF-2)}')
+            t1=$(cpu_ticks)
+            echo "$g" >>"$TMP/$dir"
+            # CPU seconds of the tunnel process per GB moved (GB = Gbit/s * seconds / 8).
+            [ -n "$t0" ] && [ -n "$g" ] && awk -v a="$t0" -v b="$t1" -v g="$g" -v d="$DURATION" -v hz="$(getconf CLK_TCK)" \
+                'BEGIN {printf "%.3f\n", (b - a) / hz / (g * d / 8)}' >>"$TMP/$dir.cpu"
         done
         i=$((i + 1))
     done
@@ -90,6 +107,9 @@ measure() {
     r=$(median <"$TMP/rev")
     printf '%-22s forward %6s Gbit/s  reverse %6s Gbit/s   (runs: %s | %s)\n' "$label" "$f" "$r" \
         "$(tr '\n' ' ' <"$TMP/fwd")" "$(tr '\n' ' ' <"$TMP/rev")"
+    [ -s "$TMP/fwd.cpu" ] && printf '%-22s CPU s/GB of the tunnel process: forward %s  reverse %s\n' "" \
+        "$(median <"$TMP/fwd.cpu")" "$(median <"$TMP/rev.cpu")"
+    return 0
 }
 
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC') $(uname -r) $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
