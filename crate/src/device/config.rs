@@ -3,7 +3,8 @@
 //! `model::Device`.
 
 use super::events::timespec;
-use super::peer::{allocate_index, new_tunn, Peer};
+use super::peer::{allocate_index, Identity, Peer};
+use super::prepared::Prepared;
 use super::udp::Sockets;
 use super::worker::Io;
 use super::{Shared, State, HANDSHAKE_RATE_LIMIT};
@@ -12,7 +13,6 @@ use crate::keys::Key;
 use crate::model::{self, AllowedIp, DeviceConfig};
 use boringtun::noise::rate_limiter::RateLimiter;
 use boringtun::noise::TunnResult;
-use boringtun::x25519::{PublicKey, StaticSecret};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -65,11 +65,14 @@ pub(crate) fn apply(shared: &Shared, config: DeviceConfig) -> Result<()> {
     if new_sockets.is_none() && new_mark != cur_mark {
         shared.sockets.read().set_fwmark(new_mark, cur_mark)?;
     }
+    // The costly part of adding peers, before the write lock and on every core.
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let mut prepared = Prepared::build(&shared.state, &config, cores);
     // Commit: infallible from here on.
     let mut outgoing: Vec<(Vec<u8>, SocketAddr, Arc<Peer>)> = Vec::new();
     {
         let mut st = shared.state.write();
-        commit(&mut st, config, &mut outgoing);
+        commit(&mut st, config, &mut prepared, &mut outgoing);
         st.fwmark = new_mark;
         if let Some(s) = &new_sockets {
             st.listen_port = s.port;
@@ -106,7 +109,7 @@ fn remove_peer(st: &mut State, key: &[u8; 32]) {
     }
 }
 
-fn set_private_key(st: &mut State, key: Key) {
+fn set_private_key(st: &mut State, key: Key, prepared: &mut Prepared) {
     if key.is_zero() {
         if st.private_key.take().is_some() {
             st.public_key = None;
@@ -122,38 +125,35 @@ fn set_private_key(st: &mut State, key: Key) {
     if st.private_key.as_ref() == Some(&key) {
         return;
     }
-    let public = key.public_key();
+    let ident = prepared.identity_for(&key).unwrap_or_else(|| Identity::new(&key));
+    let public = Key::from_bytes(*ident.public.as_bytes());
     // As the kernel does: a peer with the device's own public key cannot exist.
     remove_peer(st, public.as_bytes());
-    let pk = PublicKey::from(*public.as_bytes());
-    let tunn_limiter = Arc::new(RateLimiter::new(&pk, u64::MAX));
+    let pk = ident.public;
     st.handshake_limiter = Some(Arc::new(RateLimiter::new(&pk, HANDSHAKE_RATE_LIMIT)));
-    st.statics = Some((StaticSecret::from(*key.as_bytes()), pk));
+    st.statics = Some((ident.secret.clone(), pk));
     for p in &st.peers {
         let mut ps = p.state.lock();
         match ps.tunn.as_mut() {
-            Some(t) => t.set_static_private(StaticSecret::from(*key.as_bytes()), pk, Some(tunn_limiter.clone())),
-            None => {
-                let t = new_tunn(
-                    &key,
-                    &p.public_key,
-                    ps.preshared_key.as_ref(),
-                    p.index,
-                    tunn_limiter.clone(),
-                );
-                ps.tunn = Some(t);
-            }
+            Some(t) => t.set_static_private(ident.secret.clone(), pk, Some(ident.limiter.clone())),
+            None => ps.tunn = Some(ident.tunn(&p.public_key, ps.preshared_key.as_ref(), p.index)),
         }
     }
-    st.tunn_limiter = Some(tunn_limiter);
+    st.tunn_limiter = Some(ident.limiter);
     st.private_key = Some(key);
     st.public_key = Some(public);
 }
 
-fn commit(st: &mut State, config: DeviceConfig, outgoing: &mut Vec<(Vec<u8>, SocketAddr, Arc<Peer>)>) {
+fn commit(
+    st: &mut State,
+    config: DeviceConfig,
+    prepared: &mut Prepared,
+    outgoing: &mut Vec<(Vec<u8>, SocketAddr, Arc<Peer>)>,
+) {
     if let Some(k) = config.private_key {
-        set_private_key(st, k);
+        set_private_key(st, k, prepared);
     }
+    let ident = st.identity();
     if config.replace_peers {
         st.peers.clear();
         st.by_key.clear();
@@ -173,12 +173,21 @@ fn commit(st: &mut State, config: DeviceConfig, outgoing: &mut Vec<(Vec<u8>, Soc
             Some(p) => p.clone(),
             None if pc.update_only => continue,
             None => {
-                let index = allocate_index(|i| st.by_index.contains_key(&i));
-                let tunn = match (&st.private_key, &st.tunn_limiter) {
-                    (Some(k), Some(l)) => Some(new_tunn(k, &pc.public_key, None, index, l.clone())),
-                    _ => None,
+                // Built with its preshared key at once (the branch below then sees no change).
+                let psk = pc.preshared_key.clone().filter(|k| !k.is_zero());
+                let taken = |i| st.by_index.contains_key(&i);
+                let (index, tunn) = match &ident {
+                    Some(id) => match prepared.take(id, &pc.public_key, psk.as_ref(), None, taken) {
+                        Some((index, t)) => (index, Some(t)),
+                        None => {
+                            let index = allocate_index(taken);
+                            (index, Some(id.tunn(&pc.public_key, psk.as_ref(), index)))
+                        }
+                    },
+                    None => (allocate_index(taken), None),
                 };
                 let p = Arc::new(Peer::new(pc.public_key.clone(), index, tunn));
+                p.state.lock().preshared_key = psk;
                 st.by_key.insert(key, p.clone());
                 st.by_index.insert(index, p.clone());
                 st.peers.push(p.clone());
@@ -191,14 +200,13 @@ fn commit(st: &mut State, config: DeviceConfig, outgoing: &mut Vec<(Vec<u8>, Soc
             if psk != ps.preshared_key {
                 ps.preshared_key = psk;
                 // boringtun cannot change a Tunn's preshared key: this peer starts afresh.
-                if let (Some(k), Some(l)) = (&st.private_key, &st.tunn_limiter) {
-                    ps.tunn = Some(new_tunn(
-                        k,
-                        &peer.public_key,
-                        ps.preshared_key.as_ref(),
-                        peer.index,
-                        l.clone(),
-                    ));
+                if let Some(id) = &ident {
+                    let psk = ps.preshared_key.as_ref();
+                    let t = match prepared.take(id, &peer.public_key, psk, Some(peer.index), |_| false) {
+                        Some((_, t)) => t,
+                        None => id.tunn(&peer.public_key, psk, peer.index),
+                    };
+                    ps.tunn = Some(t);
                 }
             }
         }
@@ -312,6 +320,172 @@ mod tests {
             ..Default::default()
         })
         .is_ok());
+    }
+
+    fn empty_state() -> parking_lot::RwLock<State> {
+        parking_lot::RwLock::new(State {
+            private_key: None,
+            public_key: None,
+            statics: None,
+            handshake_limiter: None,
+            tunn_limiter: None,
+            listen_port: 0,
+            fwmark: 0,
+            peers: Vec::new(),
+            by_key: std::collections::HashMap::new(),
+            by_index: std::collections::HashMap::new(),
+            allowed: super::super::AllowedIps::new(),
+        })
+    }
+
+    /// Applies `config` as `apply` does (prepare, then commit under the write lock); returns
+    /// how many prepared tunnels the commit left unused.
+    fn apply_to(state: &parking_lot::RwLock<State>, config: DeviceConfig, cores: usize) -> usize {
+        let mut prepared = Prepared::build(state, &config, cores);
+        commit(&mut state.write(), config, &mut prepared, &mut Vec::new());
+        prepared.unused()
+    }
+
+    /// A handshake from `peer_private` (with `psk`) to the device's tunnel for that peer.
+    fn handshake_works(state: &parking_lot::RwLock<State>, peer_private: &Key, psk: Option<&Key>) -> bool {
+        let st = state.read();
+        let device_public = st.public_key.clone().expect("device key");
+        let peer = st.by_key.get(peer_private.public_key().as_bytes()).expect("peer");
+        assert!(Arc::ptr_eq(st.by_index.get(&peer.index).expect("index"), peer));
+        let mut ps = peer.state.lock();
+        let device_side = ps.tunn.as_mut().expect("tunnel");
+        let mut remote = Identity::new(peer_private).tunn(&device_public, psk, 7);
+        let (mut b1, mut b2) = (vec![0u8; 2048], vec![0u8; 2048]);
+        let init = match remote.format_handshake_initiation(&mut b1, false) {
+            TunnResult::WriteToNetwork(p) => p.to_vec(),
+            other => panic!("{other:?}"),
+        };
+        let resp = match device_side.decapsulate(None, &init, &mut b2) {
+            TunnResult::WriteToNetwork(p) => p.to_vec(),
+            _ => return false,
+        };
+        matches!(remote.decapsulate(None, &resp, &mut b1), TunnResult::WriteToNetwork(_))
+    }
+
+    #[test]
+    fn many_new_peers_get_tunnels_built_ahead_on_several_threads() {
+        let state = empty_state();
+        let privates: Vec<Key> = (0..100).map(|_| Key::generate_private()).collect();
+        let psks: Vec<Option<Key>> = (0..100).map(|i| (i % 3 == 0).then(Key::generate_private)).collect();
+        let peers = privates
+            .iter()
+            .zip(&psks)
+            .map(|(k, psk)| {
+                let mut pc = PeerConfig::new(k.public_key());
+                pc.preshared_key = psk.clone();
+                pc
+            })
+            .collect();
+        let config = DeviceConfig {
+            private_key: Some(Key::generate_private()),
+            peers,
+            ..Default::default()
+        };
+        assert_eq!(apply_to(&state, config, 4), 0, "every prepared tunnel is used");
+        let st = state.read();
+        assert_eq!(st.peers.len(), 100);
+        assert_eq!(st.by_index.len(), 100);
+        for (k, psk) in privates.iter().zip(&psks) {
+            let p = &st.by_key[k.public_key().as_bytes()];
+            assert_eq!(&p.state.lock().preshared_key, psk);
+        }
+        drop(st);
+        for i in [0, 1, 2, 50, 99] {
+            assert!(handshake_works(&state, &privates[i], psks[i].as_ref()), "peer {i}");
+        }
+        // The preshared key is really in the tunnel: without it the handshake fails.
+        assert!(!handshake_works(&state, &privates[3], None));
+    }
+
+    #[test]
+    fn a_key_added_removed_and_added_again_ends_as_without_preparation() {
+        let state = empty_state();
+        let device = Key::generate_private();
+        apply_to(
+            &state,
+            DeviceConfig {
+                private_key: Some(device),
+                ..Default::default()
+            },
+            2,
+        );
+        let x = Key::generate_private();
+        let psk = Key::generate_private();
+        let mut with_psk = PeerConfig::new(x.public_key());
+        with_psk.preshared_key = Some(psk.clone());
+        let mut remove = PeerConfig::new(x.public_key());
+        remove.remove = true;
+        let config = DeviceConfig {
+            peers: vec![PeerConfig::new(x.public_key()), remove, with_psk],
+            ..Default::default()
+        };
+        // The first mention was prepared and used; the re-added peer was built on the spot.
+        assert_eq!(apply_to(&state, config, 2), 0);
+        assert_eq!(state.read().peers.len(), 1);
+        assert_eq!(state.read().by_index.len(), 1);
+        assert!(handshake_works(&state, &x, Some(&psk)));
+        assert!(!handshake_works(&state, &x, None));
+    }
+
+    #[test]
+    fn a_new_preshared_key_gets_a_tunnel_built_ahead_at_the_same_index() {
+        let state = empty_state();
+        let x = Key::generate_private();
+        apply_to(
+            &state,
+            DeviceConfig {
+                private_key: Some(Key::generate_private()),
+                peers: vec![PeerConfig::new(x.public_key())],
+                ..Default::default()
+            },
+            1,
+        );
+        let index = state.read().by_key[x.public_key().as_bytes()].index;
+        let psk = Key::generate_private();
+        let mut pc = PeerConfig::new(x.public_key());
+        pc.preshared_key = Some(psk.clone());
+        let config = DeviceConfig {
+            peers: vec![pc.clone()],
+            ..Default::default()
+        };
+        let mut prepared = Prepared::build(&state, &config, 1);
+        assert_eq!(prepared.unused(), 1);
+        commit(&mut state.write(), config, &mut prepared, &mut Vec::new());
+        assert_eq!(prepared.unused(), 0);
+        assert_eq!(state.read().by_key[x.public_key().as_bytes()].index, index);
+        assert!(handshake_works(&state, &x, Some(&psk)));
+        // The same key again changes nothing, so nothing is built.
+        let again = DeviceConfig {
+            peers: vec![pc],
+            ..Default::default()
+        };
+        assert_eq!(Prepared::build(&state, &again, 1).unused(), 0);
+    }
+
+    #[test]
+    fn a_prepared_tunnel_is_refused_when_its_index_or_identity_no_longer_fits() {
+        let state = empty_state();
+        let x = Key::generate_private().public_key();
+        let config = DeviceConfig {
+            private_key: Some(Key::generate_private()),
+            peers: vec![PeerConfig::new(x.clone())],
+            ..Default::default()
+        };
+        let mut prepared = Prepared::build(&state, &config, 1);
+        let ident = prepared.identity_for(config.private_key.as_ref().unwrap()).expect("identity");
+        // Another identity (say, the private key changed in between): not used.
+        let other = Identity::new(&Key::generate_private());
+        assert!(prepared.take(&other, &x, None, None, |_| false).is_none());
+        // Its index taken, or another preshared key: not used either.
+        assert!(prepared.take(&ident, &x, None, None, |_| true).is_none());
+        assert!(prepared.take(&ident, &x, Some(&Key::generate_private()), None, |_| false).is_none());
+        assert!(prepared.take(&ident, &x, None, None, |_| false).is_some());
+        assert_eq!(prepared.unused(), 0);
     }
 
     #[test]

@@ -70,6 +70,7 @@ mod icmp;
 mod netns;
 mod offload;
 mod peer;
+mod prepared;
 mod tun;
 mod udp;
 mod worker;
@@ -198,6 +199,20 @@ pub(crate) struct State {
     pub(crate) by_key: HashMap<[u8; 32], Arc<Peer>>,
     pub(crate) by_index: HashMap<u32, Arc<Peer>>,
     pub(crate) allowed: AllowedIps<u32>,
+}
+
+impl State {
+    /// What new tunnels are built from, while the device has a private key.
+    pub(crate) fn identity(&self) -> Option<peer::Identity> {
+        match (&self.statics, &self.tunn_limiter) {
+            (Some((secret, public)), Some(limiter)) => Some(peer::Identity {
+                secret: secret.clone(),
+                public: *public,
+                limiter: limiter.clone(),
+            }),
+            _ => None,
+        }
+    }
 }
 
 pub(crate) struct Shared {

@@ -211,7 +211,29 @@ impl Tunn {
         rate_limiter: Option<Arc<RateLimiter>>,
     ) -> Self {
         let static_public = x25519::PublicKey::from(&static_private);
+        Self::new_with_static_public(
+            static_private,
+            static_public,
+            peer_static_public,
+            preshared_key,
+            persistent_keepalive,
+            index,
+            rate_limiter,
+        )
+    }
 
+    /// wgkit: as `new`, given the public key of `static_private`, which `new` derives itself
+    /// (a scalar multiplication per tunnel, a fifth of the cost of adding a peer). The caller
+    /// must pass the matching key.
+    pub fn new_with_static_public(
+        static_private: x25519::StaticSecret,
+        static_public: x25519::PublicKey,
+        peer_static_public: x25519::PublicKey,
+        preshared_key: Option<[u8; 32]>,
+        persistent_keepalive: Option<u16>,
+        index: u32,
+        rate_limiter: Option<Arc<RateLimiter>>,
+    ) -> Self {
         Tunn {
             handshake: Handshake::new(
                 static_private,
