@@ -477,13 +477,17 @@ mod tests {
             ..Default::default()
         };
         let mut prepared = Prepared::build(&state, &config, 1);
-        let ident = prepared.identity_for(config.private_key.as_ref().unwrap()).expect("identity");
+        let ident = prepared
+            .identity_for(config.private_key.as_ref().unwrap())
+            .expect("identity");
         // Another identity (say, the private key changed in between): not used.
         let other = Identity::new(&Key::generate_private());
         assert!(prepared.take(&other, &x, None, None, |_| false).is_none());
         // Its index taken, or another preshared key: not used either.
         assert!(prepared.take(&ident, &x, None, None, |_| true).is_none());
-        assert!(prepared.take(&ident, &x, Some(&Key::generate_private()), None, |_| false).is_none());
+        assert!(prepared
+            .take(&ident, &x, Some(&Key::generate_private()), None, |_| false)
+            .is_none());
         assert!(prepared.take(&ident, &x, None, None, |_| false).is_some());
         assert_eq!(prepared.unused(), 0);
     }
