@@ -338,6 +338,18 @@ mod tests {
         })
     }
 
+    /// A device state with a private key and `peers`.
+    fn keyed_state(peers: Vec<PeerConfig>) -> parking_lot::RwLock<State> {
+        let state = empty_state();
+        let config = DeviceConfig {
+            private_key: Some(Key::generate_private()),
+            peers,
+            ..Default::default()
+        };
+        apply_to(&state, config, 1);
+        state
+    }
+
     /// Applies `config` as `apply` does (prepare, then commit under the write lock); returns
     /// how many prepared tunnels the commit left unused.
     fn apply_to(state: &parking_lot::RwLock<State>, config: DeviceConfig, cores: usize) -> usize {
@@ -404,16 +416,7 @@ mod tests {
 
     #[test]
     fn a_key_added_removed_and_added_again_ends_as_without_preparation() {
-        let state = empty_state();
-        let device = Key::generate_private();
-        apply_to(
-            &state,
-            DeviceConfig {
-                private_key: Some(device),
-                ..Default::default()
-            },
-            2,
-        );
+        let state = keyed_state(Vec::new());
         let x = Key::generate_private();
         let psk = Key::generate_private();
         let mut with_psk = PeerConfig::new(x.public_key());
@@ -434,17 +437,8 @@ mod tests {
 
     #[test]
     fn a_new_preshared_key_gets_a_tunnel_built_ahead_at_the_same_index() {
-        let state = empty_state();
         let x = Key::generate_private();
-        apply_to(
-            &state,
-            DeviceConfig {
-                private_key: Some(Key::generate_private()),
-                peers: vec![PeerConfig::new(x.public_key())],
-                ..Default::default()
-            },
-            1,
-        );
+        let state = keyed_state(vec![PeerConfig::new(x.public_key())]);
         let index = state.read().by_key[x.public_key().as_bytes()].index;
         let psk = Key::generate_private();
         let mut pc = PeerConfig::new(x.public_key());
