@@ -154,13 +154,23 @@ fn build_all(ident: &Identity, jobs: &[Job], cores: usize) -> Vec<Tunn> {
     }
     let chunk = jobs.len().div_ceil(threads);
     std::thread::scope(|s| {
+        // A thread that cannot be started (a process at its thread limit) is no error.
         let handles: Vec<_> = jobs
             .chunks(chunk)
-            .map(|part| s.spawn(move || part.iter().map(build).collect::<Vec<_>>()))
+            .map(|part| {
+                let spawned = std::thread::Builder::new()
+                    .name("wgkit-tunnels".into())
+                    .spawn_scoped(s, move || part.iter().map(build).collect::<Vec<_>>());
+                (part, spawned.ok())
+            })
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| h.join().expect("building tunnels"))
+            .flat_map(|(part, h)| match h.map(|h| h.join()) {
+                Some(Ok(built)) => built,
+                // Not started, or it panicked: the part is built on this thread.
+                _ => part.iter().map(build).collect(),
+            })
             .collect()
     })
 }
