@@ -10,7 +10,7 @@ use super::worker::Io;
 use super::{Shared, State, HANDSHAKE_RATE_LIMIT};
 use crate::error::{Error, Result};
 use crate::keys::Key;
-use crate::model::{self, AllowedIp, DeviceConfig};
+use crate::model::{self, AllowedIp, DeviceConfig, PeerConfig};
 use boringtun::noise::rate_limiter::RateLimiter;
 use boringtun::noise::TunnResult;
 use std::net::SocketAddr;
@@ -101,6 +101,12 @@ pub(crate) fn apply(shared: &Shared, config: DeviceConfig) -> Result<()> {
     Ok(())
 }
 
+/// The preshared key `pc` asks for: `None` to leave it as it is, `Some(None)` to remove it (a
+/// zero key), `Some(Some(k))` to set it. The plan in `prepared.rs` reads it the same way.
+pub(crate) fn psk_change(pc: &PeerConfig) -> Option<Option<Key>> {
+    pc.preshared_key.as_ref().map(|k| (!k.is_zero()).then(|| k.clone()))
+}
+
 fn remove_peer(st: &mut State, key: &[u8; 32]) {
     if let Some(peer) = st.by_key.remove(key) {
         st.by_index.remove(&peer.index);
@@ -174,7 +180,7 @@ fn commit(
             None if pc.update_only => continue,
             None => {
                 // Built with its preshared key at once (the branch below then sees no change).
-                let psk = pc.preshared_key.clone().filter(|k| !k.is_zero());
+                let psk = psk_change(&pc).flatten();
                 let taken = |i| st.by_index.contains_key(&i);
                 let (index, tunn) = match &ident {
                     Some(id) => match prepared.take(id, &pc.public_key, psk.as_ref(), None, taken) {
@@ -195,8 +201,7 @@ fn commit(
             }
         };
         let mut ps = peer.state.lock();
-        if let Some(psk) = pc.preshared_key {
-            let psk = (!psk.is_zero()).then_some(psk);
+        if let Some(psk) = psk_change(&pc) {
             if psk != ps.preshared_key {
                 ps.preshared_key = psk;
                 // boringtun cannot change a Tunn's preshared key: this peer starts afresh.

@@ -7,6 +7,7 @@
 //! preshared key and its index are what it would have built itself, so a change that adds,
 //! removes and re-adds a key still ends exactly as if nothing had been prepared.
 
+use super::config::psk_change;
 use super::peer::{allocate_index, Identity};
 use super::State;
 use crate::keys::Key;
@@ -122,19 +123,18 @@ fn plan(st: &State, config: &DeviceConfig) -> (Option<(Key, Identity)>, Vec<Job>
         if pc.remove || Some(key) == own || !seen.insert(key) {
             continue;
         }
-        let psk = pc.preshared_key.clone().filter(|k| !k.is_zero());
+        let change = psk_change(pc);
         let existing = (!config.replace_peers).then(|| st.by_key.get(&key)).flatten();
         let index = match existing {
             None if pc.update_only => continue,
             None => allocate_index(|i| st.by_index.contains_key(&i) || indices.contains(&i)),
-            Some(p) => {
+            Some(p) => match &change {
                 // A tunnel only when the preshared key changes.
-                if pc.preshared_key.is_none() || p.state.lock().preshared_key == psk {
-                    continue;
-                }
-                p.index
-            }
+                Some(psk) if *psk != p.state.lock().preshared_key => p.index,
+                _ => continue,
+            },
         };
+        let psk = change.flatten();
         indices.insert(index);
         jobs.push(Job {
             peer: pc.public_key.clone(),
