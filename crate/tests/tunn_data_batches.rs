@@ -1,7 +1,8 @@
 //! The batched data-packet API of the vendored boringtun (`crate/vendor/boringtun/WGKIT.md`)
 //! with `wgkit::aead`: packets sealed outside boringtun decrypt with boringtun's own
 //! `decapsulate`, packets from `encapsulate` open with `accept_data`, and the replay window,
-//! tags and session indexes are enforced exactly as `decapsulate` enforces them.
+//! tags and session indexes are enforced exactly as `decapsulate` enforces them. Also the
+//! precomputed rekeying, `set_static_private_precomputed`.
 
 use boringtun::noise::{Tunn, TunnResult};
 use boringtun::x25519::{PublicKey, StaticSecret};
@@ -187,4 +188,38 @@ fn keepalives_and_bad_inner_packets() {
     // Not IP at all.
     let mut wires = seal_batch(&mut a, &[vec![0x10; 40]]);
     assert_eq!(open_batch(&mut b, &mut wires), vec![None]);
+}
+
+/// A handshake from `from` to `to`, completed when the initiator gets a response.
+fn handshake(from: &mut Tunn, to: &mut Tunn) -> bool {
+    let (mut buf, mut reply) = (vec![0u8; 2048], vec![0u8; 2048]);
+    let init = match from.format_handshake_initiation(&mut buf, true) {
+        TunnResult::WriteToNetwork(p) => p.to_vec(),
+        _ => return false,
+    };
+    let resp = match to.decapsulate(None, &init, &mut reply) {
+        TunnResult::WriteToNetwork(p) => p.to_vec(),
+        _ => return false,
+    };
+    matches!(from.decapsulate(None, &resp, &mut buf), TunnResult::WriteToNetwork(_))
+}
+
+#[test]
+fn a_precomputed_static_secret_rekeys_like_set_static_private() {
+    let (mut a, mut b) = pair();
+    let (new, pkb) = (secret(3), PublicKey::from(&secret(2)));
+    let new_public = PublicKey::from(&new);
+    let shared = new.diffie_hellman(&pkb);
+    a.set_static_private_precomputed(new.clone(), new_public, shared, None);
+    assert!(!a.has_data_session(), "sessions are cleared");
+    // b still expects a's old key: refused until b knows the new one.
+    assert!(!handshake(&mut a, &mut b));
+    let mut b = Tunn::new(secret(2), new_public, None, None, 0x300, None);
+    assert!(handshake(&mut a, &mut b));
+    assert!(handshake(&mut b, &mut a));
+    // A wrong secret (with another peer's key) fails the handshake.
+    let mut c = Tunn::new(secret(1), pkb, None, None, 0x400, None);
+    let wrong = new.diffie_hellman(&PublicKey::from(&secret(9)));
+    c.set_static_private_precomputed(new, new_public, wrong, None);
+    assert!(!handshake(&mut c, &mut b));
 }

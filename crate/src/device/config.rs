@@ -140,9 +140,20 @@ fn set_private_key(st: &mut State, key: Key, prepared: &mut Prepared) {
     st.statics = Some((ident.secret.clone(), pk));
     for p in &st.peers {
         let mut ps = p.state.lock();
+        let limiter = Some(ident.limiter.clone());
         match ps.tunn.as_mut() {
-            Some(t) => t.set_static_private(ident.secret.clone(), pk, Some(ident.limiter.clone())),
-            None => ps.tunn = Some(ident.tunn(&p.public_key, ps.preshared_key.as_ref(), p.index)),
+            Some(t) => match prepared.shared_for(&ident, &p.public_key) {
+                Some(shared) => t.set_static_private_precomputed(ident.secret.clone(), pk, shared, limiter),
+                None => t.set_static_private(ident.secret.clone(), pk, limiter),
+            },
+            None => {
+                let psk = ps.preshared_key.clone();
+                let t = match prepared.take(&ident, &p.public_key, psk.as_ref(), Some(p.index), |_| false) {
+                    Some((_, t)) => t,
+                    None => ident.tunn(&p.public_key, psk.as_ref(), p.index),
+                };
+                ps.tunn = Some(t);
+            }
         }
     }
     st.tunn_limiter = Some(ident.limiter);
@@ -156,16 +167,17 @@ fn commit(
     prepared: &mut Prepared,
     outgoing: &mut Vec<(Vec<u8>, SocketAddr, Arc<Peer>)>,
 ) {
-    if let Some(k) = config.private_key {
-        set_private_key(st, k, prepared);
-    }
-    let ident = st.identity();
+    // Peers the change replaces go before a new private key would rekey them.
     if config.replace_peers {
         st.peers.clear();
         st.by_key.clear();
         st.by_index.clear();
         st.allowed = super::AllowedIps::new();
     }
+    if let Some(k) = config.private_key {
+        set_private_key(st, k, prepared);
+    }
+    let ident = st.identity();
     for pc in config.peers {
         let key = *pc.public_key.as_bytes();
         if st.public_key.as_ref() == Some(&pc.public_key) {
@@ -387,17 +399,7 @@ mod tests {
     #[test]
     fn many_new_peers_get_tunnels_built_ahead_on_several_threads() {
         let state = empty_state();
-        let privates: Vec<Key> = (0..100).map(|_| Key::generate_private()).collect();
-        let psks: Vec<Option<Key>> = (0..100).map(|i| (i % 3 == 0).then(Key::generate_private)).collect();
-        let peers = privates
-            .iter()
-            .zip(&psks)
-            .map(|(k, psk)| {
-                let mut pc = PeerConfig::new(k.public_key());
-                pc.preshared_key = psk.clone();
-                pc
-            })
-            .collect();
+        let (privates, psks, peers) = peers_with_psks(100);
         let config = DeviceConfig {
             private_key: Some(Key::generate_private()),
             peers,
@@ -412,11 +414,7 @@ mod tests {
             assert_eq!(&p.state.lock().preshared_key, psk);
         }
         drop(st);
-        for i in [0, 1, 2, 50, 99] {
-            assert!(handshake_works(&state, &privates[i], psks[i].as_ref()), "peer {i}");
-        }
-        // The preshared key is really in the tunnel: without it the handshake fails.
-        assert!(!handshake_works(&state, &privates[3], None));
+        assert_handshakes(&state, &privates, &psks, &[0, 1, 2, 50, 99]);
     }
 
     #[test]
@@ -489,6 +487,112 @@ mod tests {
             .is_none());
         assert!(prepared.take(&ident, &x, None, None, |_| false).is_some());
         assert_eq!(prepared.unused(), 0);
+    }
+
+    /// `n` peer keys, every third peer with a preshared key, and their configs.
+    fn peers_with_psks(n: usize) -> (Vec<Key>, Vec<Option<Key>>, Vec<PeerConfig>) {
+        let privates: Vec<Key> = (0..n).map(|_| Key::generate_private()).collect();
+        let psks: Vec<Option<Key>> = (0..n).map(|i| (i % 3 == 0).then(Key::generate_private)).collect();
+        let configs = privates
+            .iter()
+            .zip(&psks)
+            .map(|(k, psk)| {
+                let mut pc = PeerConfig::new(k.public_key());
+                pc.preshared_key = psk.clone();
+                pc
+            })
+            .collect();
+        (privates, psks, configs)
+    }
+
+    /// Handshakes with the peers `which` of [`peers_with_psks`] work, each with its preshared
+    /// key, and fail for peer 3 without it (its key is really in the tunnel).
+    fn assert_handshakes(state: &parking_lot::RwLock<State>, privates: &[Key], psks: &[Option<Key>], which: &[usize]) {
+        for &i in which {
+            assert!(handshake_works(state, &privates[i], psks[i].as_ref()), "peer {i}");
+        }
+        assert!(psks[3].is_some());
+        assert!(!handshake_works(state, &privates[3], None));
+    }
+
+    fn new_key() -> DeviceConfig {
+        DeviceConfig {
+            private_key: Some(Key::generate_private()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_new_private_key_rekeys_every_peer_with_secrets_computed_ahead() {
+        let (privates, psks, configs) = peers_with_psks(40);
+        let state = keyed_state(configs);
+        let indices: Vec<u32> = state.read().peers.iter().map(|p| p.index).collect();
+        let config = new_key();
+        let mut prepared = Prepared::build(&state, &config, 4);
+        assert_eq!(prepared.unused_secrets(), 40);
+        assert_eq!(prepared.unused(), 0, "no tunnel is rebuilt");
+        commit(&mut state.write(), config, &mut prepared, &mut Vec::new());
+        assert_eq!(prepared.unused_secrets(), 0, "every secret is used");
+        let st = state.read();
+        assert_eq!(st.peers.iter().map(|p| p.index).collect::<Vec<_>>(), indices);
+        drop(st);
+        // A wrong secret would fail these: the handshake proves the static-static DH.
+        assert_handshakes(&state, &privates, &psks, &[0, 1, 2, 20, 39]);
+    }
+
+    #[test]
+    fn peers_without_tunnels_get_them_built_ahead_when_the_device_gets_a_key() {
+        let (privates, psks, configs) = peers_with_psks(40);
+        let state = empty_state();
+        let without_key = DeviceConfig {
+            peers: configs,
+            ..Default::default()
+        };
+        apply_to(&state, without_key, 1);
+        assert!(state.read().peers.iter().all(|p| p.state.lock().tunn.is_none()));
+        let config = new_key();
+        let mut prepared = Prepared::build(&state, &config, 4);
+        assert_eq!(prepared.unused(), 40);
+        commit(&mut state.write(), config, &mut prepared, &mut Vec::new());
+        assert_eq!(prepared.unused(), 0, "every prepared tunnel is used");
+        assert_handshakes(&state, &privates, &psks, &[0, 1, 2, 20, 39]);
+    }
+
+    #[test]
+    fn a_new_key_with_peers_replaced_prepares_nothing_for_the_old_ones() {
+        let (_, _, configs) = peers_with_psks(40);
+        let state = keyed_state(configs);
+        let (privates, psks, configs) = peers_with_psks(4);
+        let config = DeviceConfig {
+            replace_peers: true,
+            peers: configs,
+            ..new_key()
+        };
+        let mut prepared = Prepared::build(&state, &config, 4);
+        assert_eq!((prepared.unused(), prepared.unused_secrets()), (4, 0));
+        commit(&mut state.write(), config, &mut prepared, &mut Vec::new());
+        assert_eq!(prepared.unused(), 0);
+        assert_eq!(state.read().peers.len(), 4);
+        assert_eq!(state.read().by_index.len(), 4);
+        assert_handshakes(&state, &privates, &psks, &[0, 1, 2]);
+    }
+
+    #[test]
+    fn a_prepared_secret_is_refused_for_another_identity() {
+        let x = Key::generate_private().public_key();
+        let state = keyed_state(vec![PeerConfig::new(x.clone())]);
+        let config = new_key();
+        let mut prepared = Prepared::build(&state, &config, 1);
+        let ident = prepared
+            .identity_for(config.private_key.as_ref().unwrap())
+            .expect("identity");
+        let other = Identity::new(&Key::generate_private());
+        assert!(prepared.shared_for(&other, &x).is_none());
+        assert!(prepared
+            .shared_for(&ident, &Key::generate_private().public_key())
+            .is_none());
+        assert!(prepared.shared_for(&ident, &x).is_some());
+        assert_eq!(prepared.unused_secrets(), 0);
     }
 
     #[test]

@@ -405,6 +405,19 @@ impl NoiseParams {
 
         self.static_shared = self.static_private.diffie_hellman(&self.peer_static_public);
     }
+
+    /// wgkit: as `set_static_private`, with the public key and the static-static secret
+    /// computed by the caller.
+    fn set_static_private_precomputed(
+        &mut self,
+        static_private: x25519::StaticSecret,
+        static_public: x25519::PublicKey,
+        static_shared: x25519::SharedSecret,
+    ) {
+        self.static_private = static_private;
+        self.static_public = static_public;
+        self.static_shared = static_shared;
+    }
 }
 
 impl Handshake {
@@ -476,6 +489,17 @@ impl Handshake {
         public_key: x25519::PublicKey,
     ) {
         self.params.set_static_private(private_key, public_key)
+    }
+
+    /// wgkit: see `Tunn::set_static_private_precomputed`.
+    pub(crate) fn set_static_private_precomputed(
+        &mut self,
+        private_key: x25519::StaticSecret,
+        public_key: x25519::PublicKey,
+        static_shared: x25519::SharedSecret,
+    ) {
+        self.params
+            .set_static_private_precomputed(private_key, public_key, static_shared)
     }
 
     pub(super) fn receive_handshake_initialization<'a>(

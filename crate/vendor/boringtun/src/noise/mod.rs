@@ -276,6 +276,29 @@ impl Tunn {
         }
     }
 
+    /// wgkit: as `set_static_private`, given the public key of `static_private` and its
+    /// Diffie-Hellman with this tunnel's peer, which `set_static_private` computes itself (two
+    /// scalar multiplications per tunnel). A device changing its key computes them for all its
+    /// peers on every core before it takes its state's lock. The caller must pass the matching
+    /// values.
+    pub fn set_static_private_precomputed(
+        &mut self,
+        static_private: x25519::StaticSecret,
+        static_public: x25519::PublicKey,
+        static_shared: x25519::SharedSecret,
+        rate_limiter: Option<Arc<RateLimiter>>,
+    ) {
+        self.timers.should_reset_rr = rate_limiter.is_none();
+        self.rate_limiter = rate_limiter.unwrap_or_else(|| {
+            Arc::new(RateLimiter::new(&static_public, PEER_HANDSHAKE_RATE_LIMIT))
+        });
+        self.handshake
+            .set_static_private_precomputed(static_private, static_public, static_shared);
+        for s in &mut self.sessions {
+            *s = None;
+        }
+    }
+
     /// Encapsulate a single packet from the tunnel interface.
     /// Returns TunnResult.
     ///
