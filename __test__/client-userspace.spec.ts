@@ -168,6 +168,8 @@ describe('WireGuardClient with a wireguard-go device', () => {
       [{ fwmark: -1 }, 'fwmark'],
       [{ peers: [{ publicKey: pub(), allowedIPs: ['10.0.0.0/33'] }] }, 'peers[0].allowedIPs[0]'],
       [{ peers: [{ publicKey: 'nope' }] }, 'peers[0].publicKey'],
+      // Non-zero padding bits in the last character: not canonical, as wg refuses it.
+      [{ peers: [{ publicKey: 'GHuMwljFfqd2a7cs6BaUOmHflK23zME8VNvC5B37S3l=' }] }, 'peers[0].publicKey'],
       [{ peers: [{ publicKey: pub(), endpoint: '192.0.2.1' }] }, 'peers[0].endpoint'],
       [{ peers: [{ publicKey: pub(), persistentKeepalive: 65536 }] }, 'peers[0].persistentKeepalive'],
       [{ listenPort: 41999, peers: [{ publicKey: pub(), bogus: 1 }] }, 'peers[0].bogus'],

@@ -14,6 +14,7 @@ import {
   readKeyFile,
   writeKeyFile,
 } from '../lib/index.js';
+import { isPublicKeyBase64 } from '../lib/key-base64.js';
 
 const PRIV = 'GHuMwljFfqd2a7cs6BaUOmHflK23zME8VNvC5B37S3k=';
 const PUB = 'aPxGwq8zERHQ3Q1cOZFdJ+cvJX5Ka4mLN38AyYKYF10=';
@@ -70,6 +71,32 @@ describe('keys', () => {
       expect((err as KeyFormatError).code).toBe(ErrorCodes.INVALID_KEY);
       expect((err as Error).message).toBe('Key is not the correct length or format');
     }
+  });
+
+  it('checks public keys in JavaScript exactly as Key.fromBase64 parses them', () => {
+    const accepts = (text: string) => {
+      try {
+        Key.fromBase64(text);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_ \u00e9';
+    const texts = ['', '=', PRIV, PUB, PRIV.slice(0, 43), PRIV + '=', 'A'.repeat(43) + '=', 'A'.repeat(44)];
+    for (let i = 0; i < 2000; i++) {
+      const key = generatePrivateKey().toBase64().split('');
+      // Each character of the alphabet at each position, in turn: every last-character value too.
+      key[i % 44] = alphabet[Math.floor(i / 44) % alphabet.length] as string;
+      texts.push(key.join(''));
+    }
+    let valid = 0;
+    for (const text of texts) {
+      expect(isPublicKeyBase64(text), JSON.stringify(text)).toBe(accepts(text));
+      if (accepts(text)) valid++;
+    }
+    expect(valid).toBeGreaterThan(1000);
+    expect(texts.length - valid).toBeGreaterThan(50);
   });
 
   it('reads hex in either case and writes lower case', () => {

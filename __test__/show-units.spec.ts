@@ -2,11 +2,7 @@
  * The pure parts of lib/show: units, "ago", colour filtering and decisions, address text and
  * peer order. glibc itself (printf "%.2f", inet_ntop) is the oracle where wg relies on it.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   colorModeFromEnv,
   compareByHandshake,
@@ -32,12 +28,10 @@ import {
   unableToListInterfaces,
 } from '../lib/show/index.js';
 import type { DeviceInfo, PeerInfo } from '../lib/types.js';
-
-const dir = mkdtempSync(join(tmpdir(), 'wgkit-show-units-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+import { cOracle } from './helpers/c-oracle.js';
 
 /** A C program on glibc: `b N` prints wg's four `%.2f` quotients, `6 ADDR` inet_ntop(inet_pton(ADDR)). */
-const ORACLE = `
+const oracle = cOracle(`
 #include <arpa/inet.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -61,16 +55,7 @@ int main(void) {
   }
   return 0;
 }
-`;
-
-function oracle(lines: readonly string[]): string[] {
-  const src = join(dir, 'oracle.c');
-  const bin = join(dir, 'oracle');
-  writeFileSync(src, ORACLE);
-  execFileSync('cc', ['-O0', '-o', bin, src]);
-  const out = execFileSync(bin, { input: lines.join('\n') + '\n', encoding: 'utf8' });
-  return out.slice(0, -1).split('\n');
-}
+`);
 
 const CYAN = '\x1b[36m';
 const RESET = '\x1b[0m';

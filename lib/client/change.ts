@@ -4,7 +4,7 @@
  * Nothing is sent when anything is wrong.
  */
 import { ProblemCollector } from '../config/problems.js';
-import { checkAllowedIP, checkFwMark, checkListenPort, checkPersistentKeepalive } from '../config/values.js';
+import { checkAllowedIP, checkFwMark, checkListenPort, checkPersistentKeepalive, isKeyText } from '../config/values.js';
 import { ErrorCodes, InvalidArgumentError } from '../errors.js';
 import { Key } from '../keys.js';
 import type { KeyKind } from '../keys.js';
@@ -75,9 +75,7 @@ export function validateChange(change: DeviceChange): void {
 function checkKeyValue(value: unknown, kind: KeyKind, path: string, bad: (path: string, message: string) => void): void {
   if (value instanceof Key) return;
   if (typeof value !== 'string') return bad(path, 'must be a Key or a base64 string');
-  try {
-    Key.fromBase64(value, kind);
-  } catch {
+  if (!isKeyText(value, kind)) {
     bad(path, kind === 'public' ? `Key is not the correct length or format: \`${value}'` : 'Key is not the correct length or format');
   }
 }
@@ -102,7 +100,9 @@ export async function toNativeConfig(change: DeviceChange, options: ResolveOptio
 }
 
 async function toNativePeer(peer: PeerChange, path: string, options: ResolveOptions): Promise<JsPeerConfig> {
-  const out: JsPeerConfig = { publicKey: Key.from(peer.publicKey).toBase64() };
+  // A string was checked by `validateChange`: sent as it is, not parsed again.
+  const publicKey = typeof peer.publicKey === 'string' ? peer.publicKey : peer.publicKey.toBase64();
+  const out: JsPeerConfig = { publicKey };
   if (peer.remove) out.remove = true;
   if (peer.updateOnly) out.updateOnly = true;
   if (peer.presharedKey !== undefined) out.presharedKey = secretBytes(peer.presharedKey, 'preshared');

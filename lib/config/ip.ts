@@ -14,53 +14,96 @@ export interface ParsedIP {
 
 /** Parses dotted-quad IPv4 as inet_pton(AF_INET) does. */
 export function parseIPv4(text: string): Uint8Array | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
   const bytes = new Uint8Array(4);
-  for (const [i, part] of parts.entries()) {
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(part)) return undefined;
-    const octet = Number(part);
-    if (octet > 255) return undefined;
-    bytes[i] = octet;
-  }
-  return bytes;
+  return scanIPv4(text, 0, text.length, bytes, 0) ? bytes : undefined;
 }
 
 /** Parses IPv6 as inet_pton(AF_INET6) does (glibc: `::` must stand for at least one group). */
 export function parseIPv6(text: string): Uint8Array | undefined {
-  const halves = text.split('::');
-  if (halves.length > 2) return undefined;
-  const head = parseGroups(halves[0] ?? '', halves.length === 1);
-  const tail = halves.length === 2 ? parseGroups(halves[1] ?? '', true) : [];
-  if (head === undefined || tail === undefined) return undefined;
+  const gap = text.indexOf('::');
+  // A second `::` (":::" included) is never valid.
+  if (gap >= 0 && text.indexOf('::', gap + 1) >= 0) return undefined;
+  const head: number[] = [];
+  const tail: number[] = [];
+  if (!scanGroups(text, 0, gap < 0 ? text.length : gap, gap < 0, head)) return undefined;
+  if (gap >= 0 && !scanGroups(text, gap + 2, text.length, true, tail)) return undefined;
   const count = head.length + tail.length;
-  if (halves.length === 1 ? count !== 8 : count > 7) return undefined;
-  const groups = [...head, ...new Array<number>(8 - count).fill(0), ...tail];
+  if (gap < 0 ? count !== 8 : count > 7) return undefined;
   const bytes = new Uint8Array(16);
-  groups.forEach((group, i) => {
-    bytes[2 * i] = group >> 8;
-    bytes[2 * i + 1] = group & 0xff;
-  });
+  head.forEach((group, i) => putGroup(bytes, i, group));
+  tail.forEach((group, i) => putGroup(bytes, 8 - tail.length + i, group));
   return bytes;
 }
 
-/** Hex groups separated by single colons; the last may be dotted IPv4 when `ipv4Tail`. */
-function parseGroups(text: string, ipv4Tail: boolean): number[] | undefined {
-  if (text === '') return [];
-  const parts = text.split(':');
-  const groups: number[] = [];
-  for (const [i, part] of parts.entries()) {
-    if (ipv4Tail && i === parts.length - 1 && part.includes('.')) {
-      const v4 = parseIPv4(part);
-      if (v4 === undefined) return undefined;
-      groups.push(((v4[0] ?? 0) << 8) | (v4[1] ?? 0), ((v4[2] ?? 0) << 8) | (v4[3] ?? 0));
-    } else if (/^[0-9a-fA-F]{1,4}$/.test(part)) {
-      groups.push(parseInt(part, 16));
+const DOT = 0x2e;
+const COLON = 0x3a;
+
+function putGroup(bytes: Uint8Array, i: number, group: number): void {
+  bytes[2 * i] = group >> 8;
+  bytes[2 * i + 1] = group & 0xff;
+}
+
+/**
+ * Four decimal octets in `text[from, to)`, dot-separated, each `0` or 1-3 digits without a
+ * leading zero and at most 255, into `out[at..at + 4]`. Scanned by hand: config files carry
+ * tens of thousands of addresses.
+ */
+function scanIPv4(text: string, from: number, to: number, out: Uint8Array, at: number): boolean {
+  let octets = 0;
+  let value = 0;
+  let digits = 0;
+  for (let i = from; i <= to; i++) {
+    const c = i < to ? text.charCodeAt(i) : DOT;
+    if (c === DOT) {
+      if (digits === 0 || octets === 4) return false;
+      out[at + octets++] = value;
+      value = 0;
+      digits = 0;
+    } else if (c >= 0x30 && c <= 0x39) {
+      if (digits > 0 && value === 0) return false;
+      value = value * 10 + (c - 0x30);
+      digits++;
+      if (value > 255) return false;
     } else {
-      return undefined;
+      return false;
     }
   }
-  return groups;
+  return octets === 4;
+}
+
+/** 0-15 for a hex digit of either case, else -1. */
+function hexDigit(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  const lower = c | 0x20;
+  return lower >= 0x61 && lower <= 0x66 ? lower - 0x61 + 10 : -1;
+}
+
+/**
+ * Groups of 1-4 hex digits in `text[from, to)` separated by single colons, appended to `out`;
+ * the last may be dotted IPv4 (two groups) when `ipv4Tail`. An empty range is no groups.
+ */
+function scanGroups(text: string, from: number, to: number, ipv4Tail: boolean, out: number[]): boolean {
+  if (from === to) return true;
+  let start = from;
+  for (let i = from; i <= to; i++) {
+    if (i < to && text.charCodeAt(i) !== COLON) continue;
+    if (ipv4Tail && i === to && text.indexOf('.', start) >= 0) {
+      const v4 = new Uint8Array(4);
+      if (!scanIPv4(text, start, to, v4, 0)) return false;
+      out.push(((v4[0] ?? 0) << 8) | (v4[1] ?? 0), ((v4[2] ?? 0) << 8) | (v4[3] ?? 0));
+    } else {
+      if (i - start < 1 || i - start > 4) return false;
+      let group = 0;
+      for (let j = start; j < i; j++) {
+        const d = hexDigit(text.charCodeAt(j));
+        if (d < 0) return false;
+        group = group * 16 + d;
+      }
+      out.push(group);
+    }
+    start = i + 1;
+  }
+  return true;
 }
 
 /** wg's `parse_ip`: a `:` means IPv6, anything else must be IPv4. */
