@@ -2,8 +2,8 @@
  * The interop matrix for one pair of WireGuard implementations, as a vitest suite: handshake,
  * ping (IPv4 and IPv6 inside the tunnel; both underlay families), a bulk TCP transfer with
  * checksums, roaming of either side, persistent keepalives on the wire, a replayed data
- * datagram, a wrong public key, and a restarted peer. Only the initiator is given its peer's
- * endpoint, so the responder learns it from the handshake.
+ * datagram, a wrong public key, a restarted peer, and a private key rotated on each side. Only
+ * the initiator is given its peer's endpoint, so the responder learns it from the handshake.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -382,6 +382,29 @@ export function defineInteropSuite(s: InteropSuite): void {
         expect(await i.handshakeOf(r.keys.pub)).toBeGreaterThan(0);
         expect(await r.handshakeOf(i.keys.pub)).toBeGreaterThan(before);
         expect(await r.alive(), r.log).toBe(true);
+      },
+      timeout,
+    );
+
+    it(
+      'key rotation: each side in turn takes a new private key with wg set, its peer learns the new public key, traffic comes back',
+      async () => {
+        for (const x of [responder(), initiator()]) {
+          const old = x.keys.pub;
+          await x.rotateKey();
+          expect(x.keys.pub).not.toBe(old);
+          expect((await x.mustWg(`show ${x.ifname} public-key`)).trim()).toBe(x.keys.pub);
+          // The peer is configured with the new public key (wg setconf replaces the old peer).
+          await peerOf(x).apply();
+          const p = await initiator().ping(responder(), 4, 3, 5);
+          expect(p.code, explain(p)).toBe(0);
+          const p6 = await responder().ping(initiator(), 6, 2, 5);
+          expect(p6.code, explain(p6)).toBe(0);
+          expect(await peerOf(x).handshakeOf(x.keys.pub)).toBeGreaterThan(0);
+          expect(await x.handshakeOf(peerOf(x).keys.pub)).toBeGreaterThan(0);
+        }
+        expect(await a.alive(), a.log).toBe(true);
+        expect(await b.alive(), b.log).toBe(true);
       },
       timeout,
     );

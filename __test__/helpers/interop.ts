@@ -213,7 +213,8 @@ export interface SideOptions {
 
 /** One WireGuard device. */
 export class Side {
-  readonly keys = genKeyPair();
+  /** The device's key pair (a new one after `rotateKey`). */
+  keys: KeyPair = genKeyPair();
   readonly kind: Kind;
   readonly place: Place;
   readonly ifname: string;
@@ -337,6 +338,15 @@ export class Side {
        ip addr replace ${this.tunnel.v6}/64 dev ${this.ifname} nodad
        ip link set ${this.ifname} up`,
     );
+  }
+
+  /** `wg set IF private-key FILE` with a new key pair, which becomes this side's. */
+  async rotateKey(): Promise<void> {
+    const next = genKeyPair();
+    const file = join(this.dir, `${this.ifname}.key`);
+    writeFileSync(file, `${next.priv}\n`, { mode: 0o600 });
+    await must(this.place, `wg set ${this.ifname} private-key ${file}`);
+    this.keys = next;
   }
 
   /** Stops and starts the device again with the same configuration. */
