@@ -223,3 +223,28 @@ fn a_precomputed_static_secret_rekeys_like_set_static_private() {
     c.set_static_private_precomputed(new, new_public, wrong, None);
     assert!(!handshake(&mut c, &mut b));
 }
+
+/// The receiving window holds 8,192 counters (boringtun 0.7.1 had 1,024), so a packet that
+/// waited behind thousands of others on another socket (the latency lane, `device/lanes.rs`)
+/// is still accepted; older ones and replays are not.
+#[test]
+fn the_receiving_window_accepts_packets_reordered_by_thousands() {
+    let (mut a, mut b) = pair();
+    let mut dst = vec![0u8; 2048];
+    let payload = ipv4(64, 7);
+    let wires: Vec<Vec<u8>> = (0..9000)
+        .map(|_| match a.encapsulate(&payload, &mut dst) {
+            TunnResult::WriteToNetwork(w) => w.to_vec(),
+            _ => panic!("no session"),
+        })
+        .collect();
+    let mut open = |w: &Vec<u8>| matches!(b.decapsulate(None, w, &mut dst), TunnResult::WriteToTunnelV4(..));
+    assert!(open(&wires[8999]), "the newest packet first");
+    // 8,000 behind: inside the window (boringtun 0.7.1 dropped anything 1,024 behind).
+    assert!(open(&wires[999]));
+    assert!(open(&wires[5000]));
+    assert!(!open(&wires[999]), "a replay inside the window");
+    // 8,500 behind: outside it.
+    assert!(!open(&wires[499]));
+    assert!(!open(&wires[0]));
+}

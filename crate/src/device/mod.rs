@@ -3,11 +3,16 @@
 //! OS threads. No async runtime, no JS, nothing on the libuv pool.
 //!
 //! **Threads.** `threads` workers, each owning one TUN queue (`IFF_MULTI_QUEUE`), one IPv4 and
-//! one IPv6 UDP socket on the shared listen port (`SO_REUSEPORT`: the kernel keeps each peer's
-//! flow on one socket, so on one worker and in order) and an epoll instance; plus one timer
+//! one IPv6 UDP socket on the shared listen port (`SO_REUSEPORT`: each peer's flow stays on
+//! one socket, so on one worker and in order, apart from the latency lane below) and an epoll instance; plus one timer
 //! thread (250 ms ticks: boringtun timers, persistent keepalive, stale peers, MTU changes;
 //! every second the handshake rate limiter's reset). The TUN and the sockets are created in
 //! the target namespace by a short-lived helper thread (`netns.rs`).
+//!
+//! **Latency lane.** With two workers or more, the last one takes the small packets (at most
+//! 256 bytes inside: ACKs, pings, DNS, voice), steered there by BPF programs on the TUN and on
+//! the sockets' reuseport group, while bulk goes to the others (`lanes.rs`). Under a saturating
+//! TCP stream a ping's p50 went from 1.45–1.93 ms to 0.50–0.56 ms, throughput unchanged.
 //!
 //! **Batches.** Packets move in vectors (`batch.rs`): a burst of TUN reads → route (one trie
 //! lookup per run of equal destinations) → pad to 16 → encrypt → one `sendmmsg`; one
@@ -67,6 +72,7 @@ mod cpu_latency;
 mod crypto_pool;
 mod events;
 mod icmp;
+mod lanes;
 mod netns;
 mod offload;
 mod peer;
@@ -219,6 +225,8 @@ pub(crate) struct Shared {
     pub(crate) name: String,
     pub(crate) mtu: AtomicUsize,
     pub(crate) threads: usize,
+    /// The thread id of the latency lane's worker once it runs (`lanes.rs`), else 0.
+    pub(crate) lane_tid: std::sync::atomic::AtomicI32,
     pub(crate) state: RwLock<State>,
     pub(crate) sockets: RwLock<Arc<Sockets>>,
     pub(crate) socket_gen: AtomicU64,
@@ -308,6 +316,7 @@ impl Device {
             name: tun.name.clone(),
             mtu: AtomicUsize::new(mtu as usize),
             threads,
+            lane_tid: Default::default(),
             state: RwLock::new(State {
                 private_key: None,
                 public_key: None,

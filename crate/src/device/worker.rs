@@ -6,6 +6,7 @@ use super::cpu_latency::CpuLatency;
 use super::crypto_pool::CryptoPool;
 use super::events::EventSink;
 use super::icmp::{self, IcmpLimiter};
+use super::lanes::{self, LaneSlice};
 use super::offload::{self, VnetHdr};
 use super::peer::{padded_len, Peer, PeerState};
 use super::udp::Sockets;
@@ -297,6 +298,9 @@ struct Worker {
 /// A worker thread: until the device stops, wait on epoll and move one batch per ready
 /// descriptor.
 pub(crate) fn run(shared: Arc<Shared>, id: usize, tun_fd: TunFd) {
+    if lanes::lane(shared.threads) == Some(id) {
+        shared.lane_tid.store(lanes::current_tid(), Ordering::Relaxed);
+    }
     // SAFETY: plain epoll_create1; failure checked.
     let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
     if ep < 0 {
@@ -952,6 +956,7 @@ pub(crate) fn timer_loop(shared: Arc<Shared>, mut cpu_latency: Option<CpuLatency
     let mut io = Io::new(&shared, 0);
     let mut tick: u64 = 0;
     let events = shared.events.as_ref();
+    let mut lane_slice = LaneSlice::new();
     loop {
         {
             let (m, cv) = &shared.stop_cv;
@@ -1013,8 +1018,10 @@ pub(crate) fn timer_loop(shared: Arc<Shared>, mut cpu_latency: Option<CpuLatency
             }
         }
         io.flush(&shared);
+        let c = &shared.counters;
+        let datagrams = c.rx_datagrams.load(Ordering::Relaxed) + c.tx_datagrams.load(Ordering::Relaxed);
+        lane_slice.tick(shared.lane_tid.load(Ordering::Relaxed), datagrams);
         if let Some(latency) = cpu_latency.as_mut() {
-            let c = &shared.counters;
             let packets = c.tun_rx_packets.load(Ordering::Relaxed) + c.tun_tx_packets.load(Ordering::Relaxed);
             if let Err(e) = latency.tick(packets) {
                 shared.report(e);

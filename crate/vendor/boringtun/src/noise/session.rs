@@ -47,10 +47,11 @@ const AEAD_SIZE: usize = 16;
 
 // Receiving buffer constants
 const WORD_SIZE: u64 = 64;
-const N_WORDS: u64 = 16; // Suffice to reorder 64*16 = 1024 packets; can be increased at will
+// wgkit: 8,192 counters (was 16 words, 1,024), as wide as the kernel's window.
+const N_WORDS: u64 = 128;
 const N_BITS: u64 = WORD_SIZE * N_WORDS;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct ReceivingKeyCounterValidator {
     /// In order to avoid replays while allowing for some reordering of the packets, we keep a
     /// bitmap of received packets, and the value of the highest counter
@@ -58,6 +59,17 @@ struct ReceivingKeyCounterValidator {
     /// Used to estimate packet loss
     receive_cnt: u64,
     bitmap: [u64; N_WORDS as usize],
+}
+
+// wgkit: written out, as `Default` is not derived for arrays of more than 32 elements.
+impl Default for ReceivingKeyCounterValidator {
+    fn default() -> Self {
+        ReceivingKeyCounterValidator {
+            next: 0,
+            receive_cnt: 0,
+            bitmap: [0; N_WORDS as usize],
+        }
+    }
 }
 
 impl ReceivingKeyCounterValidator {
