@@ -300,3 +300,54 @@ fn large_tcp_transfer_with_offloads() {
     let (sa, sb) = (a.dev.stats(), b.dev.stats());
     assert_eq!(sa.dropped_invalid + sb.dropped_invalid, 0, "{sa:?} {sb:?}");
 }
+
+/// The id of this process's thread named `name` (as the kernel keeps it: 15 bytes at most).
+fn thread_id(name: &str) -> Option<i32> {
+    let name = &name[..name.len().min(15)];
+    std::fs::read_dir("/proc/self/task").ok()?.flatten().find_map(|t| {
+        let comm = std::fs::read_to_string(t.path().join("comm")).ok()?;
+        (comm.trim_end() == name).then(|| t.file_name().to_str()?.parse().ok())?
+    })
+}
+
+/// While a bulk transfer runs, the device turns its latency lane on (`device/lanes.rs`): its
+/// last worker gets a short slice, small packets are steered to it, and the bytes still
+/// arrive intact although the two lanes reorder a peer's packets. Once quiet, it turns off.
+#[test]
+fn the_latency_lane_is_on_while_bulk_flows() {
+    let pair = Pair::new();
+    let (na, nb) = (format!("wa{}", pair.t), format!("wb{}", pair.t));
+    let a = Node::new_with_threads(&pair.a, &na, 51820, 2);
+    let b = Node::new_with_threads(&pair.b, &nb, 51820, 2);
+    a.add_peer(peer(&b.public(), Some("192.0.2.2:51820"), &["10.77.0.2/32"]));
+    b.add_peer(peer(&a.public(), Some("192.0.2.1:51820"), &["10.77.0.1/32"]));
+    up(&pair.a, &na, &["10.77.0.1/24"]);
+    up(&pair.b, &nb, &["10.77.0.2/24"]);
+    assert!(ping(&pair.a, "10.77.0.2", ""));
+    let lane = thread_id(&format!("wg-{na}-1")).expect("the lane worker");
+    let default = slice_of(lane);
+    std::thread::scope(|s| {
+        let transfer = s.spawn(|| {
+            tcp_transfer(&pair.a, &pair.b, "10.77.0.2", 5021, 200 << 20);
+            // Pings during the transfer's last moments, and the lane's own small packets.
+            assert!(ping(&pair.a, "10.77.0.2", ""));
+        });
+        let mut seen_short = false;
+        while !transfer.is_finished() {
+            seen_short |= default.is_some() && slice_of(lane) == Some(100_000);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        transfer.join().unwrap();
+        if default.is_some() {
+            assert!(
+                seen_short,
+                "the lane worker never had a short slice during the transfer"
+            );
+        }
+    });
+    // Four quiet ticks of 250 ms, then the lane is off again.
+    let back = wait_until(Duration::from_secs(3), || slice_of(lane) == default);
+    assert!(back, "the lane worker kept its short slice while quiet");
+    let (sa, sb) = (a.dev.stats(), b.dev.stats());
+    assert_eq!(sa.dropped_invalid + sb.dropped_invalid, 0, "{sa:?} {sb:?}");
+}

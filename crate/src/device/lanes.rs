@@ -3,26 +3,32 @@
 //! Under load, a tunnel's queues are the TUN queue that the sending TCP stack fills (its skbs
 //! are orphaned there, so TCP Small Queues do not bound it) and the receiving UDP socket, where
 //! the peer's super-packets wait for decryption. A ping, a TCP ACK or a keystroke that shares
-//! them waits behind megabytes. With two workers or more, the device keeps its last worker for
-//! small packets:
+//! them waits behind megabytes. With two workers or more, while bulk traffic flows
+//! ([`LaneControl`]), the device keeps its last worker for small packets:
 //! - the TUN gets a steering program (`TUNSETSTEERINGEBPF`): a packet of at most
 //!   [`SMALL_INNER`] bytes goes to the lane's queue, a larger one to `hash % (workers - 1)`;
 //! - the UDP sockets' reuseport group gets a classic BPF program (`SO_ATTACH_REUSEPORT_CBPF`):
 //!   a WireGuard data message of at most [`SMALL_DATAGRAM`] bytes goes to the lane's socket, a
 //!   larger one to `hash(source) % (workers - 1)`, anything else (handshakes, cookies) to the
 //!   kernel's own choice among all sockets;
-//! - while the device is busy, the lane's worker has a short time slice, so that waking it
-//!   preempts a bulk thread at once instead of at the end of that thread's slice (kernels
-//!   ≥ 6.12; [`LaneSlice`]).
+//! - the lane's worker has a short time slice, so that waking it preempts a bulk thread at once
+//!   instead of at the end of that thread's slice (kernels ≥ 6.12).
+//!
+//! Without bulk traffic the lane is off and every worker takes every kind of packet, as before:
+//! a device carrying only small packets (voice, games, DNS for many peers) keeps all its
+//! workers for them, and idle CPUs are not asked to preempt (a short slice on idle CPUs makes
+//! the lane's worker preempt the very thread that woke it, which cost an idle ping 50–100 µs).
 //!
 //! Packets of one peer then reach its receiver on two sockets, so their order can change by as
 //! many packets as the bulk socket holds; the receiving window is 8,192 counters wide, about
-//! the kernel's and wireguard-go's (vendored boringtun, `WGKIT.md`). Each part is best effort: the TUN program needs
-//! `CAP_BPF` (or `CAP_SYS_ADMIN`) and kernel ≥ 4.16, and where one cannot be set the device
-//! works as before. `WGKIT_LATENCY_LANE=0` turns the lane off.
+//! the kernel's and wireguard-go's (vendored boringtun, `WGKIT.md`). Each part is best effort:
+//! the TUN program needs `CAP_BPF` (or `CAP_SYS_ADMIN`) and kernel ≥ 4.16, and where one cannot
+//! be set the device works without it. `WGKIT_LATENCY_LANE=0` turns the lane off.
 
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use super::udp::Sockets;
 
 /// Inner packets of at most this many bytes take the lane (ACKs with options, pings, DNS
 /// queries, voice frames, keystrokes).
@@ -94,10 +100,15 @@ fn load_ebpf(program: &[u64]) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
-/// Steers the TUN's queues (any queue's descriptor) for `queues` queues.
-pub(crate) fn steer_tun(queue_fd: RawFd, queues: usize) -> io::Result<()> {
-    let prog = load_ebpf(&tun_program(queues as u32))?;
-    let raw: libc::c_int = std::os::fd::AsRawFd::as_raw_fd(&prog);
+/// Loads the TUN steering program for `queues` queues.
+pub(crate) fn tun_steering(queues: usize) -> io::Result<OwnedFd> {
+    load_ebpf(&tun_program(queues as u32))
+}
+
+/// Attaches `program` to the TUN of `queue_fd` (any of its queues), or detaches whatever is
+/// attached (`None`: the kernel's own queue choice again).
+pub(crate) fn steer_tun(queue_fd: RawFd, program: Option<&OwnedFd>) -> io::Result<()> {
+    let raw: libc::c_int = program.map_or(-1, |p| p.as_raw_fd());
     // SAFETY: the ioctl reads one int; the TUN keeps its own reference to the program.
     if unsafe { libc::ioctl(queue_fd, TUNSETSTEERINGEBPF, &raw) } < 0 {
         return Err(io::Error::last_os_error());
@@ -178,9 +189,13 @@ pub(crate) fn udp_program(sockets: u32, v6: bool) -> Vec<libc::sock_filter> {
 /// `SO_ATTACH_REUSEPORT_CBPF`.
 const SO_ATTACH_REUSEPORT_CBPF: libc::c_int = 51;
 
-/// Steers the reuseport group of `socket` (its `sockets` members bound in worker order).
-pub(crate) fn steer_udp(socket: RawFd, sockets: usize, v6: bool) -> io::Result<()> {
-    let program = udp_program(sockets as u32, v6);
+/// The reuseport program that leaves every choice to the kernel (its 4-tuple hash).
+fn kernel_choice_program() -> Vec<libc::sock_filter> {
+    vec![op(RET_K, 0, 0, u32::MAX)]
+}
+
+/// Attaches `program` to the reuseport group of `socket`.
+fn attach_reuseport(socket: RawFd, program: &[libc::sock_filter]) -> io::Result<()> {
     let fprog = libc::sock_fprog {
         len: program.len() as u16,
         filter: program.as_ptr() as *mut libc::sock_filter,
@@ -197,6 +212,30 @@ pub(crate) fn steer_udp(socket: RawFd, sockets: usize, v6: bool) -> io::Result<(
     };
     if r < 0 {
         return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Steers the reuseport groups of `sockets` (one per family, members bound in worker order):
+/// the lane's programs when `on`, else the kernel's own choice.
+pub(crate) fn steer_udp(sockets: &Sockets, on: bool) -> io::Result<()> {
+    let n = sockets.pairs.len() as u32;
+    let Some(first) = sockets.pairs.first() else {
+        return Ok(());
+    };
+    let v4 = if on {
+        udp_program(n, false)
+    } else {
+        kernel_choice_program()
+    };
+    attach_reuseport(first.v4.as_raw_fd(), &v4)?;
+    if let Some(v6) = &first.v6 {
+        let p = if on {
+            udp_program(n, true)
+        } else {
+            kernel_choice_program()
+        };
+        attach_reuseport(v6.as_raw_fd(), &p)?;
     }
     Ok(())
 }
@@ -240,57 +279,109 @@ fn set_slice(tid: i32, ns: u64) -> io::Result<()> {
     Ok(())
 }
 
-/// The calling thread's id, for [`LaneSlice`].
+/// The calling thread's id, for [`LaneControl::tick`].
 pub(crate) fn current_tid() -> i32 {
     // SAFETY: plain syscall.
     unsafe { libc::gettid() }
 }
 
-/// Datagrams sent and received in one timer tick (250 ms) above which the device counts as
-/// busy: 8,000 a second, far above pings, keepalives or a voice call, far below bulk traffic.
-const BUSY_DATAGRAMS_PER_TICK: u64 = 2_000;
-/// Quiet ticks before the default slice is restored.
+/// Datagrams sent and received in one timer tick (250 ms) from which traffic can count as bulk:
+/// 8,000 a second, far above pings, keepalives or a voice call.
+const BULK_DATAGRAMS_PER_TICK: u64 = 2_000;
+/// The mean datagram size (bytes) from which traffic counts as bulk: a flood of small packets
+/// is served best by every worker.
+const BULK_MEAN_BYTES: u64 = 512;
+/// Ticks without bulk before the lane is turned off.
 const QUIET_TICKS: u32 = 4;
 
-/// Gives the lane's worker a short slice while bulk traffic keeps the CPUs busy, so that
-/// waking it preempts a bulk thread at once instead of at the end of that thread's slice, and
-/// the default slice otherwise: on idle CPUs a short slice only makes the lane's worker
-/// preempt the thread that woke it (the sender of a ping, say) in the middle of its work,
-/// which costs an idle round trip about 50 µs on this VM. Driven by the timer thread.
-pub(crate) struct LaneSlice {
-    last: u64,
-    short: bool,
+/// Whether bulk traffic flows, from the device's totals at each timer tick.
+#[derive(Default)]
+pub(crate) struct BulkDetector {
+    datagrams: u64,
+    bytes: u64,
+    on: bool,
     quiet: u32,
 }
 
-impl LaneSlice {
-    pub(crate) fn new() -> LaneSlice {
-        LaneSlice {
-            last: 0,
-            short: false,
-            quiet: 0,
+impl BulkDetector {
+    /// Takes the totals so far (datagrams and bytes both ways); returns whether the lane
+    /// should be on: from the first tick with bulk until [`QUIET_TICKS`] ticks without.
+    pub(crate) fn tick(&mut self, datagrams: u64, bytes: u64) -> bool {
+        // Totals fall when peers are removed: count such a tick as quiet.
+        let d = datagrams.saturating_sub(self.datagrams);
+        let b = bytes.saturating_sub(self.bytes);
+        (self.datagrams, self.bytes) = (datagrams, bytes);
+        if d >= BULK_DATAGRAMS_PER_TICK && b >= d * BULK_MEAN_BYTES {
+            self.on = true;
+            self.quiet = 0;
+        } else if self.on {
+            self.quiet += 1;
+            self.on = self.quiet < QUIET_TICKS;
+        }
+        self.on
+    }
+}
+
+/// Turns the lane on and off. Driven by the timer thread; nothing on the data path.
+pub(crate) struct LaneControl {
+    workers: usize,
+    /// A duplicate of one of the TUN's queue descriptors.
+    tun: Option<OwnedFd>,
+    /// The TUN program, loaded the first time the lane turns on.
+    tun_program: Option<OwnedFd>,
+    /// Loading it failed (no `CAP_BPF`): the TUN is not steered.
+    tun_refused: bool,
+    bulk: BulkDetector,
+    on: bool,
+}
+
+impl LaneControl {
+    /// The control of a device with `workers` workers, if it has a lane.
+    pub(crate) fn new(workers: usize, tun: Option<OwnedFd>) -> Option<LaneControl> {
+        lane(workers)?;
+        Some(LaneControl {
+            workers,
+            tun,
+            tun_program: None,
+            tun_refused: false,
+            bulk: BulkDetector::default(),
+            on: false,
+        })
+    }
+
+    /// Once per timer tick, with the device's totals, its sockets (`renewed` when they were
+    /// just replaced) and the lane worker's thread id (0 until it runs).
+    pub(crate) fn tick(&mut self, datagrams: u64, bytes: u64, sockets: &Sockets, renewed: bool, tid: i32) {
+        let on = self.bulk.tick(datagrams, bytes);
+        if on != self.on {
+            self.on = on;
+            self.steer_tun();
+            let _ = steer_udp(sockets, on);
+            if tid != 0 {
+                let _ = set_slice(tid, if on { LANE_SLICE_NS } else { 0 });
+            }
+        } else if on && renewed {
+            let _ = steer_udp(sockets, true);
         }
     }
 
-    /// Called once per tick with the lane worker's id (0 = not started) and the count of
-    /// datagrams through the device so far. Best effort: kernels before 6.12 ignore the slice.
-    pub(crate) fn tick(&mut self, tid: i32, datagrams: u64) {
-        let busy = datagrams.wrapping_sub(self.last) >= BUSY_DATAGRAMS_PER_TICK;
-        self.last = datagrams;
-        if tid == 0 {
-            return;
-        }
-        if busy {
-            self.quiet = 0;
-            if !self.short {
-                self.short = set_slice(tid, LANE_SLICE_NS).is_ok();
-            }
-        } else if self.short {
-            self.quiet += 1;
-            if self.quiet >= QUIET_TICKS && set_slice(tid, 0).is_ok() {
-                self.short = false;
+    fn steer_tun(&mut self) {
+        let Some(tun) = &self.tun else { return };
+        if self.on && self.tun_program.is_none() && !self.tun_refused {
+            match tun_steering(self.workers) {
+                Ok(p) => self.tun_program = Some(p),
+                Err(_) => self.tun_refused = true,
             }
         }
+        if let Some(p) = &self.tun_program {
+            let _ = steer_tun(tun.as_raw_fd(), self.on.then_some(p));
+        }
+    }
+
+    /// Whether the lane is on.
+    #[cfg(test)]
+    pub(crate) fn is_on(&self) -> bool {
+        self.on
     }
 }
 
@@ -298,9 +389,7 @@ impl LaneSlice {
 mod tests {
     use super::*;
     use crate::device::tun::Tun;
-    use crate::device::udp::Sockets;
     use std::net::UdpSocket;
-    use std::os::fd::AsRawFd;
 
     fn sh(cmd: &str) {
         let st = std::process::Command::new("sh").args(["-c", cmd]).status().unwrap();
@@ -343,35 +432,50 @@ mod tests {
         m
     }
 
+    fn clients(v6: bool) -> Vec<UdpSocket> {
+        let any = if v6 { "[::1]:0" } else { "127.0.0.1:0" };
+        (0..48).map(|_| UdpSocket::bind(any).unwrap()).collect()
+    }
+
+    fn to(socks: &Sockets, v6: bool) -> (&'static str, u16) {
+        (if v6 { "::1" } else { "127.0.0.1" }, socks.port)
+    }
+
+    /// The sockets that small data messages from 48 sources reached.
+    fn small_receivers(socks: &Sockets, v6: bool) -> [bool; 3] {
+        let mut used = [false; 3];
+        for c in clients(v6) {
+            c.send_to(&message(4, 96), to(socks, v6)).unwrap();
+            let got = receivers(socks, v6);
+            assert_eq!(got.len(), 1);
+            used[got[0]] = true;
+        }
+        used
+    }
+
     fn check_udp_steering(socks: &Sockets, v6: bool) {
-        let (local, any) = if v6 {
-            ("::1", "[::1]:0")
-        } else {
-            ("127.0.0.1", "127.0.0.1:0")
-        };
-        let to = (local, socks.port);
-        let clients: Vec<UdpSocket> = (0..48).map(|_| UdpSocket::bind(any).unwrap()).collect();
         let mut bulk_used = [false; 3];
         let mut handshakes_used = [false; 3];
-        for c in &clients {
+        for c in clients(v6) {
             for len in [32, 128, SMALL_DATAGRAM as usize] {
-                c.send_to(&message(4, len), to).unwrap();
+                c.send_to(&message(4, len), to(socks, v6)).unwrap();
                 assert_eq!(
                     receivers(socks, v6),
                     vec![2],
                     "a {len}-byte data message takes the lane"
                 );
             }
-            c.send_to(&message(4, SMALL_DATAGRAM as usize + 16), to).unwrap();
+            c.send_to(&message(4, SMALL_DATAGRAM as usize + 16), to(socks, v6))
+                .unwrap();
             let first = receivers(socks, v6);
             assert_eq!(first.len(), 1);
             assert_ne!(first[0], 2, "bulk never takes the lane");
             for _ in 0..3 {
-                c.send_to(&message(4, 1452), to).unwrap();
+                c.send_to(&message(4, 1452), to(socks, v6)).unwrap();
                 assert_eq!(receivers(socks, v6), first, "one source's bulk stays on one socket");
             }
             bulk_used[first[0]] = true;
-            c.send_to(&message(1, 148), to).unwrap();
+            c.send_to(&message(1, 148), to(socks, v6)).unwrap();
             let h = receivers(socks, v6);
             assert_eq!(h.len(), 1);
             handshakes_used[h[0]] = true;
@@ -388,22 +492,23 @@ mod tests {
     fn small_data_messages_take_the_lane_socket_and_bulk_spreads_over_the_others() {
         in_new_netns(|| {
             let socks = Sockets::bind(0, 0, 3).unwrap();
+            assert_eq!(small_receivers(&socks, false), [true, true, true], "no program yet");
+            steer_udp(&socks, true).unwrap();
             check_udp_steering(&socks, false);
             assert!(socks.pairs[0].v6.is_some(), "IPv6 on lo");
             check_udp_steering(&socks, true);
+            steer_udp(&socks, false).unwrap();
+            assert_eq!(small_receivers(&socks, false), [true, true, true], "lane off");
+            assert_eq!(small_receivers(&socks, true), [true, true, true], "lane off");
         });
     }
 
     #[test]
     fn one_worker_has_no_lane() {
         assert_eq!(lane(1), None);
+        assert!(LaneControl::new(1, None).is_none());
         assert_eq!(lane(2), Some(1));
-        in_new_netns(|| {
-            let socks = Sockets::bind(0, 0, 1).unwrap();
-            let c = UdpSocket::bind("127.0.0.1:0").unwrap();
-            c.send_to(&message(4, 64), ("127.0.0.1", socks.port)).unwrap();
-            assert_eq!(receivers(&socks, false), vec![0]);
-        });
+        assert_eq!(lane(4), Some(3));
     }
 
     /// The queue each IPv4 packet to `dst` waiting on the TUN was read from, with its length.
@@ -427,70 +532,110 @@ mod tests {
         got
     }
 
+    const TUN_DST: [u8; 4] = [10, 201, 0, 2];
+
+    /// A 3-queue TUN at 10.201.0.1/24 and a socket sending through it.
+    fn tun_with_socket() -> (Tun, UdpSocket) {
+        let tun = Tun::create("wglane", 3).unwrap();
+        sh("ip addr add 10.201.0.1/24 dev wglane && ip link set wglane up");
+        (tun, UdpSocket::bind("10.201.0.1:0").unwrap())
+    }
+
+    /// The queues that small packets from 24 sources reached.
+    fn small_tun_queues(tun: &Tun) -> Vec<usize> {
+        let mut queues: Vec<usize> = (0..24)
+            .map(|_| {
+                let s = UdpSocket::bind("10.201.0.1:0").unwrap();
+                s.send_to(&[0u8; 40], "10.201.0.2:9").unwrap();
+                let got = tun_reads(tun, TUN_DST);
+                assert_eq!(got.len(), 1, "{got:?}");
+                got[0].0
+            })
+            .collect();
+        queues.sort();
+        queues.dedup();
+        queues
+    }
+
     #[test]
     fn the_tun_sends_small_packets_to_the_lane_queue() {
         in_new_netns(|| {
-            let tun = Tun::create("wglane", 3).unwrap();
-            sh("ip addr add 10.201.0.1/24 dev wglane && ip link set wglane up");
-            let s = UdpSocket::bind("10.201.0.1:0").unwrap();
-            let dst = [10, 201, 0, 2];
+            let (tun, s) = tun_with_socket();
+            let program = tun_steering(3).unwrap();
+            steer_tun(tun.fd(0), Some(&program)).unwrap();
             for (payload, lane_expected) in [(20, true), (228, true), (229, false), (1000, false)] {
                 s.send_to(&vec![0u8; payload], "10.201.0.2:9").unwrap();
-                let got = tun_reads(&tun, dst);
+                let got = tun_reads(&tun, TUN_DST);
                 assert_eq!(got.len(), 1, "{got:?}");
                 let (queue, len) = got[0];
                 assert_eq!(len, payload + 28);
                 assert_eq!(queue == 2, lane_expected, "{len}-byte packet on queue {queue}");
             }
+            assert_eq!(small_tun_queues(&tun), vec![2]);
+            steer_tun(tun.fd(0), None).unwrap();
+            assert!(small_tun_queues(&tun).len() > 1, "the kernel's choice again");
         });
-    }
-
-    /// The slice (`sched_runtime`) of thread `tid`, or None before kernel 6.12 (no custom
-    /// slices for SCHED_OTHER).
-    fn slice_of(tid: i32) -> Option<u64> {
-        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
-        let mut v = release
-            .split(|c: char| !c.is_ascii_digit())
-            .map(|x| x.parse::<u32>().unwrap_or(0));
-        if (v.next().unwrap(), v.next().unwrap()) < (6, 12) {
-            return None;
-        }
-        let mut attr = [0u64; 7];
-        // SAFETY: sched_getattr writes at most the 56 bytes passed.
-        let r = unsafe { libc::syscall(libc::SYS_sched_getattr, tid, attr.as_mut_ptr(), 56, 0) };
-        assert_eq!(r, 0);
-        Some(attr[3])
     }
 
     #[test]
-    fn the_lane_worker_has_a_short_slice_only_while_the_device_is_busy() {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
-        let t = std::thread::spawn(move || {
-            tx.send(current_tid()).unwrap();
-            let _ = done_rx.recv();
-        });
-        let tid = rx.recv().unwrap();
-        let mut lane = LaneSlice::new();
-        let mut total = 0;
-        let mut tick = |lane: &mut LaneSlice, n: u64| {
-            total += n;
-            lane.tick(tid, total);
-            slice_of(tid)
+    fn bulk_turns_the_lane_on_and_quiet_ticks_turn_it_off() {
+        let mut d = BulkDetector::default();
+        let (mut dg, mut by) = (0u64, 0u64);
+        let mut tick = |d: &mut BulkDetector, n: u64, size: u64| {
+            dg += n;
+            by += n * size;
+            d.tick(dg, by)
         };
-        let default = slice_of(tid);
-        assert_ne!(default, Some(LANE_SLICE_NS));
-        // Pings and keepalives: no change.
-        assert_eq!(tick(&mut lane, 40), default);
-        // Bulk traffic: short.
-        let short = Some(LANE_SLICE_NS).filter(|_| default.is_some());
-        assert_eq!(tick(&mut lane, BUSY_DATAGRAMS_PER_TICK), short);
+        assert!(!tick(&mut d, 40, 128), "pings");
+        assert!(
+            !tick(&mut d, 20_000, 120),
+            "a flood of small packets keeps every worker"
+        );
+        assert!(!tick(&mut d, BULK_DATAGRAMS_PER_TICK - 1, 1452), "below the rate");
+        assert!(tick(&mut d, BULK_DATAGRAMS_PER_TICK, 1452), "bulk");
+        // ACKs one way, segments the other: the mean decides.
+        assert!(tick(&mut d, 30_000, 760));
         for _ in 0..QUIET_TICKS - 1 {
-            assert_eq!(tick(&mut lane, 10), short, "kept through short pauses");
+            assert!(tick(&mut d, 10, 128), "kept through short pauses");
         }
-        assert_eq!(tick(&mut lane, 10), default, "back to the default when quiet");
-        assert_eq!(tick(&mut lane, 5 * BUSY_DATAGRAMS_PER_TICK), short);
-        done_tx.send(()).unwrap();
-        t.join().unwrap();
+        assert!(!tick(&mut d, 10, 128), "off once quiet");
+        assert!(tick(&mut d, 50_000, 1452));
+        // Totals that fall (peers removed) count as quiet, not as a huge tick.
+        assert!(d.tick(0, 0));
+    }
+
+    /// The slice the control sets is checked end to end in `crate/tests/device_wgkit.rs`.
+    #[test]
+    fn the_control_steers_both_sides_while_bulk_flows() {
+        in_new_netns(|| {
+            let (tun, _s) = tun_with_socket();
+            let socks = Sockets::bind(0, 0, 3).unwrap();
+            let mut lane = LaneControl::new(3, Some(tun.queues[0].try_clone().unwrap())).unwrap();
+            let (mut dg, mut by) = (0u64, 0u64);
+            let mut tick = |lane: &mut LaneControl, n: u64, socks: &Sockets, renewed: bool| {
+                dg += n;
+                by += n * 1452;
+                lane.tick(dg, by, socks, renewed, 0);
+            };
+            tick(&mut lane, 10, &socks, false);
+            assert!(!lane.is_on());
+            assert!(small_tun_queues(&tun).len() > 1);
+            assert_eq!(small_receivers(&socks, false), [true, true, true]);
+            tick(&mut lane, 100_000, &socks, false);
+            assert!(lane.is_on());
+            assert_eq!(small_tun_queues(&tun), vec![2]);
+            assert_eq!(small_receivers(&socks, false), [false, false, true]);
+            assert_eq!(small_receivers(&socks, true), [false, false, true]);
+            // New sockets (a port change) while the lane is on are steered at the next tick.
+            let renewed = Sockets::bind(0, 0, 3).unwrap();
+            tick(&mut lane, 100_000, &renewed, true);
+            assert_eq!(small_receivers(&renewed, false), [false, false, true]);
+            for _ in 0..QUIET_TICKS {
+                tick(&mut lane, 0, &renewed, false);
+            }
+            assert!(!lane.is_on());
+            assert_eq!(small_receivers(&renewed, false), [true, true, true]);
+            assert!(small_tun_queues(&tun).len() > 1);
+        });
     }
 }

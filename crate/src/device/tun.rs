@@ -126,10 +126,6 @@ impl Tun {
             let (q, _) = open_queue(&tun.name, vnet_hdr)?;
             tun.queues.push(q);
         }
-        if super::lanes::lane(tun.queues.len()).is_some() {
-            // Best effort (needs CAP_BPF): without it, small packets share the bulk queues.
-            let _ = super::lanes::steer_tun(tun.fd(0), tun.queues.len());
-        }
         Ok(tun)
     }
 

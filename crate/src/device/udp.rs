@@ -1,6 +1,6 @@
 //! UDP sockets on the listen port: per worker one IPv4 and one IPv6 (`IPV6_V6ONLY`) socket,
 //! all with `SO_REUSEPORT` on the same port so the kernel spreads peers (4-tuples) over
-//! workers while keeping each flow on one socket (and so in order); with two workers or more a
+//! workers while keeping each flow on one socket (and so in order); while bulk traffic flows, a
 //! reuseport program sends small data messages to the latency lane's socket (`lanes.rs`). Large buffers
 //! (`SO_*BUFFORCE`, falling back to `SO_*BUF`), `SO_MARK` for the fwmark, non-blocking.
 //! `UDP_GRO` on receive (`WGKIT_UDP_GRO=0` turns it off). Port 0 picks a random port free
@@ -219,14 +219,6 @@ impl Sockets {
                 None
             };
             pairs.push(SocketPair { v4, v6 });
-        }
-        if super::lanes::lane(count).is_some() {
-            // Best effort: without the program the kernel spreads by 4-tuple alone.
-            let first = &pairs[0];
-            let _ = super::lanes::steer_udp(first.v4.as_raw_fd(), count, false);
-            if let Some(v6) = &first.v6 {
-                let _ = super::lanes::steer_udp(v6.as_raw_fd(), count, true);
-            }
         }
         Ok(Sockets { port, pairs })
     }

@@ -6,7 +6,7 @@ use super::cpu_latency::CpuLatency;
 use super::crypto_pool::CryptoPool;
 use super::events::EventSink;
 use super::icmp::{self, IcmpLimiter};
-use super::lanes::{self, LaneSlice};
+use super::lanes::{self, LaneControl};
 use super::offload::{self, VnetHdr};
 use super::peer::{padded_len, Peer, PeerState};
 use super::udp::Sockets;
@@ -952,11 +952,10 @@ fn flush_tun(shared: &Shared, fd: TunFd, out: &mut Batch) {
 /// passive keepalives), send persistent keepalives, mark stale peers; every second reset
 /// the handshake rate limiter.
 /// The timer thread. It also drives the low-latency mode's CPU latency request, if any.
-pub(crate) fn timer_loop(shared: Arc<Shared>, mut cpu_latency: Option<CpuLatency>) {
+pub(crate) fn timer_loop(shared: Arc<Shared>, mut cpu_latency: Option<CpuLatency>, mut lane: Option<LaneControl>) {
     let mut io = Io::new(&shared, 0);
     let mut tick: u64 = 0;
     let events = shared.events.as_ref();
-    let mut lane_slice = LaneSlice::new();
     loop {
         {
             let (m, cv) = &shared.stop_cv;
@@ -969,8 +968,9 @@ pub(crate) fn timer_loop(shared: Arc<Shared>, mut cpu_latency: Option<CpuLatency
             }
         }
         tick += 1;
-        io.refresh(&shared);
+        let renewed = io.refresh(&shared).is_some();
         let now = Instant::now();
+        let mut bytes = 0u64;
         {
             let st = shared.state.read();
             if tick.is_multiple_of(4) {
@@ -985,6 +985,7 @@ pub(crate) fn timer_loop(shared: Arc<Shared>, mut cpu_latency: Option<CpuLatency
                 }
             }
             for peer in &st.peers {
+                bytes += peer.rx_bytes.load(Ordering::Relaxed) + peer.tx_bytes.load(Ordering::Relaxed);
                 let mut ps = peer.state.lock();
                 let ep = ps.endpoint;
                 io.reserve(&shared);
@@ -1019,8 +1020,11 @@ pub(crate) fn timer_loop(shared: Arc<Shared>, mut cpu_latency: Option<CpuLatency
         }
         io.flush(&shared);
         let c = &shared.counters;
-        let datagrams = c.rx_datagrams.load(Ordering::Relaxed) + c.tx_datagrams.load(Ordering::Relaxed);
-        lane_slice.tick(shared.lane_tid.load(Ordering::Relaxed), datagrams);
+        if let Some(lane) = lane.as_mut() {
+            let datagrams = c.rx_datagrams.load(Ordering::Relaxed) + c.tx_datagrams.load(Ordering::Relaxed);
+            let tid = shared.lane_tid.load(Ordering::Relaxed);
+            lane.tick(datagrams, bytes, &io.socks, renewed, tid);
+        }
         if let Some(latency) = cpu_latency.as_mut() {
             let packets = c.tun_rx_packets.load(Ordering::Relaxed) + c.tun_tx_packets.load(Ordering::Relaxed);
             if let Err(e) = latency.tick(packets) {

@@ -174,6 +174,11 @@ pub struct Node {
 
 impl Node {
     pub fn new(ns: &Ns, name: &str, port: u16) -> Node {
+        Node::new_with_threads(ns, name, port, 0)
+    }
+
+    /// A device with `threads` workers (0 = one per CPU, at most 4).
+    pub fn new_with_threads(ns: &Ns, name: &str, port: u16, threads: usize) -> Node {
         let (sink, events) = event_channel(1024);
         let dev = Device::create(
             name,
@@ -181,6 +186,7 @@ impl Node {
                 netns: Some(ns.path()),
                 listen_port: port,
                 events: Some(sink),
+                threads,
                 ..Default::default()
             },
         )
@@ -274,4 +280,20 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
     f()
+}
+
+/// A thread's requested slice (`sched_runtime`); kernels before 6.12 keep none for SCHED_OTHER.
+pub fn slice_of(tid: i32) -> Option<u64> {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let mut v = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|x| x.parse::<u32>().unwrap_or(0));
+    if (v.next().unwrap(), v.next().unwrap()) < (6, 12) {
+        return None;
+    }
+    let mut attr = [0u64; 7];
+    // SAFETY: sched_getattr writes at most the 56 bytes passed.
+    let r = unsafe { libc::syscall(libc::SYS_sched_getattr, tid, attr.as_mut_ptr(), 56, 0) };
+    assert_eq!(r, 0);
+    Some(attr[3])
 }
