@@ -4,8 +4,8 @@
 //!
 //! **Threads.** `threads` workers, each owning one TUN queue (`IFF_MULTI_QUEUE`), one IPv4 and
 //! one IPv6 UDP socket on the shared listen port (`SO_REUSEPORT`: each peer's flow stays on
-//! one socket, so on one worker and in order, apart from the latency lane below) and an epoll instance; plus one timer
-//! thread (250 ms ticks: boringtun timers, persistent keepalive, stale peers, MTU changes;
+//! one socket, so on one worker and in order, apart from the latency lane below) and an epoll
+//! instance; plus one timer thread (250 ms ticks: boringtun timers, persistent keepalive, stale peers, MTU changes;
 //! every second the handshake rate limiter's reset). The TUN and the sockets are created in
 //! the target namespace by a short-lived helper thread (`netns.rs`).
 //!

@@ -1,8 +1,9 @@
 //! UDP sockets on the listen port: per worker one IPv4 and one IPv6 (`IPV6_V6ONLY`) socket,
 //! all with `SO_REUSEPORT` on the same port so the kernel spreads peers (4-tuples) over
 //! workers while keeping each flow on one socket (and so in order); while bulk traffic flows, a
-//! reuseport program sends small data messages to the latency lane's socket (`lanes.rs`). Large buffers
-//! (`SO_*BUFFORCE`, falling back to `SO_*BUF`), `SO_MARK` for the fwmark, non-blocking.
+//! reuseport program sends small data messages to the latency lane's socket (`lanes.rs`).
+//! Large buffers (`SO_*BUFFORCE`, falling back to `SO_*BUF`), `SO_MARK` for the fwmark,
+//! non-blocking.
 //! `UDP_GRO` on receive (`WGKIT_UDP_GRO=0` turns it off). Port 0 picks a random port free
 //! for both families.
 
