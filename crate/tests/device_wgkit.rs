@@ -310,45 +310,51 @@ fn thread_id(name: &str) -> Option<i32> {
     })
 }
 
-/// While a bulk transfer runs, the device turns its latency lane on (`device/lanes.rs`; the
-/// steering itself is checked in its unit tests): the last worker gets a short slice, and the
-/// bytes still arrive intact, nothing dropped as invalid, although the two lanes reorder a
-/// peer's packets. Once quiet, the slice is back to the default.
+/// While a bulk transfer runs, each device turns its latency lanes on (`device/lanes.rs`; the
+/// steering itself is checked in its unit tests): the lanes' workers get a short slice (the last
+/// one of two workers; the last two of eight, one lane per four), the bulk workers keep theirs,
+/// and the bytes still arrive intact, nothing dropped as invalid, although the lanes reorder a
+/// peer's packets. Once quiet, the slices are back to the default.
 #[test]
 fn the_latency_lane_is_on_while_bulk_flows() {
     let pair = Pair::new();
     let (na, nb) = (format!("wa{}", pair.t), format!("wb{}", pair.t));
     let a = Node::new_with_threads(&pair.a, &na, 51820, 2);
-    let b = Node::new_with_threads(&pair.b, &nb, 51820, 2);
+    let b = Node::new_with_threads(&pair.b, &nb, 51820, 8);
     a.add_peer(peer(&b.public(), Some("192.0.2.2:51820"), &["10.77.0.2/32"]));
     b.add_peer(peer(&a.public(), Some("192.0.2.1:51820"), &["10.77.0.1/32"]));
     up(&pair.a, &na, &["10.77.0.1/24"]);
     up(&pair.b, &nb, &["10.77.0.2/24"]);
     assert!(ping(&pair.a, "10.77.0.2", ""));
-    let lane = thread_id(&format!("wg-{na}-1")).expect("the lane worker");
-    let default = slice_of(lane);
+    let worker = |name: &str, i: usize| thread_id(&format!("wg-{name}-{i}")).expect("a worker");
+    let lanes = [worker(&na, 1), worker(&nb, 6), worker(&nb, 7)];
+    let bulk = worker(&nb, 5);
+    let default = slice_of(bulk);
     std::thread::scope(|s| {
         let transfer = s.spawn(|| {
             tcp_transfer(&pair.a, &pair.b, "10.77.0.2", 5021, 200 << 20);
-            // Pings during the transfer's last moments, and the lane's own small packets.
+            // Pings during the transfer's last moments, and the lanes' own small packets.
             assert!(ping(&pair.a, "10.77.0.2", ""));
         });
-        let mut seen_short = false;
+        let mut seen_short = [false; 3];
         while !transfer.is_finished() {
-            seen_short |= default.is_some() && slice_of(lane) == Some(100_000);
+            for (seen, &tid) in seen_short.iter_mut().zip(&lanes) {
+                *seen |= default.is_some() && slice_of(tid) == Some(100_000);
+            }
+            assert_eq!(slice_of(bulk), default, "a bulk worker's slice changed");
             std::thread::sleep(Duration::from_millis(20));
         }
         transfer.join().unwrap();
         if default.is_some() {
-            assert!(
-                seen_short,
-                "the lane worker never had a short slice during the transfer"
+            assert_eq!(
+                seen_short, [true; 3],
+                "every lane worker had a short slice during the transfer"
             );
         }
     });
-    // Four quiet ticks of 250 ms, then the lane is off again.
-    let back = wait_until(Duration::from_secs(3), || slice_of(lane) == default);
-    assert!(back, "the lane worker kept its short slice while quiet");
+    // Four quiet ticks of 250 ms, then the lanes are off again.
+    let back = wait_until(Duration::from_secs(3), || lanes.iter().all(|&t| slice_of(t) == default));
+    assert!(back, "a lane worker kept its short slice while quiet");
     let (sa, sb) = (a.dev.stats(), b.dev.stats());
     assert_eq!(sa.dropped_invalid + sb.dropped_invalid, 0, "{sa:?} {sb:?}");
 }

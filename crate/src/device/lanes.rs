@@ -4,15 +4,19 @@
 //! are orphaned there, so TCP Small Queues do not bound it) and the receiving UDP socket, where
 //! the peer's super-packets wait for decryption. A ping, a TCP ACK or a keystroke that shares
 //! them waits behind megabytes. With two workers or more, while bulk traffic flows
-//! ([`LaneControl`]), the device keeps its last worker for small packets:
+//! ([`LaneControl`]), the device keeps its last workers for small packets: one lane per
+//! [`WORKERS_PER_LANE`] workers, at least one ([`lanes`]), so that on a machine with many cores
+//! the small packets of many flows (every bulk flow's ACKs among them) do not all wait for one
+//! worker. With `bulk` workers before the lanes:
 //! - the TUN gets a steering program (`TUNSETSTEERINGEBPF`): a packet of at most
-//!   [`SMALL_INNER`] bytes goes to the lane's queue, a larger one to `hash % (workers - 1)`;
+//!   [`SMALL_INNER`] bytes goes to lane `hash % lanes`, a larger one to queue `hash % bulk`
+//!   (the packet's flow hash, so that a flow keeps its queue);
 //! - the UDP sockets' reuseport group gets a classic BPF program (`SO_ATTACH_REUSEPORT_CBPF`):
-//!   a WireGuard data message of at most [`SMALL_DATAGRAM`] bytes goes to the lane's socket, a
-//!   larger one to `hash(source) % (workers - 1)`, anything else (handshakes, cookies) to the
-//!   kernel's own choice among all sockets;
-//! - the lane's worker has a short time slice, so that waking it preempts a bulk thread at once
-//!   instead of at the end of that thread's slice (kernels ≥ 6.12).
+//!   a WireGuard data message of at most [`SMALL_DATAGRAM`] bytes goes to lane
+//!   `hash(source) % lanes`, a larger one to socket `hash(source) % bulk`, anything else
+//!   (handshakes, cookies) to the kernel's own choice among all sockets;
+//! - the lanes' workers have a short time slice, so that waking one preempts a bulk thread at
+//!   once instead of at the end of that thread's slice (kernels ≥ 6.12).
 //!
 //! Without bulk traffic the lane is off and every worker takes every kind of packet, as before:
 //! a device carrying only small packets (voice, games, DNS for many peers) keeps all its
@@ -39,11 +43,18 @@ pub(crate) const SMALL_DATAGRAM: u32 = 16 + SMALL_INNER + 16;
 const LANE_SLICE_NS: u64 = 100_000;
 /// The environment variable that turns the lane off ("0").
 const ENV: &str = "WGKIT_LATENCY_LANE";
+/// Workers per lane worker: small packets are at most a quarter of a busy device's work (a TCP
+/// stream's ACKs run at about one per two full segments the other way).
+pub(crate) const WORKERS_PER_LANE: usize = 4;
 
-/// The lane's worker for a device with `workers` workers, if it has one.
-pub(crate) fn lane(workers: usize) -> Option<usize> {
+/// How many of a device's `workers` are lanes (the last ones): none with one worker or with the
+/// lane turned off, else one per [`WORKERS_PER_LANE`], at least one.
+pub(crate) fn lanes(workers: usize) -> usize {
     let on = std::env::var(ENV).map(|v| v.trim() != "0").unwrap_or(true);
-    (on && workers >= 2).then(|| workers - 1)
+    if !on || workers < 2 {
+        return 0;
+    }
+    (workers / WORKERS_PER_LANE).max(1)
 }
 
 // ---- TUN: an eBPF socket filter program whose return value is the queue ----
@@ -54,27 +65,99 @@ fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> u64 {
 }
 
 const BPF_LDX_MEM_W: u8 = 0x61;
+const BPF_LD_ABS_B: u8 = 0x30;
+const BPF_LD_ABS_W: u8 = 0x20;
+const BPF_LD_IND_W: u8 = 0x40;
+const BPF_MOV64_X: u8 = 0xbf;
+const BPF_XOR64_X: u8 = 0xaf;
+const BPF_AND32_K: u8 = 0x54;
+const BPF_LSH32_K: u8 = 0x64;
+const BPF_RSH32_K: u8 = 0x74;
+const BPF_MUL32_K: u8 = 0x24;
+const BPF_JEQ_K: u8 = 0x15;
+const BPF_JNE_K: u8 = 0x55;
+const BPF_JA: u8 = 0x05;
 const BPF_JGT_K: u8 = 0x25;
-const BPF_MOV64_K: u8 = 0xb7;
 const BPF_MOD32_K: u8 = 0x94;
+const BPF_ADD32_K: u8 = 0x04;
 const BPF_EXIT: u8 = 0x95;
 /// Offsets in `struct __sk_buff`.
 const SKB_LEN: i16 = 0;
 const SKB_HASH: i16 = 68;
 
-/// The TUN steering program for `queues` queues (at least 2), the lane being the last.
-pub(crate) fn tun_program(queues: u32) -> Vec<u64> {
-    // The lane's index is also the count of bulk queues before it.
-    let lane = queues as i32 - 1;
-    vec![
-        insn(BPF_LDX_MEM_W, 0, 1, SKB_LEN, 0),
-        insn(BPF_JGT_K, 0, 0, 2, SMALL_INNER as i32),
-        insn(BPF_MOV64_K, 0, 0, 0, lane),
-        insn(BPF_EXIT, 0, 0, 0, 0),
-        insn(BPF_LDX_MEM_W, 0, 1, SKB_HASH, 0),
-        insn(BPF_MOD32_K, 0, 0, 0, lane),
-        insn(BPF_EXIT, 0, 0, 0, 0),
-    ]
+/// The TUN steering program for `queues` queues, the last `lanes` (at least one, fewer than
+/// `queues`) being the lanes.
+///
+/// It picks by the packet's flow hash: the sending socket's (`skb->hash`, set by TCP), or where
+/// there is none (forwarded packets, pings, unconnected UDP) one of its own over the addresses
+/// and, for TCP and UDP, the ports. The packet starts at its IP header (a TUN without
+/// `IFF_TAP`); the legacy packet loads end the program with 0 past its end.
+pub(crate) fn tun_program(queues: u32, lanes: u32) -> Vec<u64> {
+    let bulk = (queues - lanes) as i32;
+    let mut p = Vec::new();
+    let mut jump_to_mix = Vec::new();
+    // r6 = ctx (the packet loads need it there), r7 = skb->hash
+    p.push(insn(BPF_MOV64_X, 6, 1, 0, 0));
+    p.push(insn(BPF_LDX_MEM_W, 7, 1, SKB_HASH, 0));
+    let have_hash = p.len();
+    p.push(0); // if r7 != 0 goto pick (patched below)
+               // The IP version.
+    p.push(insn(BPF_LD_ABS_B, 0, 0, 0, 0));
+    p.push(insn(BPF_RSH32_K, 0, 0, 0, 4));
+    let is_v6 = p.len();
+    p.push(0); // if r0 == 6 goto v6 (patched below)
+               // IPv4: addresses at 12 and 16, protocol at 9, ports after IHL words.
+    p.push(insn(BPF_LD_ABS_W, 0, 0, 0, 12));
+    p.push(insn(BPF_MOV64_X, 7, 0, 0, 0));
+    p.push(insn(BPF_LD_ABS_W, 0, 0, 0, 16));
+    p.push(insn(BPF_XOR64_X, 7, 0, 0, 0));
+    p.push(insn(BPF_LD_ABS_B, 0, 0, 0, 9));
+    p.push(insn(BPF_JEQ_K, 0, 0, 2, libc::IPPROTO_TCP));
+    p.push(insn(BPF_JEQ_K, 0, 0, 1, libc::IPPROTO_UDP));
+    jump_to_mix.push(p.len());
+    p.push(0); // goto mix
+    p.push(insn(BPF_LD_ABS_B, 0, 0, 0, 0));
+    p.push(insn(BPF_AND32_K, 0, 0, 0, 0x0f));
+    p.push(insn(BPF_LSH32_K, 0, 0, 0, 2));
+    p.push(insn(BPF_MOV64_X, 8, 0, 0, 0));
+    p.push(insn(BPF_LD_IND_W, 0, 8, 0, 0));
+    p.push(insn(BPF_XOR64_X, 7, 0, 0, 0));
+    jump_to_mix.push(p.len());
+    p.push(0); // goto mix
+               // IPv6: addresses at 8..40, next header at 6, ports at 40 (no extension headers).
+    let v6 = p.len();
+    for offset in (8..40).step_by(4) {
+        p.push(insn(BPF_LD_ABS_W, 0, 0, 0, offset));
+        p.push(insn(BPF_XOR64_X, 7, 0, 0, 0));
+    }
+    p.push(insn(BPF_LD_ABS_B, 0, 0, 0, 6));
+    p.push(insn(BPF_JEQ_K, 0, 0, 2, libc::IPPROTO_TCP));
+    p.push(insn(BPF_JEQ_K, 0, 0, 1, libc::IPPROTO_UDP));
+    jump_to_mix.push(p.len());
+    p.push(0); // goto mix
+    p.push(insn(BPF_LD_ABS_W, 0, 0, 0, 40));
+    p.push(insn(BPF_XOR64_X, 7, 0, 0, 0));
+    // Mix the bits (multiplicative hashing keeps the high ones).
+    let mix = p.len();
+    p.push(insn(BPF_MUL32_K, 7, 0, 0, 0x9e37_79b1_u32 as i32));
+    p.push(insn(BPF_RSH32_K, 7, 0, 0, 16));
+    // Pick: small packets to lane hash % lanes, the rest to queue hash % bulk.
+    let pick = p.len();
+    p.push(insn(BPF_LDX_MEM_W, 2, 6, SKB_LEN, 0));
+    p.push(insn(BPF_MOV64_X, 0, 7, 0, 0));
+    p.push(insn(BPF_JGT_K, 2, 0, 3, SMALL_INNER as i32));
+    p.push(insn(BPF_MOD32_K, 0, 0, 0, lanes as i32));
+    p.push(insn(BPF_ADD32_K, 0, 0, 0, bulk));
+    p.push(insn(BPF_EXIT, 0, 0, 0, 0));
+    p.push(insn(BPF_MOD32_K, 0, 0, 0, bulk));
+    p.push(insn(BPF_EXIT, 0, 0, 0, 0));
+    let off = |from: usize, to: usize| (to - from - 1) as i16;
+    p[have_hash] = insn(BPF_JNE_K, 7, 0, off(have_hash, pick), 0);
+    p[is_v6] = insn(BPF_JEQ_K, 0, 0, off(is_v6, v6), 6);
+    for j in jump_to_mix {
+        p[j] = insn(BPF_JA, 0, 0, off(j, mix), 0);
+    }
+    p
 }
 
 const BPF_PROG_LOAD: libc::c_long = 5;
@@ -100,9 +183,9 @@ fn load_ebpf(program: &[u64]) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
-/// Loads the TUN steering program for `queues` queues.
-pub(crate) fn tun_steering(queues: usize) -> io::Result<OwnedFd> {
-    load_ebpf(&tun_program(queues as u32))
+/// Loads the TUN steering program for `queues` queues, the last `lanes` being the lanes.
+pub(crate) fn tun_steering(queues: usize, lanes: usize) -> io::Result<OwnedFd> {
+    load_ebpf(&tun_program(queues as u32, lanes as u32))
 }
 
 /// Attaches `program` to the TUN of `queue_fd` (any of its queues), or detaches whatever is
@@ -126,7 +209,9 @@ const LD_W_LEN: u16 = 0x80;
 const LDX_B_MSH: u16 = 0xb1;
 const ST: u16 = 0x02;
 const LDX_MEM: u16 = 0x61;
+const LD_MEM: u16 = 0x60;
 const ALU_XOR_X: u16 = 0xac;
+const ALU_ADD_K: u16 = 0x04;
 const ALU_MUL_K: u16 = 0x24;
 const ALU_RSH_K: u16 = 0x74;
 const ALU_MOD_K: u16 = 0x94;
@@ -143,21 +228,18 @@ fn op(code: u16, jt: u8, jf: u8, k: u32) -> libc::sock_filter {
     libc::sock_filter { code, jt, jf, k }
 }
 
-/// The reuseport program for `sockets` sockets (at least 2) of one family, the lane being the
-/// last. The program sees the UDP payload; its length is the whole train for a GRO batch.
-pub(crate) fn udp_program(sockets: u32, v6: bool) -> Vec<libc::sock_filter> {
-    // The lane's index is also the count of bulk sockets before it.
-    let lane = sockets - 1;
+/// The reuseport program for `sockets` sockets of one family, the last `lanes` (at least one,
+/// fewer than `sockets`) being the lanes. The program sees the UDP payload; its length is the
+/// whole train for a GRO batch.
+pub(crate) fn udp_program(sockets: u32, lanes: u32, v6: bool) -> Vec<libc::sock_filter> {
+    let bulk = sockets - lanes;
     let mut p = vec![
         op(LD_B_ABS, 0, 0, 0),
         op(JEQ_K, 1, 0, MESSAGE_DATA),
         // Handshakes and cookies: out of range, so the kernel picks among all sockets.
         op(RET_K, 0, 0, u32::MAX),
-        op(LD_W_LEN, 0, 0, 0),
-        op(JGT_K, 1, 0, SMALL_DATAGRAM),
-        op(RET_K, 0, 0, lane),
     ];
-    // Bulk: hash the source address and port into the first `bulk` sockets.
+    // A hash of the source address and port, in M[1]: one source keeps its socket.
     if v6 {
         p.push(op(LD_W_ABS, 0, 0, NET.wrapping_add(8)));
         for word in 1..4 {
@@ -180,7 +262,17 @@ pub(crate) fn udp_program(sockets: u32, v6: bool) -> Vec<libc::sock_filter> {
         op(ALU_XOR_X, 0, 0, 0),
         op(ALU_MUL_K, 0, 0, 0x9e37_79b1),
         op(ALU_RSH_K, 0, 0, 16),
-        op(ALU_MOD_K, 0, 0, lane),
+        op(ST, 0, 0, 1),
+        op(LD_W_LEN, 0, 0, 0),
+        op(JGT_K, 4, 0, SMALL_DATAGRAM),
+        // Small: lane hash % lanes.
+        op(LD_MEM, 0, 0, 1),
+        op(ALU_MOD_K, 0, 0, lanes),
+        op(ALU_ADD_K, 0, 0, bulk),
+        op(RET_A, 0, 0, 0),
+        // Bulk: socket hash % bulk.
+        op(LD_MEM, 0, 0, 1),
+        op(ALU_MOD_K, 0, 0, bulk),
         op(RET_A, 0, 0, 0),
     ]);
     p
@@ -217,21 +309,22 @@ fn attach_reuseport(socket: RawFd, program: &[libc::sock_filter]) -> io::Result<
 }
 
 /// Steers the reuseport groups of `sockets` (one per family, members bound in worker order):
-/// the lane's programs when `on`, else the kernel's own choice.
-pub(crate) fn steer_udp(sockets: &Sockets, on: bool) -> io::Result<()> {
+/// the programs for `lanes` lanes, or with none the kernel's own choice.
+pub(crate) fn steer_udp(sockets: &Sockets, lanes: usize) -> io::Result<()> {
     let n = sockets.pairs.len() as u32;
     let Some(first) = sockets.pairs.first() else {
         return Ok(());
     };
+    let on = lanes > 0;
     let v4 = if on {
-        udp_program(n, false)
+        udp_program(n, lanes as u32, false)
     } else {
         kernel_choice_program()
     };
     attach_reuseport(first.v4.as_raw_fd(), &v4)?;
     if let Some(v6) = &first.v6 {
         let p = if on {
-            udp_program(n, true)
+            udp_program(n, lanes as u32, true)
         } else {
             kernel_choice_program()
         };
@@ -322,9 +415,10 @@ impl BulkDetector {
     }
 }
 
-/// Turns the lane on and off. Driven by the timer thread; nothing on the data path.
+/// Turns the lanes on and off. Driven by the timer thread; nothing on the data path.
 pub(crate) struct LaneControl {
     workers: usize,
+    lanes: usize,
     /// A duplicate of one of the TUN's queue descriptors.
     tun: Option<OwnedFd>,
     /// The TUN program, loaded the first time the lane turns on.
@@ -336,11 +430,15 @@ pub(crate) struct LaneControl {
 }
 
 impl LaneControl {
-    /// The control of a device with `workers` workers, if it has a lane.
+    /// The control of a device with `workers` workers, if it has lanes.
     pub(crate) fn new(workers: usize, tun: Option<OwnedFd>) -> Option<LaneControl> {
-        lane(workers)?;
+        let lanes = lanes(workers);
+        if lanes == 0 {
+            return None;
+        }
         Some(LaneControl {
             workers,
+            lanes,
             tun,
             tun_program: None,
             tun_refused: false,
@@ -350,25 +448,26 @@ impl LaneControl {
     }
 
     /// Once per timer tick, with the device's totals, its sockets (`renewed` when they were
-    /// just replaced) and the lane worker's thread id (0 until it runs).
-    pub(crate) fn tick(&mut self, datagrams: u64, bytes: u64, sockets: &Sockets, renewed: bool, tid: i32) {
+    /// just replaced) and the lane workers' thread ids (0 for one that does not run yet).
+    pub(crate) fn tick(&mut self, datagrams: u64, bytes: u64, sockets: &Sockets, renewed: bool, tids: &[i32]) {
         let on = self.bulk.tick(datagrams, bytes);
+        let lanes = if on { self.lanes } else { 0 };
         if on != self.on {
             self.on = on;
             self.steer_tun();
-            let _ = steer_udp(sockets, on);
-            if tid != 0 {
+            let _ = steer_udp(sockets, lanes);
+            for &tid in tids.iter().filter(|&&t| t != 0) {
                 let _ = set_slice(tid, if on { LANE_SLICE_NS } else { 0 });
             }
         } else if on && renewed {
-            let _ = steer_udp(sockets, true);
+            let _ = steer_udp(sockets, lanes);
         }
     }
 
     fn steer_tun(&mut self) {
         let Some(tun) = &self.tun else { return };
         if self.on && self.tun_program.is_none() && !self.tun_refused {
-            match tun_steering(self.workers) {
+            match tun_steering(self.workers, self.lanes) {
                 Ok(p) => self.tun_program = Some(p),
                 Err(_) => self.tun_refused = true,
             }
@@ -389,7 +488,7 @@ impl LaneControl {
 mod tests {
     use super::*;
     use crate::device::tun::Tun;
-    use std::net::UdpSocket;
+    use std::net::{IpAddr, UdpSocket};
 
     fn sh(cmd: &str) {
         let st = std::process::Command::new("sh").args(["-c", cmd]).status().unwrap();
@@ -493,26 +592,123 @@ mod tests {
         in_new_netns(|| {
             let socks = Sockets::bind(0, 0, 3).unwrap();
             assert_eq!(small_receivers(&socks, false), [true, true, true], "no program yet");
-            steer_udp(&socks, true).unwrap();
+            steer_udp(&socks, 1).unwrap();
             check_udp_steering(&socks, false);
             assert!(socks.pairs[0].v6.is_some(), "IPv6 on lo");
             check_udp_steering(&socks, true);
-            steer_udp(&socks, false).unwrap();
+            steer_udp(&socks, 0).unwrap();
             assert_eq!(small_receivers(&socks, false), [true, true, true], "lane off");
             assert_eq!(small_receivers(&socks, true), [true, true, true], "lane off");
         });
     }
 
     #[test]
-    fn one_worker_has_no_lane() {
-        assert_eq!(lane(1), None);
+    fn one_lane_per_four_workers_and_none_for_one_worker() {
+        assert_eq!(lanes(1), 0);
         assert!(LaneControl::new(1, None).is_none());
-        assert_eq!(lane(2), Some(1));
-        assert_eq!(lane(4), Some(3));
+        let counts: Vec<usize> = [2, 3, 4, 7, 8, 12, 16, 64].into_iter().map(lanes).collect();
+        assert_eq!(counts, [1, 1, 1, 1, 2, 3, 4, 16]);
+    }
+
+    /// With 8 workers (two lanes): which sockets small data messages and bulk from 48 sources
+    /// reached, each source's traffic staying on one socket of its kind.
+    fn check_two_lanes(socks: &Sockets, v6: bool) {
+        let (mut small_used, mut bulk_used) = ([false; 8], [false; 8]);
+        for c in clients(v6) {
+            let mut seen = Vec::new();
+            for (len, lane) in [
+                (96, true),
+                (SMALL_DATAGRAM as usize, true),
+                (1452, false),
+                (1452, false),
+                (64, true),
+            ] {
+                c.send_to(&message(4, len), to(socks, v6)).unwrap();
+                let got = receivers(socks, v6);
+                assert_eq!(got.len(), 1);
+                assert_eq!(got[0] >= 6, lane, "a {len}-byte data message on socket {}", got[0]);
+                seen.push(got[0]);
+                if lane {
+                    small_used[got[0]] = true;
+                } else {
+                    bulk_used[got[0]] = true;
+                }
+            }
+            assert!(
+                seen[0] == seen[1] && seen[1] == seen[4],
+                "one source, one lane: {seen:?}"
+            );
+            assert_eq!(seen[2], seen[3], "one source, one bulk socket");
+        }
+        assert_eq!(small_used, [false, false, false, false, false, false, true, true]);
+        assert_eq!(bulk_used, [true, true, true, true, true, true, false, false]);
+    }
+
+    #[test]
+    fn eight_workers_spread_small_data_messages_over_two_lanes() {
+        in_new_netns(|| {
+            let socks = Sockets::bind(0, 0, 8).unwrap();
+            let mut lane = LaneControl::new(8, None).unwrap();
+            lane.tick(100_000, 100_000 * 1452, &socks, false, &[]);
+            assert!(lane.is_on());
+            check_two_lanes(&socks, false);
+            check_two_lanes(&socks, true);
+        });
+    }
+
+    /// Flows from 48 unconnected UDP sockets (no socket hash: the program hashes addresses and
+    /// ports) through an 8-queue TUN with two lanes: each flow's small packets keep one lane, its
+    /// large ones one bulk queue, and the flows spread over all of them.
+    fn check_tun_flows(tun: &Tun, local: &str, dst: IpAddr) {
+        let (mut small_used, mut bulk_used) = ([false; 8], [false; 8]);
+        let to = std::net::SocketAddr::new(dst, 9);
+        for _ in 0..48 {
+            let s = UdpSocket::bind(local).unwrap();
+            let mut queues = Vec::new();
+            for payload in [20, 1000, 150, 1000] {
+                s.send_to(&vec![0u8; payload], to).unwrap();
+                let got = tun_reads_to(tun, dst);
+                assert_eq!(got.len(), 1, "{got:?}");
+                queues.push(got[0].0);
+            }
+            assert!(
+                queues[0] >= 6 && queues[0] == queues[2],
+                "small on one lane: {queues:?}"
+            );
+            assert!(
+                queues[1] < 6 && queues[1] == queues[3],
+                "large on one bulk queue: {queues:?}"
+            );
+            small_used[queues[0]] = true;
+            bulk_used[queues[1]] = true;
+        }
+        assert_eq!(
+            small_used,
+            [false, false, false, false, false, false, true, true],
+            "{dst}"
+        );
+        assert_eq!(bulk_used, [true, true, true, true, true, true, false, false], "{dst}");
+    }
+
+    #[test]
+    fn eight_tun_queues_spread_small_flows_over_two_lanes() {
+        in_new_netns(|| {
+            let tun = Tun::create("wglane8", 8).unwrap();
+            sh("ip addr add 10.202.0.1/24 dev wglane8 && ip -6 addr add fd00:202::1/64 dev wglane8 nodad && ip link set wglane8 up");
+            let program = tun_steering(8, 2).unwrap();
+            steer_tun(tun.fd(0), Some(&program)).unwrap();
+            check_tun_flows(&tun, "10.202.0.1:0", "10.202.0.2".parse().unwrap());
+            check_tun_flows(&tun, "[fd00:202::1]:0", "fd00:202::2".parse().unwrap());
+        });
     }
 
     /// The queue each IPv4 packet to `dst` waiting on the TUN was read from, with its length.
     fn tun_reads(tun: &Tun, dst: [u8; 4]) -> Vec<(usize, usize)> {
+        tun_reads_to(tun, IpAddr::from(dst))
+    }
+
+    /// The queue each packet to `dst` waiting on the TUN was read from, with its length.
+    fn tun_reads_to(tun: &Tun, dst: IpAddr) -> Vec<(usize, usize)> {
         let skip = if tun.vnet_hdr { 10 } else { 0 };
         let mut got = Vec::new();
         let mut buf = vec![0u8; 65536];
@@ -524,8 +720,14 @@ mod tests {
                     break;
                 }
                 let p = &buf[skip..n as usize];
-                if p[0] >> 4 == 4 && p[16..20] == dst {
-                    got.push((q, u16::from_be_bytes([p[2], p[3]]) as usize));
+                match dst {
+                    IpAddr::V4(d) if p[0] >> 4 == 4 && p[16..20] == d.octets() => {
+                        got.push((q, u16::from_be_bytes([p[2], p[3]]) as usize));
+                    }
+                    IpAddr::V6(d) if p[0] >> 4 == 6 && p[24..40] == d.octets() => {
+                        got.push((q, 40 + u16::from_be_bytes([p[4], p[5]]) as usize));
+                    }
+                    _ => {}
                 }
             }
         }
@@ -561,7 +763,7 @@ mod tests {
     fn the_tun_sends_small_packets_to_the_lane_queue() {
         in_new_netns(|| {
             let (tun, s) = tun_with_socket();
-            let program = tun_steering(3).unwrap();
+            let program = tun_steering(3, 1).unwrap();
             steer_tun(tun.fd(0), Some(&program)).unwrap();
             for (payload, lane_expected) in [(20, true), (228, true), (229, false), (1000, false)] {
                 s.send_to(&vec![0u8; payload], "10.201.0.2:9").unwrap();
@@ -615,7 +817,7 @@ mod tests {
             let mut tick = |lane: &mut LaneControl, n: u64, socks: &Sockets, renewed: bool| {
                 dg += n;
                 by += n * 1452;
-                lane.tick(dg, by, socks, renewed, 0);
+                lane.tick(dg, by, socks, renewed, &[]);
             };
             tick(&mut lane, 10, &socks, false);
             assert!(!lane.is_on());

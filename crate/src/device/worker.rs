@@ -298,8 +298,12 @@ struct Worker {
 /// A worker thread: until the device stops, wait on epoll and move one batch per ready
 /// descriptor.
 pub(crate) fn run(shared: Arc<Shared>, id: usize, tun_fd: TunFd) {
-    if lanes::lane(shared.threads) == Some(id) {
-        shared.lane_tid.store(lanes::current_tid(), Ordering::Relaxed);
+    // The lanes are the last workers.
+    if let Some(tid) = (id + shared.lane_tids.len())
+        .checked_sub(shared.threads)
+        .and_then(|k| shared.lane_tids.get(k))
+    {
+        tid.store(lanes::current_tid(), Ordering::Relaxed);
     }
     // SAFETY: plain epoll_create1; failure checked.
     let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
@@ -1022,8 +1026,8 @@ pub(crate) fn timer_loop(shared: Arc<Shared>, mut cpu_latency: Option<CpuLatency
         let c = &shared.counters;
         if let Some(lane) = lane.as_mut() {
             let datagrams = c.rx_datagrams.load(Ordering::Relaxed) + c.tx_datagrams.load(Ordering::Relaxed);
-            let tid = shared.lane_tid.load(Ordering::Relaxed);
-            lane.tick(datagrams, bytes, &io.socks, renewed, tid);
+            let tids: Vec<i32> = shared.lane_tids.iter().map(|t| t.load(Ordering::Relaxed)).collect();
+            lane.tick(datagrams, bytes, &io.socks, renewed, &tids);
         }
         if let Some(latency) = cpu_latency.as_mut() {
             let packets = c.tun_rx_packets.load(Ordering::Relaxed) + c.tun_tx_packets.load(Ordering::Relaxed);
