@@ -706,6 +706,22 @@ pub(crate) fn write_tun(fd: RawFd, batch: &mut Batch, vnet_hdr: bool) -> (usize,
     (ok, failed, error)
 }
 
+/// Receives with [`recv_mmsg`] into `batch` until `want` datagrams came (or a second passed);
+/// `each` maps each one.
+#[cfg(test)]
+fn receive_until<T>(fd: RawFd, batch: &mut Batch, want: usize, mut each: impl FnMut(&Batch, usize) -> T) -> Vec<T> {
+    let mut got = Vec::new();
+    for _ in 0..1000 {
+        let n = recv_mmsg(fd, batch).unwrap();
+        got.extend((0..n).map(|i| each(batch, i)));
+        if got.len() >= want {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    got
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -766,16 +782,7 @@ mod pktinfo_tests {
 
     /// Receives until `n` datagrams came; their local addresses.
     fn recv_srcs(fd: RawFd, batch: &mut Batch, n: usize) -> Vec<Option<IpAddr>> {
-        let mut srcs = Vec::new();
-        for _ in 0..1000 {
-            let got = recv_mmsg(fd, batch).unwrap();
-            srcs.extend((0..got).map(|i| batch.src(i)));
-            if srcs.len() >= n {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
-        srcs
+        receive_until(fd, batch, n, |b, i| b.src(i))
     }
 
     /// The headers are set up once and only the lengths the kernel rewrote are reset: a call
@@ -974,19 +981,9 @@ mod gso_tests {
     use std::os::fd::AsRawFd;
 
     fn receive_all(sock: &std::net::UdpSocket, want: usize) -> Vec<(Vec<u8>, SocketAddr)> {
-        let mut inb = Batch::new(BATCH);
-        let mut got = Vec::new();
-        for _ in 0..1000 {
-            let n = recv_mmsg(sock.as_raw_fd(), &mut inb).unwrap();
-            for i in 0..n {
-                got.push((inb.packet(i).to_vec(), inb.addr(i).unwrap()));
-            }
-            if got.len() >= want {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
-        got
+        receive_until(sock.as_raw_fd(), &mut Batch::new(BATCH), want, |b, i| {
+            (b.packet(i).to_vec(), b.addr(i).unwrap())
+        })
     }
 
     /// With `UDP_GRO` on the receiving socket, a segmented send arrives as fewer, larger

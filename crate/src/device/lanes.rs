@@ -101,42 +101,37 @@ pub(crate) fn tun_program(queues: u32, lanes: u32) -> Vec<u64> {
     p.push(insn(BPF_LDX_MEM_W, 7, 1, SKB_HASH, 0));
     let have_hash = p.len();
     p.push(0); // if r7 != 0 goto pick (patched below)
-               // The IP version.
+
+    // No socket hash: hash the packet. r0 = its IP version.
     p.push(insn(BPF_LD_ABS_B, 0, 0, 0, 0));
     p.push(insn(BPF_RSH32_K, 0, 0, 0, 4));
     let is_v6 = p.len();
     p.push(0); // if r0 == 6 goto v6 (patched below)
-               // IPv4: addresses at 12 and 16, protocol at 9, ports after IHL words.
+
+    // IPv4: addresses at 12 and 16, protocol at 9, ports after IHL words.
     p.push(insn(BPF_LD_ABS_W, 0, 0, 0, 12));
     p.push(insn(BPF_MOV64_X, 7, 0, 0, 0));
     p.push(insn(BPF_LD_ABS_W, 0, 0, 0, 16));
     p.push(insn(BPF_XOR64_X, 7, 0, 0, 0));
-    p.push(insn(BPF_LD_ABS_B, 0, 0, 0, 9));
-    p.push(insn(BPF_JEQ_K, 0, 0, 2, libc::IPPROTO_TCP));
-    p.push(insn(BPF_JEQ_K, 0, 0, 1, libc::IPPROTO_UDP));
+    let ports_v4 = [
+        insn(BPF_LD_ABS_B, 0, 0, 0, 0),
+        insn(BPF_AND32_K, 0, 0, 0, 0x0f),
+        insn(BPF_LSH32_K, 0, 0, 0, 2),
+        insn(BPF_MOV64_X, 8, 0, 0, 0),
+        insn(BPF_LD_IND_W, 0, 8, 0, 0),
+    ];
+    hash_ports(&mut p, &mut jump_to_mix, 9, &ports_v4);
     jump_to_mix.push(p.len());
     p.push(0); // goto mix
-    p.push(insn(BPF_LD_ABS_B, 0, 0, 0, 0));
-    p.push(insn(BPF_AND32_K, 0, 0, 0, 0x0f));
-    p.push(insn(BPF_LSH32_K, 0, 0, 0, 2));
-    p.push(insn(BPF_MOV64_X, 8, 0, 0, 0));
-    p.push(insn(BPF_LD_IND_W, 0, 8, 0, 0));
-    p.push(insn(BPF_XOR64_X, 7, 0, 0, 0));
-    jump_to_mix.push(p.len());
-    p.push(0); // goto mix
-               // IPv6: addresses at 8..40, next header at 6, ports at 40 (no extension headers).
+
+    // IPv6: addresses at 8..40, next header at 6, ports at 40 (no extension headers).
     let v6 = p.len();
     for offset in (8..40).step_by(4) {
         p.push(insn(BPF_LD_ABS_W, 0, 0, 0, offset));
         p.push(insn(BPF_XOR64_X, 7, 0, 0, 0));
     }
-    p.push(insn(BPF_LD_ABS_B, 0, 0, 0, 6));
-    p.push(insn(BPF_JEQ_K, 0, 0, 2, libc::IPPROTO_TCP));
-    p.push(insn(BPF_JEQ_K, 0, 0, 1, libc::IPPROTO_UDP));
-    jump_to_mix.push(p.len());
-    p.push(0); // goto mix
-    p.push(insn(BPF_LD_ABS_W, 0, 0, 0, 40));
-    p.push(insn(BPF_XOR64_X, 7, 0, 0, 0));
+    hash_ports(&mut p, &mut jump_to_mix, 6, &[insn(BPF_LD_ABS_W, 0, 0, 0, 40)]);
+
     // Mix the bits (multiplicative hashing keeps the high ones).
     let mix = p.len();
     p.push(insn(BPF_MUL32_K, 7, 0, 0, 0x9e37_79b1_u32 as i32));
@@ -158,6 +153,18 @@ pub(crate) fn tun_program(queues: u32, lanes: u32) -> Vec<u64> {
         p[j] = insn(BPF_JA, 0, 0, off(j, mix), 0);
     }
     p
+}
+
+/// Appends to `p`: unless the byte at `protocol_at` says TCP or UDP, a jump to the mixing step
+/// (its index goes to `to_mix`); else `load_ports` (leaving both ports in r0) XORed into r7.
+fn hash_ports(p: &mut Vec<u64>, to_mix: &mut Vec<usize>, protocol_at: i32, load_ports: &[u64]) {
+    p.push(insn(BPF_LD_ABS_B, 0, 0, 0, protocol_at));
+    p.push(insn(BPF_JEQ_K, 0, 0, 2, libc::IPPROTO_TCP));
+    p.push(insn(BPF_JEQ_K, 0, 0, 1, libc::IPPROTO_UDP));
+    to_mix.push(p.len());
+    p.push(0); // goto mix
+    p.extend_from_slice(load_ports);
+    p.push(insn(BPF_XOR64_X, 7, 0, 0, 0));
 }
 
 const BPF_PROG_LOAD: libc::c_long = 5;
