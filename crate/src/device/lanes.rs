@@ -66,6 +66,7 @@ fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> u64 {
 
 const BPF_LDX_MEM_W: u8 = 0x61;
 const BPF_LD_ABS_B: u8 = 0x30;
+const BPF_LD_ABS_H: u8 = 0x28;
 const BPF_LD_ABS_W: u8 = 0x20;
 const BPF_LD_IND_W: u8 = 0x40;
 const BPF_MOV64_X: u8 = 0xbf;
@@ -90,7 +91,8 @@ const SKB_HASH: i16 = 68;
 ///
 /// It picks by the packet's flow hash: the sending socket's (`skb->hash`, set by TCP), or where
 /// there is none (forwarded packets, pings, unconnected UDP) one of its own over the addresses
-/// and, for TCP and UDP, the ports. The packet starts at its IP header (a TUN without
+/// and, for TCP and UDP, the ports (not for an IPv4 fragment, so that a datagram's fragments
+/// keep one queue; an IPv6 fragment's next header is not TCP or UDP anyway). The packet starts at its IP header (a TUN without
 /// `IFF_TAP`); the legacy packet loads end the program with 0 past its end.
 pub(crate) fn tun_program(queues: u32, lanes: u32) -> Vec<u64> {
     let bulk = (queues - lanes) as i32;
@@ -108,11 +110,16 @@ pub(crate) fn tun_program(queues: u32, lanes: u32) -> Vec<u64> {
     let is_v6 = p.len();
     p.push(0); // if r0 == 6 goto v6 (patched below)
 
-    // IPv4: addresses at 12 and 16, protocol at 9, ports after IHL words.
+    // IPv4: addresses at 12 and 16, protocol at 9, ports after IHL words. A fragment (MF or an
+    // offset) hashes its addresses only, so that every fragment of a datagram keeps one queue.
     p.push(insn(BPF_LD_ABS_W, 0, 0, 0, 12));
     p.push(insn(BPF_MOV64_X, 7, 0, 0, 0));
     p.push(insn(BPF_LD_ABS_W, 0, 0, 0, 16));
     p.push(insn(BPF_XOR64_X, 7, 0, 0, 0));
+    p.push(insn(BPF_LD_ABS_H, 0, 0, 0, 6));
+    p.push(insn(BPF_AND32_K, 0, 0, 0, 0x3fff));
+    let fragment = p.len();
+    p.push(0); // if r0 != 0 goto mix (patched below)
     let ports_v4 = [
         insn(BPF_LD_ABS_B, 0, 0, 0, 0),
         insn(BPF_AND32_K, 0, 0, 0, 0x0f),
@@ -149,6 +156,7 @@ pub(crate) fn tun_program(queues: u32, lanes: u32) -> Vec<u64> {
     let off = |from: usize, to: usize| (to - from - 1) as i16;
     p[have_hash] = insn(BPF_JNE_K, 7, 0, off(have_hash, pick), 0);
     p[is_v6] = insn(BPF_JEQ_K, 0, 0, off(is_v6, v6), 6);
+    p[fragment] = insn(BPF_JNE_K, 0, 0, off(fragment, mix), 0);
     for j in jump_to_mix {
         p[j] = insn(BPF_JA, 0, 0, off(j, mix), 0);
     }
@@ -695,6 +703,29 @@ mod tests {
             "{dst}"
         );
         assert_eq!(bulk_used, [true, true, true, true, true, true, false, false], "{dst}");
+    }
+
+    /// Datagrams larger than the TUN's MTU from 24 sockets: every fragment of one datagram
+    /// reaches the same bulk queue (a fragment carries no ports; the first one's would differ).
+    #[test]
+    fn the_fragments_of_a_datagram_keep_one_queue() {
+        in_new_netns(|| {
+            let tun = Tun::create("wglanef", 8).unwrap();
+            sh("ip addr add 10.203.0.1/24 dev wglanef && ip link set wglanef mtu 1400 up");
+            let program = tun_steering(8, 2).unwrap();
+            steer_tun(tun.fd(0), Some(&program)).unwrap();
+            let mut used = [false; 8];
+            for _ in 0..24 {
+                let s = UdpSocket::bind("10.203.0.1:0").unwrap();
+                s.send_to(&[0u8; 3000], "10.203.0.2:9").unwrap();
+                let got = tun_reads(&tun, [10, 203, 0, 2]);
+                assert_eq!(got.len(), 3, "three fragments: {got:?}");
+                assert!(got.iter().all(|&(q, _)| q == got[0].0 && q < 6), "{got:?}");
+                used[got[0].0] = true;
+            }
+            // Addresses only: one pair of hosts, one queue.
+            assert_eq!(used.iter().filter(|&&u| u).count(), 1, "{used:?}");
+        });
     }
 
     #[test]
