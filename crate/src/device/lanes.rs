@@ -705,15 +705,25 @@ mod tests {
         assert_eq!(bulk_used, [true, true, true, true, true, true, false, false], "{dst}");
     }
 
+    /// An 8-queue TUN named `name`, set up by `ip` commands `setup`, steered with two lanes (the
+    /// program goes with it).
+    fn tun_with_two_lanes(name: &str, setup: &str) -> (Tun, OwnedFd) {
+        let tun = Tun::create(name, 8).unwrap();
+        sh(setup);
+        let program = tun_steering(8, 2).unwrap();
+        steer_tun(tun.fd(0), Some(&program)).unwrap();
+        (tun, program)
+    }
+
     /// Datagrams larger than the TUN's MTU from 24 sockets: every fragment of one datagram
     /// reaches the same bulk queue (a fragment carries no ports; the first one's would differ).
     #[test]
     fn the_fragments_of_a_datagram_keep_one_queue() {
         in_new_netns(|| {
-            let tun = Tun::create("wglanef", 8).unwrap();
-            sh("ip addr add 10.203.0.1/24 dev wglanef && ip link set wglanef mtu 1400 up");
-            let program = tun_steering(8, 2).unwrap();
-            steer_tun(tun.fd(0), Some(&program)).unwrap();
+            let (tun, _program) = tun_with_two_lanes(
+                "wglanef",
+                "ip addr add 10.203.0.1/24 dev wglanef && ip link set wglanef mtu 1400 up",
+            );
             let mut used = [false; 8];
             for _ in 0..24 {
                 let s = UdpSocket::bind("10.203.0.1:0").unwrap();
@@ -731,10 +741,11 @@ mod tests {
     #[test]
     fn eight_tun_queues_spread_small_flows_over_two_lanes() {
         in_new_netns(|| {
-            let tun = Tun::create("wglane8", 8).unwrap();
-            sh("ip addr add 10.202.0.1/24 dev wglane8 && ip -6 addr add fd00:202::1/64 dev wglane8 nodad && ip link set wglane8 up");
-            let program = tun_steering(8, 2).unwrap();
-            steer_tun(tun.fd(0), Some(&program)).unwrap();
+            let (tun, _program) = tun_with_two_lanes(
+                "wglane8",
+                "ip addr add 10.202.0.1/24 dev wglane8 && ip -6 addr add fd00:202::1/64 dev wglane8 nodad \
+                 && ip link set wglane8 up",
+            );
             check_tun_flows(&tun, "10.202.0.1:0", "10.202.0.2".parse().unwrap());
             check_tun_flows(&tun, "[fd00:202::1]:0", "fd00:202::2".parse().unwrap());
         });
