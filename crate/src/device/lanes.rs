@@ -31,6 +31,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use super::udp::Sockets;
 
@@ -464,14 +465,14 @@ impl LaneControl {
 
     /// Once per timer tick, with the device's totals, its sockets (`renewed` when they were
     /// just replaced) and the lane workers' thread ids (0 for one that does not run yet).
-    pub(crate) fn tick(&mut self, datagrams: u64, bytes: u64, sockets: &Sockets, renewed: bool, tids: &[i32]) {
+    pub(crate) fn tick(&mut self, datagrams: u64, bytes: u64, sockets: &Sockets, renewed: bool, tids: &[AtomicI32]) {
         let on = self.bulk.tick(datagrams, bytes);
         let lanes = if on { self.lanes } else { 0 };
         if on != self.on {
             self.on = on;
             self.steer_tun();
             let _ = steer_udp(sockets, lanes);
-            for &tid in tids.iter().filter(|&&t| t != 0) {
+            for tid in tids.iter().map(|t| t.load(Ordering::Relaxed)).filter(|&t| t != 0) {
                 let _ = set_slice(tid, if on { LANE_SLICE_NS } else { 0 });
             }
         } else if on && renewed {

@@ -12,8 +12,9 @@
 //! **Latency lane.** With two workers or more, while bulk traffic flows, the last ones (one per
 //! four workers, at least one) take the small packets (at most 256 bytes inside: ACKs, pings,
 //! DNS, voice), steered there by flow by BPF programs on the TUN and on the sockets' reuseport
-//! group, while bulk goes to the others (`lanes.rs`; the timer thread turns it on and off). Under a saturating TCP stream a ping's
-//! p50 went from 1.45–1.93 ms to 0.50–0.62 ms, throughput unchanged.
+//! group, while bulk goes to the others (`lanes.rs`; the timer thread turns it on and off).
+//! Under a saturating TCP stream a ping's p50 went from 1.45–1.93 ms to 0.50–0.62 ms,
+//! throughput unchanged.
 //!
 //! **Batches.** Packets move in vectors (`batch.rs`): a burst of TUN reads → route (one trie
 //! lookup per run of equal destinations) → pad to 16 → encrypt → one `sendmmsg`; one

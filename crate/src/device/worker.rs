@@ -1026,8 +1026,7 @@ pub(crate) fn timer_loop(shared: Arc<Shared>, mut cpu_latency: Option<CpuLatency
         let c = &shared.counters;
         if let Some(lane) = lane.as_mut() {
             let datagrams = c.rx_datagrams.load(Ordering::Relaxed) + c.tx_datagrams.load(Ordering::Relaxed);
-            let tids: Vec<i32> = shared.lane_tids.iter().map(|t| t.load(Ordering::Relaxed)).collect();
-            lane.tick(datagrams, bytes, &io.socks, renewed, &tids);
+            lane.tick(datagrams, bytes, &io.socks, renewed, &shared.lane_tids);
         }
         if let Some(latency) = cpu_latency.as_mut() {
             let packets = c.tun_rx_packets.load(Ordering::Relaxed) + c.tun_tx_packets.load(Ordering::Relaxed);
