@@ -30,18 +30,20 @@ struct Lane {
 /// The lanes of a batch (buffers of at least 16 bytes), longest first when lengths differ so
 /// each 16-lane group wastes few keystream blocks.
 fn lanes(counters: &[u64], bufs: &mut [&mut [u8]]) -> Vec<Lane> {
-    let mut lanes: Vec<Lane> = bufs
-        .iter_mut()
-        .zip(counters)
-        .enumerate()
-        .filter(|(_, (b, _))| b.len() >= TAG_LEN)
-        .map(|(index, (b, &counter))| Lane {
-            ptr: b.as_mut_ptr(),
-            data_len: b.len() - TAG_LEN,
-            counter,
-            index,
-        })
-        .collect();
+    // Sized once (a filtered `collect` would grow it step by step).
+    let mut lanes = Vec::with_capacity(bufs.len());
+    lanes.extend(
+        bufs.iter_mut()
+            .zip(counters)
+            .enumerate()
+            .filter(|(_, (b, _))| b.len() >= TAG_LEN)
+            .map(|(index, (b, &counter))| Lane {
+                ptr: b.as_mut_ptr(),
+                data_len: b.len() - TAG_LEN,
+                counter,
+                index,
+            }),
+    );
     if !lanes
         .windows(2)
         .all(|w| w[0].data_len.div_ceil(64) >= w[1].data_len.div_ceil(64))

@@ -51,6 +51,8 @@ pub(crate) struct Io {
     seal_key: [u8; 32],
     seal_start: usize,
     seal_counters: Vec<u64>,
+    /// Empty between runs: the run's payloads while it is sealed (kept for its allocation).
+    seal_bufs: Vec<&'static mut [u8]>,
     crypto: Arc<CryptoPool>,
 }
 
@@ -68,6 +70,7 @@ impl Io {
             seal_key: [0; 32],
             seal_start: 0,
             seal_counters: Vec::with_capacity(BATCH),
+            seal_bufs: Vec::with_capacity(BATCH),
             crypto: shared.crypto.clone(),
         }
     }
@@ -162,12 +165,14 @@ impl Io {
         }
         let key = aead::Key::new(&self.seal_key);
         let end = self.seal_start + self.seal_counters.len();
-        let mut bufs: Vec<&mut [u8]> = self
-            .out
-            .packets_mut(self.seal_start, end)
-            .map(|p| &mut p[DATA_HEADER..])
-            .collect();
+        let mut bufs = recycle(std::mem::take(&mut self.seal_bufs));
+        bufs.extend(
+            self.out
+                .packets_mut(self.seal_start, end)
+                .map(|p| &mut p[DATA_HEADER..]),
+        );
         self.crypto.seal(self.worker, &key, &self.seal_counters, &mut bufs);
+        self.seal_bufs = recycle(bufs);
         self.seal_counters.clear();
     }
 
@@ -187,31 +192,42 @@ impl Io {
 /// iperf3, the kernel's threads) goes first.
 struct Spinner {
     window: Duration,
+    /// Work since the last empty poll: the window restarts at the next one (so that a busy
+    /// loop reads no clock).
+    worked: bool,
     until: Option<Instant>,
 }
 
 impl Spinner {
     fn new(window: Duration) -> Spinner {
-        Spinner { window, until: None }
+        Spinner {
+            window,
+            worked: false,
+            until: None,
+        }
     }
 
     fn active(&self) -> bool {
-        self.until.is_some()
+        self.worked || self.until.is_some()
     }
 
     /// Work arrived: poll again for the window after it.
     fn busy(&mut self) {
-        if !self.window.is_zero() {
-            self.until = Some(Instant::now() + self.window);
-        }
+        self.worked = !self.window.is_zero();
     }
 
     /// Nothing ready: keep polling or, past the window, go to sleep. A yield that let
     /// another thread run means the CPU is wanted (bulk traffic, iperf3, the other workers):
     /// polling would only take time from them, so the worker sleeps at once.
     fn idle(&mut self) {
-        let Some(t) = self.until else { return };
+        if !self.active() {
+            return;
+        }
         let now = Instant::now();
+        if std::mem::take(&mut self.worked) {
+            self.until = Some(now + self.window);
+        }
+        let Some(t) = self.until else { return };
         if now >= t {
             self.until = None;
             return;
@@ -293,6 +309,32 @@ struct Worker {
     udp_in: Batch,
     tun_out: Batch,
     io: Io,
+    run: RunScratch,
+}
+
+/// What the inbound path needs per run of data messages (a UDP GRO train), kept between runs
+/// so that a run allocates nothing. The vectors of slices are empty between runs.
+#[derive(Default)]
+struct RunScratch {
+    /// The run's datagrams.
+    datagrams: Vec<&'static mut [u8]>,
+    /// The sealed payloads of those that passed the replay check.
+    payloads: Vec<&'static mut [u8]>,
+    counters: Vec<u64>,
+    /// Per datagram: still to be delivered (replay check, then tag, then replay window).
+    live: Vec<bool>,
+    live_counters: Vec<u64>,
+    /// Per payload: the tag verified.
+    opened: Vec<bool>,
+}
+
+/// Empties `v` and hands its allocation on for slices of another lifetime (an in-place
+/// `collect` of nothing: no allocation, no copy).
+fn recycle<'b>(mut v: Vec<&mut [u8]>) -> Vec<&'b mut [u8]> {
+    v.clear();
+    v.into_iter()
+        .map(|_| -> &'b mut [u8] { unreachable!("the vector is empty") })
+        .collect()
 }
 
 /// A worker thread: until the device stops, wait on epoll and move one batch per ready
@@ -324,6 +366,7 @@ pub(crate) fn run(shared: Arc<Shared>, id: usize, tun_fd: TunFd) {
         udp_in: Batch::new(BATCH),
         tun_out: Batch::new(BATCH),
         io: Io::new(&shared, id),
+        run: RunScratch::default(),
     };
     let mut setup = vec![(Some(tun_fd.fd), TOK_TUN), (Some(waker), TOK_WAKE)];
     setup.extend(socket_fds(&w.io.socks, id));
@@ -510,6 +553,7 @@ impl Worker {
             tun_out,
             io,
             tun_fd,
+            run,
             ..
         } = self;
         tun_out.clear();
@@ -546,24 +590,41 @@ impl Worker {
                         invalid += count;
                         continue;
                     };
-                    let mut ds: Vec<&mut [u8]> = udp_in.datagrams_mut(i).collect();
-                    let counters: Vec<u64> = ds.iter().map(|d| data_counter(d)).collect();
+                    let RunScratch {
+                        datagrams,
+                        payloads,
+                        counters,
+                        live,
+                        live_counters,
+                        opened,
+                    } = &mut *run;
+                    let mut ds = recycle(std::mem::take(datagrams));
+                    ds.extend(udp_in.datagrams_mut(i));
+                    counters.clear();
+                    counters.extend(ds.iter().map(|d| data_counter(d)));
                     // Replay check first (no crypto for replays), then open the rest at once.
-                    let mut live: Vec<bool> = counters.iter().map(|&c| t.data_counter_acceptable(idx, c)).collect();
+                    live.clear();
+                    live.resize(count, false);
+                    t.data_counters_acceptable(idx, counters, live);
                     {
-                        let (mut bufs, mut live_counters) = (Vec::with_capacity(count), Vec::with_capacity(count));
-                        for ((d, &c), _) in ds.iter_mut().zip(&counters).zip(&live).filter(|(_, &l)| l) {
+                        let mut bufs = recycle(std::mem::take(payloads));
+                        live_counters.clear();
+                        for ((d, &c), _) in ds.iter_mut().zip(counters.iter()).zip(live.iter()).filter(|(_, &l)| l) {
                             bufs.push(&mut d[DATA_HEADER..]);
                             live_counters.push(c);
                         }
-                        let mut ok = vec![false; bufs.len()];
-                        io.crypto.open(io.worker, &key, &live_counters, &mut bufs, &mut ok);
-                        let mut ok = ok.into_iter();
+                        opened.clear();
+                        opened.resize(bufs.len(), false);
+                        io.crypto.open(io.worker, &key, live_counters, &mut bufs, opened);
+                        let mut ok = opened.iter();
                         for l in live.iter_mut().filter(|l| **l) {
-                            *l = ok.next().unwrap_or(false);
+                            *l = ok.next().copied().unwrap_or(false);
                         }
+                        *payloads = recycle(bufs);
                     }
-                    for ((d, &counter), &l) in ds.iter_mut().zip(&counters).zip(&live) {
+                    // The replay window takes the authenticated ones in order, under one lock.
+                    t.accept_data_counters(idx, counters, live);
+                    for (d, &l) in ds.iter_mut().zip(live.iter()) {
                         if !l {
                             // A replay or a failed tag.
                             invalid += 1;
@@ -571,7 +632,7 @@ impl Worker {
                         }
                         let wire_len = d.len();
                         let Some(t) = ps.tunn.as_mut() else { break };
-                        let (packet, inner) = match t.accept_data(idx, counter, &mut d[DATA_HEADER..wire_len - TAG]) {
+                        let (packet, inner) = match t.accept_marked_data(&mut d[DATA_HEADER..wire_len - TAG]) {
                             TunnResult::WriteToTunnelV4(p, a) => (&*p, Some(IpAddr::V4(a))),
                             TunnResult::WriteToTunnelV6(p, a) => (&*p, Some(IpAddr::V6(a))),
                             TunnResult::Done => (&[][..], None),
@@ -595,6 +656,7 @@ impl Worker {
                             tun_out.push(packet, None);
                         }
                     }
+                    *datagrams = recycle(ds);
                     continue;
                 }
                 // One datagram, or a run of them received as one (UDP GRO).
@@ -1034,5 +1096,47 @@ pub(crate) fn timer_loop(shared: Arc<Shared>, mut cpu_latency: Option<CpuLatency
                 shared.report(e);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{recycle, Spinner};
+    use std::time::Duration;
+
+    #[test]
+    fn the_spinner_polls_for_its_window_after_work_then_sleeps() {
+        let mut off = Spinner::new(Duration::ZERO);
+        off.busy();
+        assert!(!off.active(), "a zero window never polls");
+        off.idle();
+        assert!(!off.active());
+
+        let window = Duration::from_millis(20);
+        let mut s = Spinner::new(window);
+        assert!(!s.active(), "asleep before any work");
+        s.busy();
+        assert!(s.active(), "polls after work");
+        // The window starts at the first empty poll; past it (or after a yield that ran
+        // another thread) the worker sleeps.
+        s.idle();
+        std::thread::sleep(window + Duration::from_millis(5));
+        s.idle();
+        assert!(!s.active(), "asleep past the window");
+        s.busy();
+        assert!(s.active(), "work restarts the window");
+    }
+
+    /// The inbound path's scratch vectors keep their allocation from run to run.
+    #[test]
+    fn a_recycled_vector_keeps_its_allocation() {
+        let (mut a, mut b) = ([1u8; 8], [2u8; 8]);
+        let mut v: Vec<&mut [u8]> = Vec::with_capacity(64);
+        v.push(&mut a);
+        v.push(&mut b);
+        let (ptr, cap) = (v.as_ptr() as usize, v.capacity());
+        let w: Vec<&'static mut [u8]> = recycle(v);
+        assert!(w.is_empty());
+        assert_eq!((w.as_ptr() as usize, w.capacity()), (ptr, cap));
     }
 }

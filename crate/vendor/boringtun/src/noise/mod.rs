@@ -502,6 +502,39 @@ impl Tunn {
         }
     }
 
+    /// wgkit: `data_counter_acceptable` for a run of counters of session `receiver_idx`, under
+    /// one lock: `live[i]` says whether `counters[i]` would pass (all false without that
+    /// session).
+    pub fn data_counters_acceptable(&self, receiver_idx: u32, counters: &[u64], live: &mut [bool]) {
+        match self.sessions[receiver_idx as usize % N_SESSIONS].as_ref() {
+            Some(s) if s.receiving_index == receiver_idx => s.counters_acceptable(counters, live),
+            _ => live.fill(false),
+        }
+    }
+
+    /// wgkit: what `accept_data` does before its inner-packet checks, for a run of packets of
+    /// session `receiver_idx` the caller authenticated (`ok[i]` set) at once: marks their
+    /// counters in the replay window in order under one lock, clears `ok[i]` for those it
+    /// refuses (all of them without that session), and when any passed, switches to the session
+    /// and ticks the receive timer. Each packet that kept `ok` then goes through
+    /// `accept_marked_data`.
+    pub fn accept_data_counters(&mut self, receiver_idx: u32, counters: &[u64], ok: &mut [bool]) {
+        match self.sessions[receiver_idx as usize % N_SESSIONS].as_ref() {
+            Some(s) if s.receiving_index == receiver_idx => s.counters_mark(counters, ok),
+            _ => ok.fill(false),
+        }
+        if ok.iter().any(|&o| o) {
+            self.set_current_session(receiver_idx as usize);
+            self.timer_tick(TimerName::TimeLastPacketReceived);
+        }
+    }
+
+    /// wgkit: the inner-packet checks `accept_data` ends with, for the decrypted payload of a
+    /// packet whose counter `accept_data_counters` accepted.
+    pub fn accept_marked_data<'a>(&mut self, plaintext: &'a mut [u8]) -> TunnResult<'a> {
+        self.validate_decapsulated_packet(plaintext)
+    }
+
     /// wgkit: completes the receipt of a data packet the caller authenticated and decrypted
     /// with `data_receive_key`: the replay window, session switch, timers and the checks of
     /// the inner packet, exactly as `decapsulate` does after decrypting. `plaintext` is the

@@ -243,6 +243,29 @@ impl Session {
         self.receiving_counter_mark(counter)
     }
 
+    /// wgkit: `counter_acceptable` for a run of counters under one lock: `live[i]` says
+    /// whether `counters[i]` would pass.
+    pub(super) fn counters_acceptable(&self, counters: &[u64], live: &mut [bool]) {
+        let validator = self.receiving_key_counter.lock();
+        for (l, &c) in live.iter_mut().zip(counters) {
+            *l = validator.will_accept(c).is_ok();
+        }
+    }
+
+    /// wgkit: `counter_mark` for every counter of a run whose `ok[i]` is set, in order and
+    /// under one lock; clears `ok[i]` where the window refuses it (a counter repeated within
+    /// the run, or one the window has moved past since the check).
+    pub(super) fn counters_mark(&self, counters: &[u64], ok: &mut [bool]) {
+        let mut validator = self.receiving_key_counter.lock();
+        for (o, &c) in ok.iter_mut().zip(counters).filter(|(o, _)| **o) {
+            if validator.mark_did_receive(c).is_ok() {
+                validator.receive_cnt += 1;
+            } else {
+                *o = false;
+            }
+        }
+    }
+
     pub(super) fn format_packet_data<'a>(&self, src: &[u8], dst: &'a mut [u8]) -> &'a mut [u8] {
         if dst.len() < src.len() + super::DATA_OVERHEAD_SZ {
             panic!("The destination buffer is too small");
