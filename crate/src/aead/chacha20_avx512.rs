@@ -85,26 +85,56 @@ fn transpose16(x: &[__m512i; 16]) -> [__m512i; 16] {
 #[target_feature(enable = "avx512f")]
 #[inline]
 pub(crate) fn blocks(key: &[u32; 8], n14: __m512i, n15: __m512i, block: u32) -> [__m512i; 16] {
-    let init = [
-        _mm512_set1_epi32(SIGMA[0] as i32),
-        _mm512_set1_epi32(SIGMA[1] as i32),
-        _mm512_set1_epi32(SIGMA[2] as i32),
-        _mm512_set1_epi32(SIGMA[3] as i32),
-        _mm512_set1_epi32(key[0] as i32),
-        _mm512_set1_epi32(key[1] as i32),
-        _mm512_set1_epi32(key[2] as i32),
-        _mm512_set1_epi32(key[3] as i32),
-        _mm512_set1_epi32(key[4] as i32),
-        _mm512_set1_epi32(key[5] as i32),
-        _mm512_set1_epi32(key[6] as i32),
-        _mm512_set1_epi32(key[7] as i32),
-        _mm512_set1_epi32(block as i32),
-        _mm512_setzero_si512(),
-        n14,
-        n15,
-    ];
-    let mut x = init;
-    for _ in 0..10 {
+    // SAFETY: avx512f is enabled here, and the pieces are inlined into this function.
+    unsafe {
+        let init = initial_state(key, n14, n15, block);
+        let mut x = init;
+        for _ in 0..10 {
+            double_round(&mut x);
+        }
+        keystream(&x, &init)
+    }
+}
+
+/// The 16 lanes' state for keystream block `block`, before the rounds. The pieces
+/// `initial_state`, `double_round` and `keystream` make up [`blocks`]; the batch code calls
+/// them itself to run Poly1305 between the rounds.
+///
+/// # Safety
+/// The CPU must support avx512f; `#[inline(always)]`, so compiled with the caller's features.
+#[inline(always)]
+pub(crate) unsafe fn initial_state(key: &[u32; 8], n14: __m512i, n15: __m512i, block: u32) -> [__m512i; 16] {
+    // SAFETY: avx512f per the contract.
+    unsafe {
+        [
+            _mm512_set1_epi32(SIGMA[0] as i32),
+            _mm512_set1_epi32(SIGMA[1] as i32),
+            _mm512_set1_epi32(SIGMA[2] as i32),
+            _mm512_set1_epi32(SIGMA[3] as i32),
+            _mm512_set1_epi32(key[0] as i32),
+            _mm512_set1_epi32(key[1] as i32),
+            _mm512_set1_epi32(key[2] as i32),
+            _mm512_set1_epi32(key[3] as i32),
+            _mm512_set1_epi32(key[4] as i32),
+            _mm512_set1_epi32(key[5] as i32),
+            _mm512_set1_epi32(key[6] as i32),
+            _mm512_set1_epi32(key[7] as i32),
+            _mm512_set1_epi32(block as i32),
+            _mm512_setzero_si512(),
+            n14,
+            n15,
+        ]
+    }
+}
+
+/// One column round and one diagonal round (ten make ChaCha20).
+///
+/// # Safety
+/// As [`initial_state`].
+#[inline(always)]
+pub(crate) unsafe fn double_round(x: &mut [__m512i; 16]) {
+    // SAFETY: avx512f per the contract.
+    unsafe {
         quarter_round!(x, 0, 4, 8, 12);
         quarter_round!(x, 1, 5, 9, 13);
         quarter_round!(x, 2, 6, 10, 14);
@@ -114,10 +144,22 @@ pub(crate) fn blocks(key: &[u32; 8], n14: __m512i, n15: __m512i, block: u32) -> 
         quarter_round!(x, 2, 7, 8, 13);
         quarter_round!(x, 3, 4, 9, 14);
     }
-    for (w, i) in x.iter_mut().zip(init) {
-        *w = _mm512_add_epi32(*w, i);
+}
+
+/// The keystream after the rounds: `x + init`, transposed so that `out[j]` is lane `j`'s block.
+///
+/// # Safety
+/// As [`initial_state`].
+#[inline(always)]
+pub(crate) unsafe fn keystream(x: &[__m512i; 16], init: &[__m512i; 16]) -> [__m512i; 16] {
+    let mut y = *x;
+    // SAFETY: avx512f per the contract.
+    unsafe {
+        for (w, i) in y.iter_mut().zip(init) {
+            *w = _mm512_add_epi32(*w, *i);
+        }
+        transpose16(&y)
     }
-    transpose16(&x)
 }
 
 /// The Poly1305 one-time keys: the first 32 bytes of keystream block 0 of each lane.

@@ -296,26 +296,56 @@ impl<const IFMA: bool> Poly8<IFMA> {
     ///
     /// # Safety
     /// See the type.
+    #[cfg(test)]
     #[inline(always)]
     pub(crate) unsafe fn absorb(&mut self, rows: &[__m512i; LANES], chunk: usize) {
-        // SAFETY: avx512f (and avx512ifma when IFMA) per the contract.
+        // SAFETY: per the contract.
+        unsafe {
+            if let Some(t) = self.prepare(rows, chunk) {
+                for k in 0..4 {
+                    self.absorb_block(&t, chunk, k);
+                }
+            }
+        }
+    }
+
+    /// The first half of [`absorb`](Self::absorb): `rows` transposed into the four 16-byte
+    /// blocks of chunk `chunk` (`t[2k]` and `t[2k + 1]` hold block `k`'s halves), or `None`
+    /// when no lane has a block in that chunk.
+    ///
+    /// # Safety
+    /// See the type.
+    #[inline(always)]
+    pub(crate) unsafe fn prepare(&self, rows: &[__m512i; LANES], chunk: usize) -> Option<[__m512i; 8]> {
+        // SAFETY: avx512f per the contract.
         unsafe {
             let first = _mm512_set1_epi64((chunk * 4) as i64);
             if _mm512_cmplt_epu64_mask(first, self.nblocks) == 0 {
+                return None;
+            }
+            Some(transpose8(rows))
+        }
+    }
+
+    /// The second half: absorbs block `k` (0..4) of chunk `chunk` into the lanes that have it.
+    /// The four blocks of a chunk go in order; the batch code spreads them between ChaCha20's
+    /// rounds, so that this chain of multiplications runs beside the rounds.
+    ///
+    /// # Safety
+    /// See the type.
+    #[inline(always)]
+    pub(crate) unsafe fn absorb_block(&mut self, t: &[__m512i; 8], chunk: usize, k: usize) {
+        // SAFETY: avx512f (and avx512ifma when IFMA) per the contract.
+        unsafe {
+            let idx = _mm512_set1_epi64((chunk * 4 + k) as i64);
+            let active = _mm512_cmplt_epu64_mask(idx, self.nblocks);
+            if active == 0 {
                 return;
             }
-            let t = transpose8(rows);
-            for k in 0..4 {
-                let idx = _mm512_set1_epi64((chunk * 4 + k) as i64);
-                let active = _mm512_cmplt_epu64_mask(idx, self.nblocks);
-                if active == 0 {
-                    break;
-                }
-                if IFMA {
-                    block44(&mut self.h, t[2 * k], t[2 * k + 1], &self.r, &self.s, active);
-                } else {
-                    block26(&mut self.h, t[2 * k], t[2 * k + 1], &self.r, &self.s, active);
-                }
+            if IFMA {
+                block44(&mut self.h, t[2 * k], t[2 * k + 1], &self.r, &self.s, active);
+            } else {
+                block26(&mut self.h, t[2 * k], t[2 * k + 1], &self.r, &self.s, active);
             }
         }
     }
