@@ -82,7 +82,11 @@ pub(crate) fn apply(shared: &Shared, config: DeviceConfig) -> Result<()> {
         let old = std::mem::replace(&mut *shared.sockets.write(), Arc::new(s));
         shared.socket_gen.fetch_add(1, Ordering::SeqCst);
         shared.wake_workers();
-        shared.stop_cv.1.notify_all();
+        {
+            // Under the timer's lock, so that it is either waiting or sees the new generation.
+            let _held = shared.stop_cv.0.lock();
+            shared.stop_cv.1.notify_all();
+        }
         // Release the old port before returning: wait (briefly) until every thread has
         // switched to the new sockets.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);

@@ -75,6 +75,11 @@ impl Io {
         }
     }
 
+    /// Whether this holds the device's current socket set.
+    fn sockets_current(&self, shared: &Shared) -> bool {
+        shared.socket_gen.load(Ordering::SeqCst) == self.gen
+    }
+
     /// Picks up a new socket set after a port change; returns the old one if replaced.
     fn refresh(&mut self, shared: &Shared) -> Option<Arc<Sockets>> {
         let gen = shared.socket_gen.load(Ordering::SeqCst);
@@ -1016,26 +1021,36 @@ fn flush_tun(shared: &Shared, fd: TunFd, out: &mut Batch) {
 
 /// The timer thread: every 250 ms run boringtun's timers for every peer (retries, rekeys,
 /// passive keepalives), send persistent keepalives, mark stale peers; every second reset
-/// the handshake rate limiter.
-/// The timer thread. It also drives the low-latency mode's CPU latency request, if any.
+/// the handshake rate limiter. It also drives the latency lanes and the low-latency mode's CPU
+/// latency request, if any. Between ticks it lets go of replaced sockets at once: a port
+/// change waits until every thread has (`config.rs`).
 pub(crate) fn timer_loop(shared: Arc<Shared>, mut cpu_latency: Option<CpuLatency>, mut lane: Option<LaneControl>) {
     let mut io = Io::new(&shared, 0);
     let mut tick: u64 = 0;
     let events = shared.events.as_ref();
+    let mut next_tick = Instant::now() + TIMER_TICK;
+    // Sockets replaced since the last tick (the lanes steer the new ones).
+    let mut renewed = false;
     loop {
         {
             let (m, cv) = &shared.stop_cv;
             let mut stopped = m.lock();
-            if !*stopped {
-                cv.wait_for(&mut stopped, TIMER_TICK);
+            // A port change bumps the socket generation, then notifies under this lock: checked
+            // here under it, the change cannot slip in between the check and the wait.
+            if !*stopped && io.sockets_current(&shared) {
+                cv.wait_until(&mut stopped, next_tick);
             }
             if *stopped {
                 return;
             }
         }
-        tick += 1;
-        let renewed = io.refresh(&shared).is_some();
+        renewed |= io.refresh(&shared).is_some();
         let now = Instant::now();
+        if now < next_tick {
+            continue;
+        }
+        next_tick = now + TIMER_TICK;
+        tick += 1;
         let mut bytes = 0u64;
         {
             let st = shared.state.read();
@@ -1090,6 +1105,7 @@ pub(crate) fn timer_loop(shared: Arc<Shared>, mut cpu_latency: Option<CpuLatency
             let datagrams = c.rx_datagrams.load(Ordering::Relaxed) + c.tx_datagrams.load(Ordering::Relaxed);
             lane.tick(datagrams, bytes, &io.socks, renewed, &shared.lane_tids);
         }
+        renewed = false;
         if let Some(latency) = cpu_latency.as_mut() {
             let packets = c.tun_rx_packets.load(Ordering::Relaxed) + c.tun_tx_packets.load(Ordering::Relaxed);
             if let Err(e) = latency.tick(packets) {
