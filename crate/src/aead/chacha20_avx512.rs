@@ -104,26 +104,19 @@ pub(crate) fn blocks(key: &[u32; 8], n14: __m512i, n15: __m512i, block: u32) -> 
 /// The CPU must support avx512f; `#[inline(always)]`, so compiled with the caller's features.
 #[inline(always)]
 pub(crate) unsafe fn initial_state(key: &[u32; 8], n14: __m512i, n15: __m512i, block: u32) -> [__m512i; 16] {
+    let words = [
+        SIGMA[0], SIGMA[1], SIGMA[2], SIGMA[3], key[0], key[1], key[2], key[3], key[4], key[5], key[6], key[7], block,
+        0,
+    ];
     // SAFETY: avx512f per the contract.
     unsafe {
-        [
-            _mm512_set1_epi32(SIGMA[0] as i32),
-            _mm512_set1_epi32(SIGMA[1] as i32),
-            _mm512_set1_epi32(SIGMA[2] as i32),
-            _mm512_set1_epi32(SIGMA[3] as i32),
-            _mm512_set1_epi32(key[0] as i32),
-            _mm512_set1_epi32(key[1] as i32),
-            _mm512_set1_epi32(key[2] as i32),
-            _mm512_set1_epi32(key[3] as i32),
-            _mm512_set1_epi32(key[4] as i32),
-            _mm512_set1_epi32(key[5] as i32),
-            _mm512_set1_epi32(key[6] as i32),
-            _mm512_set1_epi32(key[7] as i32),
-            _mm512_set1_epi32(block as i32),
-            _mm512_setzero_si512(),
-            n14,
-            n15,
-        ]
+        let mut x = [_mm512_setzero_si512(); 16];
+        for (v, w) in x.iter_mut().zip(words) {
+            *v = _mm512_set1_epi32(w as i32);
+        }
+        x[14] = n14;
+        x[15] = n15;
+        x
     }
 }
 
