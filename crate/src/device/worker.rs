@@ -82,11 +82,11 @@ impl Io {
 
     /// Picks up a new socket set after a port change; returns the old one if replaced.
     fn refresh(&mut self, shared: &Shared) -> Option<Arc<Sockets>> {
-        let gen = shared.socket_gen.load(Ordering::SeqCst);
-        if gen == self.gen {
+        if self.sockets_current(shared) {
             return None;
         }
-        self.gen = gen;
+        // The sockets are replaced before the generation moves, so these are at least as new.
+        self.gen = shared.socket_gen.load(Ordering::SeqCst);
         Some(std::mem::replace(&mut self.socks, shared.sockets.read().clone()))
     }
 
