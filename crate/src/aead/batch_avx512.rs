@@ -12,7 +12,8 @@
 //! partial chunk is byte-masked; its MAC input (ciphertext, zero padding, length block) is the
 //! masked ciphertext ORed with a small stack buffer holding the length block. Open compares the
 //! tags in constant time after the pass (a failed packet has been decrypted anyway; its contents
-//! are unspecified). Groups smaller than `min_group` go to ring one packet at a time.
+//! are unspecified). Groups smaller than `min_group` of their longest packet go to ring one
+//! packet at a time.
 
 use super::chacha20_avx512 as chacha;
 use super::poly1305_avx512::{self as poly, Poly8};
@@ -209,13 +210,13 @@ pub(super) unsafe fn seal(
     ring_key: &LessSafeKey,
     counters: &[u64],
     bufs: &mut [&mut [u8]],
-    min_group: usize,
+    min_group: fn(usize) -> usize,
     ifma: bool,
 ) {
     let kw = chacha::key_words(key);
     let lanes = lanes(counters, bufs);
     for g in lanes.chunks(LANES) {
-        if g.len() < min_group {
+        if g.len() < min_group(g[0].data_len) {
             for l in g {
                 // SAFETY: the lane is a whole buffer of the batch (data plus tag room), not
                 // aliased by any live reference while we hold it.
@@ -249,14 +250,14 @@ pub(super) unsafe fn open(
     counters: &[u64],
     bufs: &mut [&mut [u8]],
     ok: &mut [bool],
-    min_group: usize,
+    min_group: fn(usize) -> usize,
     ifma: bool,
 ) {
     ok.fill(false);
     let kw = chacha::key_words(key);
     let lanes = lanes(counters, bufs);
     for g in lanes.chunks(LANES) {
-        if g.len() < min_group {
+        if g.len() < min_group(g[0].data_len) {
             for l in g {
                 // SAFETY: as in `seal`.
                 let buf = unsafe { std::slice::from_raw_parts_mut(l.ptr, l.data_len + TAG_LEN) };

@@ -210,12 +210,12 @@ fn avx512_ifma_path_matches_ring() {
     fn seal_simd(key: &Key, counters: &[u64], bufs: &mut [&mut [u8]]) {
         assert!(have_ifma());
         // SAFETY: CPU features checked just above.
-        unsafe { batch_avx512::seal(&key.0, &key.ring_key(), counters, bufs, 1, true) }
+        unsafe { batch_avx512::seal(&key.0, &key.ring_key(), counters, bufs, |_| 1, true) }
     }
     fn open_simd(key: &Key, counters: &[u64], bufs: &mut [&mut [u8]], ok: &mut [bool]) {
         assert!(have_ifma());
         // SAFETY: CPU features checked just above.
-        unsafe { batch_avx512::open(&key.0, &key.ring_key(), counters, bufs, ok, 1, true) }
+        unsafe { batch_avx512::open(&key.0, &key.ring_key(), counters, bufs, ok, |_| 1, true) }
     }
     suite(3, CASES, seal_simd, open_simd);
 }
@@ -231,12 +231,12 @@ fn avx512_mul_path_matches_ring() {
     fn seal_simd(key: &Key, counters: &[u64], bufs: &mut [&mut [u8]]) {
         assert!(have_avx512());
         // SAFETY: CPU features checked just above.
-        unsafe { batch_avx512::seal(&key.0, &key.ring_key(), counters, bufs, 1, false) }
+        unsafe { batch_avx512::seal(&key.0, &key.ring_key(), counters, bufs, |_| 1, false) }
     }
     fn open_simd(key: &Key, counters: &[u64], bufs: &mut [&mut [u8]], ok: &mut [bool]) {
         assert!(have_avx512());
         // SAFETY: CPU features checked just above.
-        unsafe { batch_avx512::open(&key.0, &key.ring_key(), counters, bufs, ok, 1, false) }
+        unsafe { batch_avx512::open(&key.0, &key.ring_key(), counters, bufs, ok, |_| 1, false) }
     }
     suite(4, CASES / 2, seal_simd, open_simd);
 }

@@ -114,10 +114,13 @@ impl Batch {
         self.packet(i).chunks(self.segment_size(i))
     }
 
-    /// The datagrams of received slot `i`, writable (decrypted in place).
-    pub(crate) fn datagrams_mut(&mut self, i: usize) -> std::slice::ChunksMut<'_, u8> {
-        let seg = self.segment_size(i);
-        self.data[i * SLOT..i * SLOT + self.lens[i]].chunks_mut(seg)
+    /// The datagrams of received slots `from..to` in order, writable (decrypted in place).
+    pub(crate) fn datagrams_mut_in(&mut self, from: usize, to: usize) -> impl Iterator<Item = &mut [u8]> {
+        let Batch { data, lens, segs, .. } = self;
+        data[from * SLOT..to * SLOT]
+            .chunks_mut(SLOT)
+            .zip(lens[from..to].iter().zip(&segs[from..to]))
+            .flat_map(|(slot, (&len, &seg))| slot[..len].chunks_mut(if seg == 0 { len.max(1) } else { seg }))
     }
 
     fn segment_size(&self, i: usize) -> usize {
@@ -987,7 +990,8 @@ mod gso_tests {
     }
 
     /// With `UDP_GRO` on the receiving socket, a segmented send arrives as fewer, larger
-    /// messages; `datagrams` splits them back into the same datagrams, in order.
+    /// messages; `datagrams` splits them back into the same datagrams, in order, and so does
+    /// `datagrams_mut_in` for a range of messages.
     #[test]
     fn gro_receive_splits_coalesced_runs() {
         let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -1020,9 +1024,15 @@ mod gso_tests {
         for _ in 0..1000 {
             let n = recv_mmsg(b.as_raw_fd(), &mut inb).unwrap();
             messages += n;
-            for i in 0..n {
-                got.extend(inb.datagrams(i).map(|d| d.to_vec()));
+            let each: Vec<Vec<u8>> = (0..n).flat_map(|i| inb.datagrams(i).map(|d| d.to_vec())).collect();
+            // Any range of messages, as one run of datagrams (the receive path decrypts
+            // consecutive messages of one session together).
+            for from in 0..n {
+                let skip: usize = (0..from).map(|i| inb.datagrams(i).count()).sum();
+                let run: Vec<Vec<u8>> = inb.datagrams_mut_in(from, n).map(|d| d.to_vec()).collect();
+                assert_eq!(run[..], each[skip..]);
             }
+            got.extend(each);
             if got.len() >= sizes.len() {
                 break;
             }
