@@ -130,10 +130,10 @@ unsafe fn group<const IFMA: bool, const SEAL: bool>(key: &[u32; 8], lanes: &[Lan
                 let mut y = chacha::initial_state(key, n14, n15, step as u32 + 2);
                 chacha::rounds2(&mut x, &mut y);
                 // The pending chunks' Poly1305 between the keystreams' transposes and XORs.
-                absorb_slot(&mut macs, &pending, &pending_chunks, 0);
+                absorb_pending(&mut macs, &pending, &pending_chunks, 0, None);
                 let ks = chacha::keystream(&x, &chacha::initial_state(key, n14, n15, step as u32 + 1));
                 let rows = xor_step::<SEAL>(lanes, &lens, &tails, step, &ks);
-                absorb_slot(&mut macs, &pending, &pending_chunks, 1);
+                absorb_pending(&mut macs, &pending, &pending_chunks, 1, None);
                 let first = prepare_pair(&macs, &rows, n, step);
                 let ks = chacha::keystream(&y, &chacha::initial_state(key, n14, n15, step as u32 + 2));
                 let rows = xor_step::<SEAL>(lanes, &lens, &tails, step + 1, &ks);
@@ -146,14 +146,16 @@ unsafe fn group<const IFMA: bool, const SEAL: bool>(key: &[u32; 8], lanes: &[Lan
                     let mut x = init;
                     chacha::double_round(&mut x);
                     for gap in 0..8 {
-                        absorb_gap(&mut macs, &pending, &pending_chunks, gap);
+                        // Both states advance in every gap, so each state's chain of
+                        // multiplications has a whole double round to run beside.
+                        absorb_pending(&mut macs, &pending, &pending_chunks, gap / 4, Some(gap % 4));
                         chacha::double_round(&mut x);
                     }
                     chacha::double_round(&mut x);
                     chacha::keystream(&x, &init)
                 } else {
-                    absorb_slot(&mut macs, &pending, &pending_chunks, 0);
-                    absorb_slot(&mut macs, &pending, &pending_chunks, 1);
+                    absorb_pending(&mut macs, &pending, &pending_chunks, 0, None);
+                    absorb_pending(&mut macs, &pending, &pending_chunks, 1, None);
                     [zero; 16]
                 };
                 let rows = xor_step::<SEAL>(lanes, &lens, &tails, step, &ks);
@@ -162,8 +164,8 @@ unsafe fn group<const IFMA: bool, const SEAL: bool>(key: &[u32; 8], lanes: &[Lan
                 step += 1;
             }
         }
-        absorb_slot(&mut macs, &pending, &pending_chunks, 0);
-        absorb_slot(&mut macs, &pending, &pending_chunks, 1);
+        absorb_pending(&mut macs, &pending, &pending_chunks, 0, None);
+        absorb_pending(&mut macs, &pending, &pending_chunks, 1, None);
         let mut tags = [[0u8; 16]; LANES];
         macs[0].finish(&keys[..8], &mut tags[..n.min(8)]);
         if n > 8 {
@@ -251,43 +253,28 @@ unsafe fn prepare_pair<const IFMA: bool>(
     }
 }
 
-/// Pending chunk `slot`, whole, into each state that has blocks in it.
+/// Pending chunk `slot` into each state that has blocks in it: block `k` of it for `Some(k)`
+/// (the work of one gap between two double rounds; the four go in order), or the whole chunk.
 ///
 /// # Safety
 /// As `Poly8`'s methods.
 #[inline(always)]
-unsafe fn absorb_slot<const IFMA: bool>(
+unsafe fn absorb_pending<const IFMA: bool>(
     macs: &mut [Poly8<IFMA>; 2],
     pending: &Pending,
     chunks: &[usize; 2],
     slot: usize,
+    block: Option<usize>,
 ) {
     for (mac, t) in macs.iter_mut().zip(&pending[slot]) {
         if let Some(t) = t {
             // SAFETY: forwarded contract.
-            unsafe { mac.absorb_chunk(t, chunks[slot]) };
-        }
-    }
-}
-
-/// The Poly1305 work of gap `gap` (0..8) between two double rounds: block `gap % 4` of pending
-/// chunk `gap / 4`, into each state that has it. Both states advance in every gap, so each
-/// state's chain of multiplications has a whole double round to run beside.
-///
-/// # Safety
-/// As `Poly8`'s methods.
-#[inline(always)]
-unsafe fn absorb_gap<const IFMA: bool>(
-    macs: &mut [Poly8<IFMA>; 2],
-    pending: &Pending,
-    chunks: &[usize; 2],
-    gap: usize,
-) {
-    let slot = gap / 4;
-    for (mac, t) in macs.iter_mut().zip(&pending[slot]) {
-        if let Some(t) = t {
-            // SAFETY: forwarded contract.
-            unsafe { mac.absorb_block(t, chunks[slot], gap % 4) };
+            unsafe {
+                match block {
+                    Some(k) => mac.absorb_block(t, chunks[slot], k),
+                    None => mac.absorb_chunk(t, chunks[slot]),
+                }
+            }
         }
     }
 }
