@@ -111,9 +111,9 @@ unsafe fn group<const IFMA: bool, const SEAL: bool>(key: &[u32; 8], lanes: &[Lan
             Poly8::<IFMA>::new(&keys[8..], nblocks[8..].try_into().expect("8")),
         ];
         let zero = _mm512_setzero_si512();
-        // Each step's MAC input is absorbed during the next rounds (see the module doc): the
-        // chunks of the previous one or two steps, prepared (transposed) after their XOR, in
-        // step order (`pending[0]` first), `pending[c][i]` for Poly1305 state `i`.
+        // Each step's MAC input is absorbed with the next step or pair (see the module doc):
+        // the chunks of the previous one or two steps, prepared (transposed) after their XOR,
+        // in step order (`pending[0]` first), `pending[c][i]` for Poly1305 state `i`.
         let mut pending: Pending = [[None, None], [None, None]];
         let mut pending_chunks = [0usize; 2];
         let steps = chacha_steps.max(poly_steps);

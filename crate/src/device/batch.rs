@@ -32,6 +32,15 @@ pub(crate) struct Batch {
     gro_head: Option<usize>,
 }
 
+/// The size of the datagrams in a received slot of `len` bytes with GRO segment size `seg`
+/// (0: one datagram).
+fn segment_len(len: usize, seg: usize) -> usize {
+    match seg {
+        0 => len.max(1),
+        s => s,
+    }
+}
+
 /// Room for an IP_PKTINFO / IPV6_PKTINFO control message and a `UDP_SEGMENT` / `UDP_GRO` one
 /// (8-byte aligned).
 const CTRL_WORDS: usize = 12;
@@ -120,14 +129,11 @@ impl Batch {
         data[from * SLOT..to * SLOT]
             .chunks_mut(SLOT)
             .zip(lens[from..to].iter().zip(&segs[from..to]))
-            .flat_map(|(slot, (&len, &seg))| slot[..len].chunks_mut(if seg == 0 { len.max(1) } else { seg }))
+            .flat_map(|(slot, (&len, &seg))| slot[..len].chunks_mut(segment_len(len, seg)))
     }
 
     fn segment_size(&self, i: usize) -> usize {
-        match self.segs[i] {
-            0 => self.lens[i].max(1),
-            s => s,
-        }
+        segment_len(self.lens[i], self.segs[i])
     }
 
     /// The committed packets in slots `from..to`, writable.
