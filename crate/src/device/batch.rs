@@ -2,7 +2,7 @@
 //! per step — `recvmmsg`/`sendmmsg` on UDP, a burst of non-blocking reads on the TUN queue —
 //! through buffers allocated once per worker and reused.
 
-use super::offload::{Coalesced, Sink, VnetHdr, VNET_HDR_LEN};
+use super::tun::offload::{Coalesced, Sink};
 use super::udp::{from_sockaddr, to_sockaddr};
 use std::mem::size_of;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -98,6 +98,11 @@ impl Batch {
         self.gro_head = None;
     }
 
+    /// The TCP segments merged into slot `i` (its GSO header when written to a TUN queue).
+    pub(crate) fn coalesced(&self, i: usize) -> &Coalesced {
+        &self.gro[i]
+    }
+
     /// The whole buffer of slot `i`.
     pub(crate) fn slot_mut(&mut self, i: usize) -> &mut [u8] {
         &mut self.data[i * SLOT..(i + 1) * SLOT]
@@ -167,7 +172,7 @@ impl Batch {
     }
 
     /// Completes the packet segments were being appended to, if any (no more will be).
-    /// [`write_tun`] calls it; until then that packet's headers are not valid.
+    /// [`super::tun::queue::write_tun`] calls it; until then that packet's headers are not valid.
     pub(crate) fn end_coalescing(&mut self) {
         if let Some(h) = self.gro_head.take() {
             let len = self.lens[h];
@@ -581,34 +586,6 @@ unsafe fn write_pktinfo(buf: &mut [u64; CTRL_WORDS], src: Option<IpAddr>, hdr: &
     }
 }
 
-/// Reads up to the batch capacity of packets from a non-blocking TUN queue into an empty
-/// batch. Returns the number read; `Err` only for errors other than EAGAIN/EINTR when nothing
-/// was read.
-pub(crate) fn read_tun(fd: RawFd, batch: &mut Batch) -> std::io::Result<usize> {
-    batch.clear();
-    while !batch.is_full() {
-        let slot = batch.next_slot();
-        // Leave room for padding and WireGuard overhead in the same slot.
-        let room = SLOT - 64;
-        // SAFETY: slot has at least `room` writable bytes.
-        let r = unsafe { libc::read(fd, slot.as_mut_ptr() as *mut libc::c_void, room) };
-        if r < 0 {
-            let e = std::io::Error::last_os_error();
-            match e.raw_os_error() {
-                Some(libc::EINTR) => continue,
-                Some(libc::EAGAIN) => break,
-                _ if batch.len() > 0 => break,
-                _ => return Err(e),
-            }
-        }
-        if r == 0 {
-            break;
-        }
-        batch.commit(r as usize, None);
-    }
-    Ok(batch.len())
-}
-
 impl Sink for Batch {
     fn next_buf(&mut self) -> Option<&mut [u8]> {
         if self.is_full() {
@@ -621,98 +598,6 @@ impl Sink for Batch {
     fn done(&mut self, len: usize) {
         self.commit(len, None);
     }
-}
-
-/// Reads from a TUN queue that carries `virtio_net_hdr`s: super-packets are split into
-/// segments (`offload::split`); one that does not fit the batch stays pending and is
-/// finished by the next call.
-pub(crate) struct VnetReader {
-    buf: Vec<u8>,
-}
-
-impl VnetReader {
-    pub(crate) fn new() -> VnetReader {
-        VnetReader {
-            buf: vec![0u8; VNET_HDR_LEN + 65536],
-        }
-    }
-
-    /// Reads one packet (non-blocking): its `virtio_net_hdr` and the length of the packet
-    /// behind it ([`VnetReader::packet_mut`]); `None` when the queue is empty.
-    pub(crate) fn read_one(&mut self, fd: RawFd) -> std::io::Result<Option<(VnetHdr, usize)>> {
-        loop {
-            // SAFETY: buf is a valid writable buffer of its length.
-            let r = unsafe { libc::read(fd, self.buf.as_mut_ptr() as *mut libc::c_void, self.buf.len()) };
-            if r < 0 {
-                let e = std::io::Error::last_os_error();
-                match e.raw_os_error() {
-                    Some(libc::EINTR) => continue,
-                    Some(libc::EAGAIN) => return Ok(None),
-                    _ => return Err(e),
-                }
-            }
-            let r = r as usize;
-            if r <= VNET_HDR_LEN {
-                return Ok(None);
-            }
-            return Ok(Some((VnetHdr::decode(&self.buf[..VNET_HDR_LEN]), r - VNET_HDR_LEN)));
-        }
-    }
-
-    /// The packet [`VnetReader::read_one`] read last (`len` bytes).
-    pub(crate) fn packet_mut(&mut self, len: usize) -> &mut [u8] {
-        &mut self.buf[VNET_HDR_LEN..VNET_HDR_LEN + len]
-    }
-}
-
-/// A TUN queue descriptor and whether it carries `virtio_net_hdr`s.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct TunFd {
-    pub(crate) fd: RawFd,
-    pub(crate) vnet_hdr: bool,
-}
-
-/// Writes every packet of `batch` to the TUN queue (after its `virtio_net_hdr` when
-/// `vnet_hdr`: GSO for coalesced packets, all-zero otherwise); returns (written, failed, last error).
-pub(crate) fn write_tun(fd: RawFd, batch: &mut Batch, vnet_hdr: bool) -> (usize, usize, Option<std::io::Error>) {
-    batch.end_coalescing();
-    let mut ok = 0;
-    let mut failed = 0;
-    let mut error = None;
-    let mut vh = [0u8; VNET_HDR_LEN];
-    let skip = if vnet_hdr { 0 } else { 1 };
-    for i in 0..batch.len() {
-        let p = batch.packet(i);
-        if vnet_hdr {
-            batch.gro[i].header(p).encode(&mut vh);
-        }
-        let iov = [
-            libc::iovec {
-                iov_base: vh.as_ptr() as *mut libc::c_void,
-                iov_len: VNET_HDR_LEN,
-            },
-            libc::iovec {
-                iov_base: p.as_ptr() as *mut libc::c_void,
-                iov_len: p.len(),
-            },
-        ];
-        loop {
-            // SAFETY: both iovecs point at valid readable buffers.
-            let r = unsafe { libc::writev(fd, iov[skip..].as_ptr(), (2 - skip) as libc::c_int) };
-            if r >= 0 {
-                ok += 1;
-                break;
-            }
-            let e = std::io::Error::last_os_error();
-            if e.raw_os_error() == Some(libc::EINTR) {
-                continue;
-            }
-            failed += 1;
-            error = Some(e);
-            break;
-        }
-    }
-    (ok, failed, error)
 }
 
 /// Receives with [`recv_mmsg`] into `batch` until `want` datagrams came (or a second passed);
@@ -856,7 +741,8 @@ mod pktinfo_tests {
 #[cfg(test)]
 mod gro_tests {
     use super::*;
-    use crate::device::offload::tests::{checksums_ok, tcp_packet};
+    use crate::device::tun::offload::tests::{checksums_ok, tcp_packet};
+    use crate::device::tun::offload::VnetHdr;
     use rand_core::{OsRng, RngCore};
 
     /// Segments of one flow, coalesced in a batch, split back: the same packets.
@@ -878,7 +764,7 @@ mod gro_tests {
                 if !v6 {
                     // Senders number TSO segments consecutively (the split does the same).
                     p[4..6].copy_from_slice(&(0x1234u16 + i as u16).to_be_bytes());
-                    crate::device::offload::tests::fix_checksums(&mut p);
+                    crate::device::tun::offload::tests::fix_checksums(&mut p);
                 }
                 packets.push(p);
                 seq = seq.wrapping_add(n as u32);
@@ -903,7 +789,10 @@ mod gro_tests {
                 let hdr = batch.gro[i].header(&p);
                 let mut p2 = p.clone();
                 let mut segs = Batch::new(BATCH);
-                assert_eq!(crate::device::offload::split(&hdr, &mut p2, 0, &mut segs), Ok(None));
+                assert_eq!(
+                    crate::device::tun::offload::split(&hdr, &mut p2, 0, &mut segs),
+                    Ok(None)
+                );
                 for k in 0..segs.len() {
                     out.push(segs.packet(k).to_vec());
                 }
@@ -924,7 +813,7 @@ mod gro_tests {
     /// a valid IPv4 header checksum, and the pseudo-header sum in the TCP checksum field.
     #[test]
     fn a_merged_packet_is_completed_when_its_run_ends() {
-        use crate::device::checksum;
+        use crate::device::tun::checksum;
         for v6 in [false, true] {
             let ihl = if v6 { 40 } else { 20 };
             let mut batch = Batch::new(8);
@@ -933,7 +822,7 @@ mod gro_tests {
                 let mut p = tcp_packet(v6, seq, 0x10, &[i as u8; 1000]);
                 if !v6 {
                     p[4..6].copy_from_slice(&(0x40 + i).to_be_bytes());
-                    crate::device::offload::tests::fix_checksums(&mut p);
+                    crate::device::tun::offload::tests::fix_checksums(&mut p);
                 }
                 batch.push_coalescing(&p);
                 seq += 1000;
@@ -969,7 +858,7 @@ mod gro_tests {
         let gap = tcp_packet(false, 1200, 0x10, &[2u8; 100]);
         let mut other = tcp_packet(false, 1300, 0x10, &[3u8; 100]);
         other[20] ^= 1;
-        crate::device::offload::tests::fix_checksums(&mut other);
+        crate::device::tun::offload::tests::fix_checksums(&mut other);
         let syn = tcp_packet(false, 1400, 0x02, &[]);
         let mut batch = Batch::new(8);
         for p in [&a, &gap, &other, &syn] {

@@ -68,15 +68,15 @@
 
 mod allowed_ips;
 mod batch;
-mod checksum;
 mod config;
 mod cpu_latency;
 mod crypto_pool;
 mod events;
 mod icmp;
+mod inner;
 mod lanes;
 mod netns;
-mod offload;
+pub mod netstack;
 mod peer;
 mod prepared;
 mod tun;
@@ -92,7 +92,9 @@ use crate::keys::Key;
 use crate::model;
 use boringtun::noise::rate_limiter::RateLimiter;
 use boringtun::x25519::{PublicKey, StaticSecret};
+use inner::Inner;
 use netns::NetnsHandle;
+pub use netstack::{Netstack, NetstackOptions};
 use parking_lot::{Condvar, Mutex, RwLock};
 use peer::Peer;
 use std::collections::HashMap;
@@ -101,6 +103,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
+use tun::queue::TunFd;
 use tun::Tun;
 use udp::Sockets;
 
@@ -225,7 +228,9 @@ impl State {
 
 pub(crate) struct Shared {
     pub(crate) name: String,
-    pub(crate) mtu: AtomicUsize,
+    pub(crate) mtu: Arc<AtomicUsize>,
+    /// The inside is a kernel interface (TUN), whose MTU `ip link` may change.
+    pub(crate) has_interface: bool,
     pub(crate) threads: usize,
     /// The thread ids of the latency lanes' workers, the last workers (`lanes.rs`): 0 until
     /// each runs.
@@ -264,7 +269,31 @@ impl Shared {
 pub struct Device {
     shared: Arc<Shared>,
     threads: Mutex<Vec<JoinHandle<()>>>,
-    tun: Mutex<Option<Tun>>,
+    inside: Mutex<Option<Inside>>,
+}
+
+/// What the device owns inside the tunnel.
+enum Inside {
+    /// The TUN interface: held, not used (it is removed when its last queue closes).
+    Tun { _interface: Tun },
+    /// The TCP/IP stack's thread, and the MTU it reads.
+    Stack(netstack::StackThread, Arc<AtomicUsize>),
+}
+
+/// The worker threads `options` asks for (0: one per CPU, at most `auto_max`), after checking
+/// the MTU.
+fn worker_count(options: &DeviceOptions, auto_max: usize) -> Result<usize> {
+    if !(576..=65535).contains(&options.mtu) {
+        return Err(Error::invalid_argument(format!("MTU {} is out of range", options.mtu)));
+    }
+    Ok(if options.threads == 0 {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(auto_max)
+    } else {
+        options.threads.min(64)
+    })
 }
 
 fn eventfd() -> Result<OwnedFd> {
@@ -282,23 +311,7 @@ impl Device {
     /// requested namespace and starts the device's threads. The device starts without a
     /// private key and without peers; configure it with [`Device::apply`].
     pub fn create(name: &str, options: DeviceOptions) -> Result<Device> {
-        if !(576..=65535).contains(&options.mtu) {
-            return Err(Error::invalid_argument(format!("MTU {} is out of range", options.mtu)));
-        }
-        let threads = if options.threads == 0 {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-                .min(4)
-        } else {
-            options.threads.min(64)
-        };
-        let cpu_latency = match options.cpu_latency_us {
-            Some(us) => Some(cpu_latency::validate(us as i64, "cpuLatencyUs")?),
-            None => cpu_latency::from_env()?,
-        }
-        .map(|us| cpu_latency::CpuLatency::new(us, std::path::Path::new(cpu_latency::DEFAULT_PATH)))
-        .transpose()?;
+        let threads = worker_count(&options, 4)?;
         let netns = NetnsHandle::open(options.netns.as_ref())?;
         let name_owned = name.to_string();
         let mtu = options.mtu;
@@ -309,15 +322,86 @@ impl Device {
             let sockets = Sockets::bind(port, mark, threads)?;
             Ok((tun, sockets))
         })?;
+        let inners = (0..threads)
+            .map(|i| {
+                Inner::Tun(TunFd {
+                    fd: tun.fd(i),
+                    vnet_hdr: tun.vnet_hdr,
+                })
+            })
+            .collect();
+        let lane_tun = tun.queues[0].try_clone().ok();
+        let name = tun.name.clone();
+        Device::start(
+            name,
+            options,
+            threads,
+            netns,
+            sockets,
+            inners,
+            lane_tun,
+            Inside::Tun { _interface: tun },
+        )
+    }
+
+    /// Creates a device whose inside is a TCP/IP stack in the process ([`Netstack`]): no
+    /// interface, so no privilege is needed. `name` names its threads and its UAPI socket.
+    /// The UDP sockets are bound in the requested namespace (the calling thread's by default).
+    pub fn create_netstack(name: &str, options: DeviceOptions, stack: NetstackOptions) -> Result<(Device, Netstack)> {
+        crate::uapi::validate_name(name)?;
+        let threads = worker_count(&options, 1)?;
+        let netns = NetnsHandle::open(options.netns.as_ref())?;
+        let (port, mark) = (options.listen_port, options.fwmark);
+        let sockets = netns.run(move || Sockets::bind(port, mark, threads))?;
+        let link = Arc::new(netstack::Link::new()?);
+        let mtu = Arc::new(AtomicUsize::new(options.mtu as usize));
+        let (thread, handle) = netstack::StackThread::start(name, link.clone(), mtu.clone(), &stack)?;
+        let inners = (0..threads).map(|_| Inner::Stack(link.clone())).collect();
+        let device = Device::start(
+            name.to_string(),
+            options,
+            threads,
+            netns,
+            sockets,
+            inners,
+            None,
+            Inside::Stack(thread, mtu),
+        )?;
+        Ok((device, handle))
+    }
+
+    /// Starts the workers (one per inner queue) and the timer around a ready inside.
+    #[allow(clippy::too_many_arguments)]
+    fn start(
+        name: String,
+        options: DeviceOptions,
+        threads: usize,
+        netns: NetnsHandle,
+        sockets: Sockets,
+        inners: Vec<Inner>,
+        lane_tun: Option<OwnedFd>,
+        inside: Inside,
+    ) -> Result<Device> {
+        let cpu_latency = match options.cpu_latency_us {
+            Some(us) => Some(cpu_latency::validate(us as i64, "cpuLatencyUs")?),
+            None => cpu_latency::from_env()?,
+        }
+        .map(|us| cpu_latency::CpuLatency::new(us, std::path::Path::new(cpu_latency::DEFAULT_PATH)))
+        .transpose()?;
         let wakers = (0..threads).map(|_| eventfd()).collect::<Result<Vec<_>>>()?;
         let crypto = Arc::new(crypto_pool::CryptoPool::new(
             wakers.iter().map(|w| w.as_raw_fd()).collect(),
             crypto_pool::spread_wanted(threads),
         ));
         let listen_port = sockets.port;
+        let mtu = match &inside {
+            Inside::Stack(_, mtu) => mtu.clone(),
+            Inside::Tun { .. } => Arc::new(AtomicUsize::new(options.mtu as usize)),
+        };
         let shared = Arc::new(Shared {
-            name: tun.name.clone(),
-            mtu: AtomicUsize::new(mtu as usize),
+            name,
+            mtu,
+            has_interface: matches!(inside, Inside::Tun { .. }),
             threads,
             lane_tids: (0..lanes::lanes(threads)).map(|_| Default::default()).collect(),
             state: RwLock::new(State {
@@ -347,24 +431,20 @@ impl Device {
         let device = Device {
             shared: shared.clone(),
             threads: Mutex::new(Vec::new()),
-            tun: Mutex::new(None),
+            inside: Mutex::new(None),
         };
         let mut handles = Vec::new();
         let spawn_result = (|| -> Result<()> {
-            for i in 0..threads {
+            for (i, inner) in inners.into_iter().enumerate() {
                 let s = shared.clone();
-                let tun_fd = batch::TunFd {
-                    fd: tun.fd(i),
-                    vnet_hdr: tun.vnet_hdr,
-                };
                 let h = std::thread::Builder::new()
                     .name(format!("wg-{}-{}", shared.name, i))
-                    .spawn(move || worker::run(s, i, tun_fd))
+                    .spawn(move || worker::run(s, i, inner))
                     .map_err(|e| Error::from_io(&e, "Unable to start a device thread"))?;
                 handles.push(h);
             }
             let s = shared.clone();
-            let lane = lanes::LaneControl::new(threads, tun.queues[0].try_clone().ok());
+            let lane = lanes::LaneControl::new(threads, lane_tun);
             let h = std::thread::Builder::new()
                 .name(format!("wg-{}-timer", shared.name))
                 .spawn(move || worker::timer_loop(s, cpu_latency, lane))
@@ -373,7 +453,7 @@ impl Device {
             Ok(())
         })();
         *device.threads.lock() = handles;
-        *device.tun.lock() = Some(tun);
+        *device.inside.lock() = Some(inside);
         // On failure, dropping `device` stops whatever started and removes the interface.
         spawn_result.map(|_| device)
     }
@@ -393,8 +473,10 @@ impl Device {
         if !(576..=65535).contains(&mtu) {
             return Err(Error::invalid_argument(format!("MTU {mtu} is out of range")));
         }
-        let name = self.shared.name.clone();
-        self.shared.netns.run(move || tun::set_mtu(&name, mtu))?;
+        if self.shared.has_interface {
+            let name = self.shared.name.clone();
+            self.shared.netns.run(move || tun::set_mtu(&name, mtu))?;
+        }
         self.shared.mtu.store(mtu as usize, Ordering::Relaxed);
         Ok(())
     }
@@ -402,6 +484,9 @@ impl Device {
     /// Reads the interface MTU from the kernel (it may have been changed with `ip link`) and
     /// adopts it for padding.
     pub fn refresh_mtu(&self) -> Result<u32> {
+        if !self.shared.has_interface {
+            return Ok(self.mtu());
+        }
         let name = self.shared.name.clone();
         let mtu = self.shared.netns.run(move || tun::get_mtu(&name))?;
         self.shared.mtu.store(mtu as usize, Ordering::Relaxed);
@@ -457,8 +542,10 @@ impl Device {
         for h in handles {
             let _ = h.join();
         }
-        // Closing the last queue removes the interface.
-        self.tun.lock().take();
+        // Closing the last queue removes the interface; the stack's users are told it closed.
+        if let Some(Inside::Stack(mut t, _)) = self.inside.lock().take() {
+            t.stop();
+        }
     }
 }
 

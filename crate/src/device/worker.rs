@@ -1,14 +1,16 @@
 //! The data-plane threads: per-worker epoll loops moving batches between the worker's TUN
 //! queue and UDP sockets, and the timer thread.
 
-use super::batch::{self, Batch, TunFd, VnetReader, BATCH};
+use super::batch::{self, Batch, BATCH};
 use super::cpu_latency::CpuLatency;
 use super::crypto_pool::CryptoPool;
 use super::events::EventSink;
 use super::icmp::{self, IcmpLimiter};
+use super::inner::Inner;
 use super::lanes::{self, LaneControl};
-use super::offload::{self, VnetHdr};
 use super::peer::{padded_len, Peer, PeerState};
+use super::tun::offload::{self, VnetHdr};
+use super::tun::queue::VnetReader;
 use super::udp::Sockets;
 use super::{Counters, Shared, TIMER_TICK};
 use crate::aead;
@@ -23,7 +25,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const TOK_TUN: u64 = 0;
+const TOK_INNER: u64 = 0;
 const TOK_WAKE: u64 = 1;
 const TOK_UDP4: u64 = 2;
 const TOK_UDP6: u64 = 3;
@@ -304,7 +306,7 @@ fn socket_fds(socks: &Sockets, worker: usize) -> [(Option<RawFd>, u64); 2] {
 }
 
 struct Worker {
-    tun_fd: TunFd,
+    inner: Inner,
     /// Reads (and splits) when the queue carries `virtio_net_hdr`s.
     vnet_reader: Option<VnetReader>,
     tun_in: Batch,
@@ -344,7 +346,7 @@ fn recycle<'b>(mut v: Vec<&mut [u8]>) -> Vec<&'b mut [u8]> {
 
 /// A worker thread: until the device stops, wait on epoll and move one batch per ready
 /// descriptor.
-pub(crate) fn run(shared: Arc<Shared>, id: usize, tun_fd: TunFd) {
+pub(crate) fn run(shared: Arc<Shared>, id: usize, inner: Inner) {
     // The lanes are the last workers.
     if let Some(tid) = (id + shared.lane_tids.len())
         .checked_sub(shared.threads)
@@ -362,9 +364,10 @@ pub(crate) fn run(shared: Arc<Shared>, id: usize, tun_fd: TunFd) {
     let ep = unsafe { OwnedFd::from_raw_fd(ep) };
     let epfd = ep.as_raw_fd();
     let waker = shared.wakers[id].as_raw_fd();
+    let inner_fd = inner.fd();
     let mut w = Worker {
-        tun_fd,
-        vnet_reader: tun_fd.vnet_hdr.then(VnetReader::new),
+        vnet_reader: inner.offloads().then(VnetReader::new),
+        inner,
         tun_in: Batch::new(BATCH),
         icmp_out: Batch::new(8),
         icmp_limit: IcmpLimiter::new(),
@@ -373,7 +376,7 @@ pub(crate) fn run(shared: Arc<Shared>, id: usize, tun_fd: TunFd) {
         io: Io::new(&shared, id),
         run: RunScratch::default(),
     };
-    let mut setup = vec![(Some(tun_fd.fd), TOK_TUN), (Some(waker), TOK_WAKE)];
+    let mut setup = vec![(Some(inner_fd), TOK_INNER), (Some(waker), TOK_WAKE)];
     setup.extend(socket_fds(&w.io.socks, id));
     for (fd, tok) in setup {
         if let Some(fd) = fd {
@@ -436,10 +439,10 @@ pub(crate) fn run(shared: Arc<Shared>, id: usize, tun_fd: TunFd) {
                         }
                     }
                 }
-                TOK_TUN => {
+                TOK_INNER => {
                     if let Err(e) = w.outbound(&shared) {
                         // The interface is gone or broken: stop polling it, say so.
-                        epoll_del(epfd, w.tun_fd.fd);
+                        epoll_del(epfd, inner_fd);
                         shared.report(Error::from_io(&e, format!("Reading from TUN `{}'", shared.name)));
                     }
                 }
@@ -462,17 +465,17 @@ impl Worker {
         if self.vnet_reader.is_some() {
             return self.outbound_offload(shared);
         }
-        let n = batch::read_tun(self.tun_fd.fd, &mut self.tun_in)?;
+        let n = self.inner.read_burst(&mut self.tun_in)?;
         Counters::add(&shared.counters.tun_rx_packets, n);
         let Worker {
             tun_in,
             io,
             icmp_out,
             icmp_limit,
-            tun_fd,
+            inner,
             ..
         } = self;
-        send_packets(shared, tun_in, io, icmp_out, icmp_limit, *tun_fd);
+        send_packets(shared, tun_in, io, icmp_out, icmp_limit, inner);
         io.flush(shared);
         Ok(())
     }
@@ -490,7 +493,7 @@ impl Worker {
             io,
             icmp_out,
             icmp_limit,
-            tun_fd,
+            inner,
             ..
         } = self
         else {
@@ -499,7 +502,7 @@ impl Worker {
         let mut result = Ok(());
         // Bounded per wake-up so that the sockets get their turn (epoll is level-triggered).
         for reads in 0..BATCH {
-            let (hdr, len) = match reader.read_one(tun_fd.fd) {
+            let (hdr, len) = match reader.read_one(inner.fd()) {
                 Ok(Some(r)) => r,
                 Ok(None) => break,
                 Err(e) => {
@@ -522,7 +525,7 @@ impl Worker {
                         tun_in.clear();
                         let split = offload::split(&hdr, pkt, first, tun_in);
                         segments += tun_in.len();
-                        send_packets(shared, tun_in, io, icmp_out, icmp_limit, *tun_fd);
+                        send_packets(shared, tun_in, io, icmp_out, icmp_limit, inner);
                         match split {
                             Ok(Some(next)) => first = next,
                             Ok(None) => break,
@@ -557,7 +560,7 @@ impl Worker {
             udp_in,
             tun_out,
             io,
-            tun_fd,
+            inner: side,
             run,
             ..
         } = self;
@@ -664,9 +667,9 @@ impl Worker {
                             continue;
                         }
                         if tun_out.is_full() {
-                            flush_tun(shared, *tun_fd, tun_out);
+                            flush_inner(shared, side, tun_out);
                         }
-                        if tun_fd.vnet_hdr {
+                        if side.offloads() {
                             tun_out.push_coalescing(packet);
                         } else {
                             tun_out.push(packet, None);
@@ -700,7 +703,7 @@ impl Worker {
                             continue;
                         };
                         if tun_out.is_full() {
-                            flush_tun(shared, *tun_fd, tun_out);
+                            flush_inner(shared, side, tun_out);
                         }
                         let (len, inner) = match t.decapsulate(Some(src.ip()), d, tun_out.next_slot()) {
                             TunnResult::WriteToTunnelV4(p, a) => (p.len(), Some(IpAddr::V4(a))),
@@ -714,7 +717,7 @@ impl Worker {
                         accepted(peer, ps, d.len(), src, local, now, events);
                         if let Some(inner) = inner {
                             if st.allowed.lookup(inner) == Some(peer.index) {
-                                if tun_fd.vnet_hdr {
+                                if side.offloads() {
                                     tun_out.commit_coalescing(len);
                                 } else {
                                     tun_out.commit(len, None);
@@ -801,7 +804,7 @@ impl Worker {
         Counters::add(&c.dropped_source_filter, filtered);
         Counters::add(&c.cookie_replies_sent, cookies);
         io.flush(shared);
-        flush_tun(shared, *tun_fd, tun_out);
+        flush_inner(shared, side, tun_out);
         Ok(())
     }
 }
@@ -814,7 +817,7 @@ fn send_packets(
     io: &mut Io,
     icmp_out: &mut Batch,
     icmp_limit: &mut IcmpLimiter,
-    tun_fd: TunFd,
+    inner: &Inner,
 ) {
     let n = tun_in.len();
     if n == 0 {
@@ -831,7 +834,7 @@ fn send_packets(
             return;
         }
         if icmp_out.is_full() {
-            flush_tun(shared, tun_fd, icmp_out);
+            flush_inner(shared, inner, icmp_out);
         }
         if let Some(len) = icmp::unreachable(packet, icmp_out.next_slot()) {
             icmp_out.commit(len, None);
@@ -896,7 +899,7 @@ fn send_packets(
     }
     Counters::add(&shared.counters.dropped_no_route, no_route);
     if icmp_out.len() > 0 {
-        flush_tun(shared, tun_fd, icmp_out);
+        flush_inner(shared, inner, icmp_out);
     }
 }
 
@@ -1023,8 +1026,8 @@ fn accepted(
     }
 }
 
-fn flush_tun(shared: &Shared, fd: TunFd, out: &mut Batch) {
-    let (ok, failed, _err) = batch::write_tun(fd.fd, out, fd.vnet_hdr);
+fn flush_inner(shared: &Shared, inner: &Inner, out: &mut Batch) {
+    let (ok, failed) = inner.write(out);
     Counters::add(&shared.counters.tun_tx_packets, ok);
     Counters::add(&shared.counters.dropped_io, failed);
     out.clear();
@@ -1070,7 +1073,7 @@ pub(crate) fn timer_loop(shared: Arc<Shared>, mut cpu_latency: Option<CpuLatency
                     l.reset_count();
                 }
                 // Follow MTU changes made with `ip link` (padding never exceeds the MTU).
-                if let Some(fd) = io.socks.fd_for(0, false) {
+                if let (true, Some(fd)) = (shared.has_interface, io.socks.fd_for(0, false)) {
                     if let Ok(mtu) = super::tun::get_mtu_with(fd, &shared.name) {
                         shared.mtu.store(mtu as usize, Ordering::Relaxed);
                     }

@@ -2,6 +2,10 @@
 //! non-blocking queue descriptor per worker thread. Created in the calling thread's network
 //! namespace (see `netns.rs`). The interface disappears when the last queue is closed.
 
+pub(crate) mod checksum;
+pub(crate) mod offload;
+pub(crate) mod queue;
+
 use crate::error::{Error, Result};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 

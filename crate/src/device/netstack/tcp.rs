@@ -1,0 +1,370 @@
+//! TCP over the tunnel: streams (connect, read, write, half-close) and listeners, with the
+//! blocking-with-deadline semantics of `std::net`. Buffers are bounded per connection: a slow
+//! reader closes the window, a slow writer waits (backpressure end to end).
+
+use super::stack::{Protocol, StackShared, StackState};
+use parking_lot::MutexGuard;
+use smoltcp::iface::SocketHandle;
+use smoltcp::socket::tcp::{self, State};
+use smoltcp::wire::{IpEndpoint, IpListenEndpoint};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Per-connection buffers, each way (the receive buffer is the window: 4 MiB lets one
+/// stream fill a fast tunnel at a few milliseconds of round trip).
+#[derive(Debug, Clone, Copy)]
+pub struct TcpBuffers {
+    pub receive: usize,
+    pub send: usize,
+}
+
+impl Default for TcpBuffers {
+    fn default() -> Self {
+        TcpBuffers {
+            receive: 4 << 20,
+            send: 4 << 20,
+        }
+    }
+}
+
+fn new_socket(b: TcpBuffers) -> tcp::Socket<'static> {
+    let mut s = tcp::Socket::new(
+        tcp::SocketBuffer::new(vec![0u8; b.receive]),
+        tcp::SocketBuffer::new(vec![0u8; b.send]),
+    );
+    s.set_congestion_control(tcp::CongestionControl::Cubic);
+    s.set_nagle_enabled(false);
+    s.set_ack_delay(Some(smoltcp::time::Duration::from_millis(1)));
+    s
+}
+
+fn errno(e: i32) -> io::Error {
+    io::Error::from_raw_os_error(e)
+}
+
+fn endpoint(a: SocketAddr) -> IpEndpoint {
+    IpEndpoint::new(a.ip().into(), a.port())
+}
+
+fn socket_addr(e: IpEndpoint) -> SocketAddr {
+    SocketAddr::new(e.addr.into(), e.port)
+}
+
+/// A TCP connection through the tunnel.
+pub struct TcpStream {
+    stack: Arc<StackShared>,
+    handle: SocketHandle,
+    local: SocketAddr,
+    remote: SocketAddr,
+    /// The ephemeral port this side reserved (0: accepted, the listener's port).
+    own_port: u16,
+    /// The peer's FIN was read.
+    eof: AtomicBool,
+}
+
+impl TcpStream {
+    pub(crate) fn connect(
+        stack: &Arc<StackShared>,
+        remote: SocketAddr,
+        buffers: TcpBuffers,
+        timeout: Option<Duration>,
+    ) -> io::Result<TcpStream> {
+        if remote.port() == 0 || remote.ip().is_unspecified() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("Cannot connect to {remote}"),
+            ));
+        }
+        let mut st = stack.lock()?;
+        let Some(src) = st.source_for(remote.ip()) else {
+            return Err(errno(libc::ENETUNREACH));
+        };
+        let port = st.reserve_port(Protocol::Tcp, 0)?;
+        let local = SocketAddr::new(src, port);
+        let mut s = new_socket(buffers);
+        let StackState { iface, .. } = &mut *st;
+        if s.connect(iface.context(), endpoint(remote), endpoint(local)).is_err() {
+            st.release_port(Protocol::Tcp, port);
+            return Err(errno(libc::EINVAL));
+        }
+        let handle = st.sockets.add(s);
+        let stream = TcpStream {
+            stack: stack.clone(),
+            handle,
+            local,
+            remote,
+            own_port: port,
+            eof: AtomicBool::new(false),
+        };
+        stack.kick();
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let result = loop {
+            match st.sockets.get::<tcp::Socket>(handle).state() {
+                State::SynSent | State::SynReceived => {}
+                State::Closed | State::TimeWait => break Err(errno(libc::ECONNREFUSED)),
+                _ => break Ok(()),
+            }
+            if let Err(e) = stack.wait(&mut st, deadline) {
+                break Err(e);
+            }
+        };
+        // Unlocked before `stream` can be dropped (its drop takes the lock).
+        drop(st);
+        result.map(|()| stream)
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.remote
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut tcp::Socket<'static>) -> R) -> io::Result<R> {
+        let mut st = self.stack.lock()?;
+        let r = f(st.sockets.get_mut::<tcp::Socket>(self.handle));
+        drop(st);
+        self.stack.kick();
+        Ok(r)
+    }
+
+    /// Reads what has arrived (at least one byte, waiting until `deadline` for it); `Ok(0)`
+    /// at the end of the stream.
+    pub fn read_until(&self, buf: &mut [u8], deadline: Option<Instant>) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let mut st = self.stack.lock()?;
+        loop {
+            let s = st.sockets.get_mut::<tcp::Socket>(self.handle);
+            if s.can_recv() {
+                let n = s.recv_slice(buf).map_err(|_| errno(libc::ECONNRESET))?;
+                let reopened = s.recv_queue() == 0;
+                drop(st);
+                // The window opened: tell the stack so it can say so to the sender.
+                if n > 0 && reopened {
+                    self.stack.kick();
+                }
+                return Ok(n);
+            }
+            if !s.may_recv() {
+                // A socket closed before its peer's FIN was seen was reset.
+                return match s.state() {
+                    State::Closed if !self.eof.load(Ordering::Relaxed) => Err(errno(libc::ECONNRESET)),
+                    _ => {
+                        self.eof.store(true, Ordering::Relaxed);
+                        Ok(0)
+                    }
+                };
+            }
+            self.stack.wait(&mut st, deadline)?;
+        }
+    }
+
+    /// Queues some of `buf` (waiting until `deadline` for room); returns how much.
+    pub fn write_until(&self, buf: &[u8], deadline: Option<Instant>) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let mut st = self.stack.lock()?;
+        loop {
+            let s = st.sockets.get_mut::<tcp::Socket>(self.handle);
+            if !s.may_send() {
+                return Err(match s.state() {
+                    State::Closed => errno(libc::ECONNRESET),
+                    _ => errno(libc::EPIPE),
+                });
+            }
+            if s.can_send() {
+                let n = s.send_slice(buf).map_err(|_| errno(libc::EPIPE))?;
+                drop(st);
+                self.stack.kick();
+                return Ok(n);
+            }
+            self.stack.wait(&mut st, deadline)?;
+        }
+    }
+
+    /// Queues all of `buf`.
+    pub fn write_all_until(&self, mut buf: &[u8], deadline: Option<Instant>) -> io::Result<()> {
+        while !buf.is_empty() {
+            let n = self.write_until(buf, deadline)?;
+            buf = &buf[n..];
+        }
+        Ok(())
+    }
+
+    /// Waits until everything queued was acknowledged (or the deadline).
+    pub fn flush_until(&self, deadline: Option<Instant>) -> io::Result<()> {
+        let mut st = self.stack.lock()?;
+        loop {
+            let s = st.sockets.get::<tcp::Socket>(self.handle);
+            if s.send_queue() == 0 || !s.is_active() {
+                return Ok(());
+            }
+            self.stack.wait(&mut st, deadline)?;
+        }
+    }
+
+    /// Half-close: sends FIN after what is queued; reading goes on.
+    pub fn shutdown_write(&self) -> io::Result<()> {
+        self.with(|s| s.close())
+    }
+
+    /// Ends the connection at once with a reset.
+    pub fn abort(&self) -> io::Result<()> {
+        self.with(|s| s.abort())
+    }
+
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        self.with(|s| s.set_nagle_enabled(!on))
+    }
+
+    pub fn set_keepalive(&self, interval: Option<Duration>) -> io::Result<()> {
+        self.with(|s| s.set_keep_alive(interval.map(|d| smoltcp::time::Duration::from_micros(d.as_micros() as u64))))
+    }
+
+    /// Bytes queued to send and not yet acknowledged; bytes received and not yet read.
+    pub fn queues(&self) -> io::Result<(usize, usize)> {
+        self.with(|s| (s.send_queue(), s.recv_queue()))
+    }
+}
+
+impl Drop for TcpStream {
+    fn drop(&mut self) {
+        let mut st = self.stack.state.lock();
+        let s = st.sockets.get_mut::<tcp::Socket>(self.handle);
+        // Unread data means the application did not take it: reset, as a kernel does.
+        if s.recv_queue() > 0 {
+            s.abort();
+        } else {
+            s.close();
+        }
+        st.orphan(self.handle, Protocol::Tcp, self.own_port);
+        drop(st);
+        self.stack.kick();
+    }
+}
+
+impl io::Read for &TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_until(buf, None)
+    }
+}
+
+impl io::Write for &TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_until(buf, None)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A listening port on a tunnel address: a backlog of listening sockets, each of which
+/// becomes one accepted connection and is replaced at once.
+pub struct TcpListener {
+    stack: Arc<StackShared>,
+    local: SocketAddr,
+    listen: IpListenEndpoint,
+    buffers: TcpBuffers,
+    backlog: Vec<SocketHandle>,
+}
+
+impl TcpListener {
+    pub(crate) fn bind(
+        stack: &Arc<StackShared>,
+        local: SocketAddr,
+        backlog: usize,
+        buffers: TcpBuffers,
+    ) -> io::Result<TcpListener> {
+        let mut st = stack.lock()?;
+        if !local.ip().is_unspecified() && !st.is_local(local.ip()) {
+            return Err(errno(libc::EADDRNOTAVAIL));
+        }
+        let port = st.reserve_port(Protocol::Tcp, local.port())?;
+        let listen = IpListenEndpoint {
+            addr: (!local.ip().is_unspecified()).then(|| local.ip().into()),
+            port,
+        };
+        let mut handles = Vec::new();
+        for _ in 0..backlog.clamp(1, 1024) {
+            let mut s = new_socket(buffers);
+            if s.listen(listen).is_err() {
+                for h in handles {
+                    st.sockets.remove(h);
+                }
+                st.release_port(Protocol::Tcp, port);
+                return Err(errno(libc::EINVAL));
+            }
+            handles.push(st.sockets.add(s));
+        }
+        drop(st);
+        Ok(TcpListener {
+            stack: stack.clone(),
+            local: SocketAddr::new(local.ip(), port),
+            listen,
+            buffers,
+            backlog: handles,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The next connection (waiting until `deadline`).
+    pub fn accept_until(&mut self, deadline: Option<Instant>) -> io::Result<TcpStream> {
+        let mut st = self.stack.lock()?;
+        loop {
+            if let Some(i) = self.backlog.iter().position(|&h| {
+                let s = st.sockets.get::<tcp::Socket>(h);
+                !matches!(s.state(), State::Listen | State::SynReceived | State::Closed)
+            }) {
+                let handle = self.backlog[i];
+                let mut fresh = new_socket(self.buffers);
+                fresh.listen(self.listen).map_err(|_| errno(libc::EINVAL))?;
+                self.backlog[i] = st.sockets.add(fresh);
+                let s = st.sockets.get::<tcp::Socket>(handle);
+                let (Some(l), Some(r)) = (s.local_endpoint(), s.remote_endpoint()) else {
+                    st.orphan(handle, Protocol::Tcp, 0);
+                    continue;
+                };
+                drop(st);
+                return Ok(TcpStream {
+                    stack: self.stack.clone(),
+                    handle,
+                    local: socket_addr(l),
+                    remote: socket_addr(r),
+                    own_port: 0,
+                    eof: AtomicBool::new(false),
+                });
+            }
+            // A listening socket that was reset mid-handshake goes back to listening.
+            for &h in &self.backlog {
+                let s = st.sockets.get_mut::<tcp::Socket>(h);
+                if s.state() == State::Closed {
+                    let _ = s.listen(self.listen);
+                }
+            }
+            self.stack.wait(&mut st, deadline)?;
+        }
+    }
+}
+
+impl Drop for TcpListener {
+    fn drop(&mut self) {
+        let mut st: MutexGuard<'_, StackState> = self.stack.state.lock();
+        for h in self.backlog.drain(..) {
+            st.sockets.remove(h);
+        }
+        st.release_port(Protocol::Tcp, self.local.port());
+        drop(st);
+        self.stack.kick();
+    }
+}
