@@ -187,6 +187,14 @@ export class WireGuardInterface extends EventEmitter<InterfaceEventMap> {
     }
 
     const undo: (() => Promise<unknown>)[] = [];
+    // The rollback logs its steps too, but a log that throws (its output is gone) must not stop it.
+    const undoLog: Log = (line) => {
+      try {
+        log(line);
+      } catch {
+        // The step is done all the same; the error that started the rollback is the one reported.
+      }
+    };
     const routes = emptyRouteState();
     let control: WgControl | undefined;
     let dnsSet = false;
@@ -194,7 +202,7 @@ export class WireGuardInterface extends EventEmitter<InterfaceEventMap> {
       control = await createLink(name, socket, options, log);
       const created = control;
       let linkNs = socket;
-      undo.push(() => deleteLink(name, created, linkNs, log));
+      undo.push(() => deleteLink(name, created, linkNs, undoLog));
 
       await runHooks('PreUp', iface.preUp, hookContext);
       log(`[#] wg setconf ${name} /dev/fd/63`);
@@ -234,6 +242,8 @@ export class WireGuardInterface extends EventEmitter<InterfaceEventMap> {
       }
       await runHooks('PostUp', iface.postUp, hookContext);
       await runHooks('postSetup', iface.postSetup, hookContext);
+      // An abort during the last step still undoes everything.
+      throwIfAborted(signal);
     } catch (error) {
       for (const step of undo.reverse()) await step().catch(() => undefined);
       throw error;
