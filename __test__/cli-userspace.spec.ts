@@ -80,6 +80,29 @@ describe('arguments', () => {
   });
 });
 
+describe('setup errors', () => {
+  let ns: Netns;
+  beforeAll(() => {
+    ns = cleanup.add(Netns.create('wgcl'));
+  });
+
+  it.each([
+    ['-f', 'silent'],
+    ['', 'silent'],
+    ['-f', ''],
+    ['', 'verbose'],
+  ])('are reported whatever the level (%j, LOG_LEVEL=%j), exit 1', (flag, level) => {
+    const r = userspace(ns, `${flag} 'bad name'`, level ? { LOG_LEVEL: level } : {});
+    expect(r.code).toBe(1);
+    const lines = r.stderr.trimEnd().split('\n');
+    expect(lines.at(-1)).toMatch(/^ERROR: \(bad name\) \d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d Failed to create the device: Invalid interface name: `bad name'$/);
+    const debug = lines.slice(0, -1);
+    expect(debug.every((l) => l.startsWith('DEBUG: (bad name) ')), r.stderr).toBe(true);
+    expect(debug.length > 0).toBe(level === 'verbose');
+    expect(run('ip', ['-n', ns.name, '-br', 'link']).trim().split(/\s+/)[0]).toBe('lo');
+  });
+});
+
 describe('log lines', () => {
   const at = new Date(2026, 11, 6, 20, 0, 0);
   it('are formatted as wireguard-go formats them, filtered by LOG_LEVEL', () => {
