@@ -6,6 +6,9 @@
  * rtnetlink and the wgkit client instead of `ip` and `wg`. Without kernel WireGuard the
  * interface is served by the `wgkit-userspace` daemon (or `$WG_QUICK_USERSPACE_IMPLEMENTATION`);
  * `WGKIT_IMPLEMENTATION=kernel|userspace` forces one or the other.
+ *
+ * `up` is all or nothing: a failing step, a `[#]` line that cannot be written (EPIPE) or
+ * SIGINT/SIGTERM/SIGHUP undoes everything it did, and the exit status is 1.
  */
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
