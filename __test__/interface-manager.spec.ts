@@ -2,7 +2,7 @@
 // addresses, MTU, routes, tables, the fwmark default route with a leak check on the underlay,
 // rollback, hooks, reconcile, and the NixOS namespace confinement recipe.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -134,6 +134,37 @@ describe('up and down', () => {
     } finally {
       await first.down();
     }
+  });
+});
+
+describe('save', () => {
+  it('writes a new file of mode 0600, through neither a symlink at the path nor a leftover PATH.tmp', async () => {
+    lab.configurePeer('10.99.0.1/32');
+    const name = uniqueName('wgcl');
+    const file = join(dir, `${name}.conf`);
+    const outside = join(dir, `${name}-outside`);
+    writeFileSync(outside, 'belongs to somebody else\n', { mode: 0o644 });
+    symlinkSync(outside, file);
+    // Older versions wrote NAME.conf.tmp and kept the mode such a leftover had.
+    writeFileSync(`${file}.tmp`, 'leftover\n', { mode: 0o644 });
+    const iface = await WireGuardInterface.up(name, baseConfig({ saveConfig: true }), { configFile: file });
+    try {
+      await iface.save();
+      expect(lstatSync(file).isFile()).toBe(true);
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      expect(readFileSync(file, 'utf8')).toContain(`PrivateKey = ${lab.us.privateKey}\n`);
+      expect(readFileSync(outside, 'utf8')).toBe('belongs to somebody else\n');
+      expect(readFileSync(`${file}.tmp`, 'utf8')).toBe('leftover\n');
+      // The symlink again, replaced by `down`'s SaveConfig as well.
+      rmSync(file);
+      symlinkSync(outside, file);
+    } finally {
+      await iface.down();
+    }
+    expect(lstatSync(file).isFile()).toBe(true);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(readFileSync(outside, 'utf8')).toBe('belongs to somebody else\n');
+    expect(statSync(outside).mode & 0o777).toBe(0o644);
   });
 });
 

@@ -1,7 +1,8 @@
 // `wgkit-quick` against Debian's wg-quick on the same files, in the same namespace: the same
 // steps in the same order, the same resulting addresses, routes, rules and firewall tables,
 // the same messages for bad input, and both leave the namespace as they found it.
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +11,7 @@ import { run, uniqueName } from './helpers/netns.js';
 import { ROOT, sh } from './helpers/run.js';
 
 const WGKIT_QUICK = `${ROOT}bin/wgkit-quick.js`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let lab: InterfaceLab;
 const dir = mkdtempSync(join(tmpdir(), 'wgkit-quick-'));
 chmodSync(dir, 0o700);
@@ -177,5 +179,81 @@ describe('messages', () => {
     } finally {
       expect(quick('wgkit-quick', 'down', file).code).toBe(0);
     }
+  });
+});
+
+describe('up is all or nothing', () => {
+  /** `wgkit-quick up FILE` in namespace A, its standard output and error pipes given to the test. */
+  function spawnUp(file: string) {
+    const child = spawn('ip', ['netns', 'exec', lab.a.name, process.execPath, WGKIT_QUICK, 'up', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const exit = new Promise<number>((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1))));
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const stderrContains = async (text: string) => {
+      for (let i = 0; i < 400 && !stderr.includes(text); i++) await sleep(25);
+      expect(stderr, `waiting for ${text}`).toContain(text);
+    };
+    return { child, exit, stderr: () => stderr, stderrContains };
+  }
+
+  /** Nothing of `name` is left: no link, no daemon, no UAPI socket, the namespace as before. */
+  async function expectNothingLeft(name: string, before: string): Promise<void> {
+    const daemon = () => sh(`pgrep -f 'wgkit-userspace.js -f ${name}$'`).code === 0;
+    for (let i = 0; i < 200 && (daemon() || existsSync(`/var/run/wireguard/${name}.sock`)); i++) await sleep(25);
+    expect(daemon(), 'the daemon is gone').toBe(false);
+    expect(existsSync(`/var/run/wireguard/${name}.sock`), 'the UAPI socket is gone').toBe(false);
+    expect(sh(`ip -n ${lab.a.name} link show dev ${name}`).code, 'the link is gone').not.toBe(0);
+    expect(namespaceState()).toBe(before);
+  }
+
+  /** A file whose first PostUp waits for `flag`, so the test can act while the link is up. */
+  function pausedConf(name: string, flag: string, more = ''): string {
+    return writeConf(name, '10.98.0.0/16', `PostUp = while [ ! -e ${flag} ]; do sleep 0.02; done\nPostUp = true %i\n${more}`);
+  }
+
+  it('standard error closed after the link exists: exit 1 and everything undone', async () => {
+    lab.configurePeer('10.99.0.1/32');
+    const before = namespaceState();
+    const name = uniqueName('wgcl');
+    names.push(name);
+    const flag = join(dir, `${name}.go`);
+    const up = spawnUp(pausedConf(name, flag));
+    await up.stderrContains('[#] while');
+    expect(lab.ipA('-br', 'address', 'show', 'dev', name)).toContain('10.99.0.1/24');
+    up.child.stderr.destroy(); // the reader goes away: the next `[#]` line meets EPIPE
+    writeFileSync(flag, '');
+    expect(await up.exit).toBe(1);
+    await expectNothingLeft(name, before);
+  });
+
+  it('standard output a closed pipe: a PostUp writing to it fails, and everything is undone', async () => {
+    lab.configurePeer('10.99.0.1/32');
+    const before = namespaceState();
+    const name = uniqueName('wgcl');
+    names.push(name);
+    const up = spawnUp(writeConf(name, '10.98.0.0/16', 'PostUp = sleep 0.2; echo %i is up'));
+    up.child.stdout.destroy();
+    expect(await up.exit).toBe(1);
+    expect(up.stderr()).toContain(`[#] ip link delete dev ${name}\n`);
+    expect(up.stderr()).toContain(`wgkit-quick: PostUp hook failed (signal SIGPIPE): sleep 0.2; echo ${name} is up\n`);
+    await expectNothingLeft(name, before);
+  });
+
+  it('SIGTERM while it runs: exit 1 and everything undone, as wg-quick traps it', async () => {
+    lab.configurePeer('10.99.0.1/32');
+    const before = namespaceState();
+    const name = uniqueName('wgcl');
+    names.push(name);
+    const flag = join(dir, `${name}.go`);
+    const up = spawnUp(pausedConf(name, flag));
+    await up.stderrContains('[#] while');
+    up.child.kill('SIGTERM'); // `ip netns exec` has exec'd node: this is wgkit-quick itself
+    await sleep(100);
+    writeFileSync(flag, '');
+    expect(await up.exit).toBe(1);
+    expect(up.stderr()).toContain(`[#] ip link delete dev ${name}\n`);
+    expect(up.stderr()).toContain('wgkit-quick: Stopped by SIGTERM\n');
+    expect(up.stderr()).not.toContain(`[#] true ${name}`);
+    await expectNothingLeft(name, before);
   });
 });

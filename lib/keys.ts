@@ -4,11 +4,12 @@
  * `util.inspect`, `JSON.stringify`, `String()` or an error message. `toBase64()`, `toHex()`
  * and `toBytes()` are the explicit ways to reveal it.
  */
-import { chmod, open, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { inspect } from 'node:util';
 import native from './binding.js';
 import type { NativeKey } from './binding.js';
 import { ErrorCodes, KeyFormatError, native as call } from './errors.js';
+import { writePrivateFile } from './private-file.js';
 
 export type KeyKind = 'private' | 'public' | 'preshared';
 
@@ -155,14 +156,10 @@ export async function readKeyFile(path: string, kind: KeyKind = 'private'): Prom
   return Key.fromKeyFileContents(contents, kind);
 }
 
-/** Writes a key file with mode 0600 (also when the file already existed), newline-terminated. */
+/**
+ * Writes a key file, newline-terminated: a new file of mode 0600 replaces `path` (a symlink at
+ * `path` is replaced, not followed).
+ */
 export async function writeKeyFile(path: string, key: Key): Promise<void> {
-  const handle = await open(path, 'w', 0o600);
-  try {
-    await handle.chmod(0o600);
-    await handle.writeFile(`${key.toBase64()}\n`);
-  } finally {
-    await handle.close();
-  }
-  await chmod(path, 0o600);
+  await writePrivateFile(path, `${key.toBase64()}\n`);
 }

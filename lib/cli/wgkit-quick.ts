@@ -6,14 +6,18 @@
  * rtnetlink and the wgkit client instead of `ip` and `wg`. Without kernel WireGuard the
  * interface is served by the `wgkit-userspace` daemon (or `$WG_QUICK_USERSPACE_IMPLEMENTATION`);
  * `WGKIT_IMPLEMENTATION=kernel|userspace` forces one or the other.
+ *
+ * `up` is all or nothing: a failing step, a `[#]` line that cannot be written (EPIPE) or
+ * SIGINT/SIGTERM/SIGHUP undoes everything it did, and the exit status is 1.
  */
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { stripWgQuickConfig } from '../config/wg-quick.js';
-import { ConfigError, describeLocation, WgkitError } from '../errors.js';
+import { AbortError, ConfigError, describeLocation, WgkitError } from '../errors.js';
 import { WireGuardInterface } from '../interface/interface.js';
+import type { InterfaceOptions } from '../interface/interface.js';
 import type { ImplementationChoice } from '../interface/link.js';
-import { processIo, type CliIo } from './io.js';
+import { OutputError, processIo, type CliIo } from './io.js';
 
 const IFNAME = /^[a-zA-Z0-9_=+.-]{1,15}$/;
 const CONFIG_NAME = /(^|\/)([a-zA-Z0-9_=+.-]{1,15})\.conf$/;
@@ -84,30 +88,87 @@ function describe(error: unknown): string {
   return String(error);
 }
 
+/**
+ * The `[#]` steps on standard error. With `failFast` (for `up`), the first write that fails
+ * throws its `OutputError`, so `up` stops and undoes what it did; the lines of that rollback,
+ * and every line after a failure otherwise, are dropped, and `failure` keeps the first error.
+ */
+function stepLog(io: CliIo, failFast: boolean): { log: (line: string) => void; failure: () => OutputError | undefined } {
+  let failure: OutputError | undefined;
+  const log = (line: string) => {
+    if (failure) return;
+    try {
+      io.err(`${line}\n`);
+    } catch (error) {
+      if (!(error instanceof OutputError)) throw error;
+      failure = error;
+      if (failFast) throw error;
+    }
+  };
+  return { log, failure: () => failure };
+}
+
+/** Writes a final message; when even that cannot be written, the exit status has to say it. */
+function tryWrite(write: () => void): void {
+  try {
+    write();
+  } catch (error) {
+    if (!(error instanceof OutputError)) throw error;
+  }
+}
+
+/** The signals that stop `up` half-way, as wg-quick traps them: what was done is undone. */
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/** `up` as one transaction: a failure, an output error or a stop signal leaves nothing behind. */
+async function upAllOrNothing(name: string, text: string, options: InterfaceOptions): Promise<void> {
+  const abort = new AbortController();
+  let received: NodeJS.Signals | undefined;
+  const stop = (signal: NodeJS.Signals) => {
+    received ??= signal;
+    abort.abort();
+  };
+  for (const signal of STOP_SIGNALS) process.on(signal, stop);
+  try {
+    await WireGuardInterface.up(name, text, { ...options, signal: abort.signal });
+  } catch (error) {
+    if (received && error instanceof AbortError) throw new AbortError(`Stopped by ${received}`, { cause: error });
+    throw error;
+  } finally {
+    for (const signal of STOP_SIGNALS) process.off(signal, stop);
+  }
+}
+
 export async function main(argv: string[], io: CliIo = processIo, prog = 'wgkit-quick'): Promise<number> {
   const [command, arg] = argv;
   if (argv.length === 1 && (command === '--help' || command === '-h' || command === 'help')) {
-    io.err(usage(prog));
+    tryWrite(() => io.err(usage(prog)));
     return 0;
   }
   if (argv.length !== 2 || !['up', 'down', 'save', 'strip'].includes(command!)) {
-    io.err(usage(prog));
+    tryWrite(() => io.err(usage(prog)));
     return 1;
   }
   if (command !== 'strip' && typeof process.getuid === 'function' && process.getuid() !== 0) {
-    io.err(`${prog}: must be run as root\n`);
+    tryWrite(() => io.err(`${prog}: must be run as root\n`));
     return 1;
   }
-  const log = (line: string) => io.err(`${line}\n`);
+  const steps = stepLog(io, command === 'up');
   try {
     const options = parseOptions(arg!, io);
-    const common = { log, env: io.env, configFile: options.configFile, userspace: 'daemon' as const, implementation: implementationFrom(io.env) };
+    const common: InterfaceOptions = {
+      log: steps.log,
+      env: io.env,
+      configFile: options.configFile,
+      userspace: 'daemon',
+      implementation: implementationFrom(io.env),
+    };
     switch (command) {
       case 'strip':
         io.out(stripWgQuickConfig(options.text));
         break;
       case 'up':
-        await WireGuardInterface.up(options.name, options.text, common);
+        await upAllOrNothing(options.name, options.text, common);
         break;
       case 'down':
         await WireGuardInterface.down(options.name, options.text, common);
@@ -116,10 +177,13 @@ export async function main(argv: string[], io: CliIo = processIo, prog = 'wgkit-
         await WireGuardInterface.save(options.name, options.text, options.configFile, common);
         break;
     }
+    // `down` and `save` finish their work when their output fails, then report it.
+    const failure = steps.failure();
+    if (failure) throw failure;
     return 0;
   } catch (error) {
     if (!(error instanceof Die) && !(error instanceof WgkitError)) throw error;
-    io.err(`${prog}: ${describe(error)}\n`);
+    tryWrite(() => io.err(`${prog}: ${describe(error)}\n`));
     return 1;
   }
 }

@@ -1,9 +1,9 @@
 /**
- * Reading and writing configuration files. Problems name the file; files are written with
- * mode 0600 (they hold a private key), through a temporary file renamed into place, as
- * `wg-quick save` does.
+ * Reading and writing configuration files. Problems name the file; files are written as new
+ * files of mode 0600 (they hold a private key) renamed into place, never through a symlink.
  */
-import { chmod, open, readFile, rename, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { writePrivateFile } from '../private-file.js';
 import type { WgConfig } from './model.js';
 import { formatWgConfig, parseWgConfig } from './wg.js';
 import type { ConfigParseResult } from './wg.js';
@@ -23,21 +23,11 @@ export async function readConfigFile(path: string, options: ConfigFileOptions = 
   return parse(text, { file: path });
 }
 
-/** Validates, formats and writes a configuration with mode 0600. */
+/**
+ * Validates, formats and writes a configuration: a new file of mode 0600 replaces `path` (a
+ * symlink at `path` is replaced, not followed).
+ */
 export async function writeConfigFile(path: string, config: WgConfig, options: ConfigFileOptions = {}): Promise<void> {
   const text = options.format === 'wg' ? formatWgConfig(config) : formatWgQuickConfig(config);
-  const temporary = `${path}.tmp`;
-  const handle = await open(temporary, 'w', 0o600);
-  try {
-    await handle.chmod(0o600);
-    await handle.writeFile(text);
-    await handle.sync();
-  } catch (error) {
-    await handle.close();
-    await rm(temporary, { force: true });
-    throw error;
-  }
-  await handle.close();
-  await rename(temporary, path);
-  await chmod(path, 0o600);
+  await writePrivateFile(path, text);
 }

@@ -10,13 +10,13 @@
  */
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
-import { open, rename, unlink } from 'node:fs/promises';
 import { configFromDevice } from '../config/device.js';
 import { toWgConfig } from '../config/model.js';
 import type { WgConfig } from '../config/model.js';
 import { formatWgConfig } from '../config/wg.js';
 import { parseWgQuickConfig } from '../config/wg-quick.js';
 import { DeviceNotFoundError, ErrorCodes, InterfaceExistsError, InvalidArgumentError, throwIfAborted } from '../errors.js';
+import { writePrivateFile } from '../private-file.js';
 import type { DeviceInfo } from '../types.js';
 import { listDns, requireResolvconf, setDns, unsetDns } from './dns.js';
 import { EndpointRefresher, refreshTargets } from './endpoint-refresh.js';
@@ -187,6 +187,14 @@ export class WireGuardInterface extends EventEmitter<InterfaceEventMap> {
     }
 
     const undo: (() => Promise<unknown>)[] = [];
+    // The rollback logs its steps too, but a log that throws (its output is gone) must not stop it.
+    const undoLog: Log = (line) => {
+      try {
+        log(line);
+      } catch {
+        // The step is done all the same; the error that started the rollback is the one reported.
+      }
+    };
     const routes = emptyRouteState();
     let control: WgControl | undefined;
     let dnsSet = false;
@@ -194,7 +202,7 @@ export class WireGuardInterface extends EventEmitter<InterfaceEventMap> {
       control = await createLink(name, socket, options, log);
       const created = control;
       let linkNs = socket;
-      undo.push(() => deleteLink(name, created, linkNs, log));
+      undo.push(() => deleteLink(name, created, linkNs, undoLog));
 
       await runHooks('PreUp', iface.preUp, hookContext);
       log(`[#] wg setconf ${name} /dev/fd/63`);
@@ -234,6 +242,8 @@ export class WireGuardInterface extends EventEmitter<InterfaceEventMap> {
       }
       await runHooks('PostUp', iface.postUp, hookContext);
       await runHooks('postSetup', iface.postSetup, hookContext);
+      // An abort during the last step still undoes everything.
+      throwIfAborted(signal);
     } catch (error) {
       for (const step of undo.reverse()) await step().catch(() => undefined);
       throw error;
@@ -490,7 +500,10 @@ async function takeDown(
   await runHooks('postShutdown', iface.postShutdown, hookContext);
 }
 
-/** wg-quick's `save_config`: the running state, with the wg-quick fields, written atomically (0600). */
+/**
+ * wg-quick's `save_config`: the running state, with the wg-quick fields, written as a new file of
+ * mode 0600 renamed over `file` (neither a symlink at `file` nor a leftover `file.tmp` is followed).
+ */
 async function saveConfig(
   name: string,
   config: InterfaceConfig,
@@ -521,16 +534,5 @@ async function saveConfig(
   (options.log ?? (() => undefined))(`[#] wg showconf ${name}`);
   const current = formatWgConfig(configFromDevice(await control.info(options.signal)));
   const text = `${current.replace('[Interface]\n', header).replace(/\n+$/, '')}\n`;
-  const tmp = `${file}.tmp`;
-  const handle = await open(tmp, 'w', 0o600);
-  try {
-    await handle.writeFile(text);
-    await handle.sync();
-  } catch (error) {
-    await handle.close();
-    await unlink(tmp).catch(() => undefined);
-    throw error;
-  }
-  await handle.close();
-  await rename(tmp, file);
+  await writePrivateFile(file, text);
 }

@@ -49,7 +49,11 @@ export function runProgram(argv: readonly string[], options: RunOptions = {}): P
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.once('error', reject);
-    child.once(options.untilExit ? 'exit' : 'close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    child.once(options.untilExit ? 'exit' : 'close', (code) => {
+      // A daemon may keep the output open for its log: it must not keep this process alive.
+      if (options.untilExit) for (const stream of [child.stdout, child.stderr]) (stream as unknown as { unref?: () => void }).unref?.();
+      resolve({ code: code ?? 1, stdout, stderr });
+    });
     child.stdin.on('error', () => undefined); // the program may exit without reading its input
     child.stdin.end(options.input ?? '');
   });
