@@ -219,16 +219,11 @@ fn commit(
         let mut ps = peer.state.lock();
         if let Some(psk) = psk_change(&pc) {
             if psk != ps.preshared_key {
-                ps.preshared_key = psk;
-                // boringtun cannot change a Tunn's preshared key: this peer starts afresh.
-                if let Some(id) = &ident {
-                    let psk = ps.preshared_key.as_ref();
-                    let t = match prepared.take(id, &peer.public_key, psk, Some(peer.index), |_| false) {
-                        Some((_, t)) => t,
-                        None => id.tunn(&peer.public_key, psk, peer.index),
-                    };
-                    ps.tunn = Some(t);
+                // As the kernel does: the session stays, the next handshake uses the new key.
+                if let Some(t) = ps.tunn.as_mut() {
+                    t.set_preshared_key(psk.as_ref().map(|k| *k.as_bytes()));
                 }
+                ps.preshared_key = psk;
             }
         }
         if let Some(ep) = pc.endpoint {
