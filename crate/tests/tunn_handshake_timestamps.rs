@@ -28,7 +28,10 @@ fn stamps_match_wireguard_go_byte_for_byte() {
 fn stamps_keep_only_the_high_bits_of_the_nanoseconds_and_grow_with_time() {
     let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap();
     let s = tai64n(now);
-    assert_eq!(u64::from_be_bytes(s[..8].try_into().unwrap()), (1 << 62) + 10 + now.as_secs());
+    assert_eq!(
+        u64::from_be_bytes(s[..8].try_into().unwrap()),
+        (1 << 62) + 10 + now.as_secs()
+    );
     assert_eq!(u32::from_be_bytes(s[8..].try_into().unwrap()) & 0xff_ffff, 0);
     // Within one 2^24 ns step stamps are equal; a step later they are larger.
     let base = Duration::new(1_700_000_000, 1 << 25);
