@@ -43,9 +43,9 @@ export class InterfaceLab {
   }
 
   /**
-   * Gives our side new keys. Needed when another implementation follows wgkit with the same
-   * key: boringtun stamps handshakes with TAI64N + 37 s where the kernel and wireguard-go use
-   * + 10 s, so the peer would refuse their (older-looking) initiations for 27 s.
+   * Gives our side new keys, so a round starts with no session or handshake state left on B
+   * from the previous one. (Reusing the key no longer costs a wait: wgkit stamps handshakes
+   * as the kernel and wireguard-go do, see `interop-key-move.spec.ts`.)
    */
   newIdentity(): void {
     this.us = keyPair();

@@ -195,6 +195,8 @@ export interface PeerSettings {
   keepalive?: number;
   /** Configure this public key instead of the peer's real one. */
   publicKeyOverride?: string;
+  /** The peer's preshared key (base64). */
+  presharedKey?: string;
 }
 
 export interface SideOptions {
@@ -323,6 +325,7 @@ export class Side {
     ];
     if (s.endpoint !== undefined) lines.push(`Endpoint = ${hostPort(addr(peer.underlay, s.endpoint), peer.port)}`);
     if (s.keepalive !== undefined) lines.push(`PersistentKeepalive = ${s.keepalive}`);
+    if (s.presharedKey !== undefined) lines.push(`PresharedKey = ${s.presharedKey}`);
     return `${lines.join('\n')}\n`;
   }
 

@@ -1,5 +1,5 @@
 //! The Diffie-Hellman work of a change, done before the commit takes the state's write lock,
-//! on every core: tunnels for the peers a change adds (or gives a new preshared key), and, when
+//! on every core: tunnels for the peers a change adds, and, when
 //! it sets a new private key, each kept peer's static-static secret with that key (or its first
 //! tunnel, when the device had no key). Each costs a Diffie-Hellman (about 40 µs here): done
 //! under the lock, 10,000 peers would hold up the data path for half a second.
@@ -159,18 +159,14 @@ fn plan(st: &State, config: &DeviceConfig) -> Plan {
         if pc.remove || Some(key) == own || !seen.insert(key) {
             continue;
         }
-        let change = psk_change(pc);
         let existing = (!config.replace_peers).then(|| st.by_key.get(&key)).flatten();
         let index = match existing {
             None if pc.update_only => continue,
             None => allocate_index(|i| st.by_index.contains_key(&i) || indices.contains(&i)),
-            Some(p) => match &change {
-                // A tunnel only when the preshared key changes.
-                Some(psk) if *psk != p.state.lock().preshared_key => p.index,
-                _ => continue,
-            },
+            // An existing peer keeps its tunnel (a new preshared key is set in it).
+            Some(_) => continue,
         };
-        let psk = change.flatten();
+        let psk = psk_change(pc).flatten();
         indices.insert(index);
         jobs.push(Job {
             peer: pc.public_key.clone(),

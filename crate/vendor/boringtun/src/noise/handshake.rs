@@ -185,13 +185,32 @@ impl TimeStamper {
 
     /// Take time reading and generate a 12 byte timestamp
     pub fn stamp(&self) -> [u8; 12] {
-        const TAI64_BASE: u64 = (1u64 << 62) + 37;
-        let mut ext_stamp = [0u8; 12];
         let stamp = Instant::now().duration_since(self.instant_at_start) + self.duration_at_start;
-        ext_stamp[0..8].copy_from_slice(&(stamp.as_secs() + TAI64_BASE).to_be_bytes());
-        ext_stamp[8..12].copy_from_slice(&stamp.subsec_nanos().to_be_bytes());
-        ext_stamp
+        tai64n(stamp)
     }
+}
+
+/// wgkit: the seconds label of the Unix epoch in the kernel's and wireguard-go's TAI64N
+/// stamps: 2^62 plus 10. The release added 37 (TAI-UTC today), so a host that moved from it
+/// to the kernel or wireguard-go with the same key had its initiations refused as replays
+/// for 27 s.
+const TAI64N_EPOCH: u64 = 0x4000_0000_0000_000a;
+/// wgkit: the low bits of the nanoseconds the kernel and wireguard-go clear (2^24 ns, about
+/// 16.8 ms, the largest power of two within 1/50 s): a stamp does not reveal the clock's fine
+/// time, and stamps closer than that compare equal (the peer then refuses the second
+/// initiation, at most 50 a second get through).
+const TAI64N_WHITENER_MASK: u32 = (1 << 24) - 1;
+
+/// wgkit: the 12-byte TAI64N stamp of `since_unix_epoch` as the kernel (`tai64n_now`) and
+/// wireguard-go (`tai64n.stamp`) write it: seconds plus `TAI64N_EPOCH`, then nanoseconds with
+/// the low 24 bits cleared, both big-endian.
+pub fn tai64n(since_unix_epoch: Duration) -> [u8; 12] {
+    let mut out = [0u8; 12];
+    let secs = since_unix_epoch.as_secs().wrapping_add(TAI64N_EPOCH);
+    let nanos = since_unix_epoch.subsec_nanos() & !TAI64N_WHITENER_MASK;
+    out[0..8].copy_from_slice(&secs.to_be_bytes());
+    out[8..12].copy_from_slice(&nanos.to_be_bytes());
+    out
 }
 
 impl Tai64N {
@@ -500,6 +519,11 @@ impl Handshake {
     ) {
         self.params
             .set_static_private_precomputed(private_key, public_key, static_shared)
+    }
+
+    /// wgkit: see `Tunn::set_preshared_key`.
+    pub(crate) fn set_preshared_key(&mut self, preshared_key: Option<[u8; 32]>) {
+        self.params.preshared_key = preshared_key;
     }
 
     pub(super) fn receive_handshake_initialization<'a>(

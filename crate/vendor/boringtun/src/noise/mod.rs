@@ -299,6 +299,13 @@ impl Tunn {
         }
     }
 
+    /// wgkit: replaces the preshared key, as the kernel does: the sessions stay, and the next
+    /// handshake (or the response to one in flight) mixes in the new key. `None` mixes in
+    /// zeros, as a tunnel without a preshared key does.
+    pub fn set_preshared_key(&mut self, preshared_key: Option<[u8; 32]>) {
+        self.handshake.set_preshared_key(preshared_key);
+    }
+
     /// Encapsulate a single packet from the tunnel interface.
     /// Returns TunnResult.
     ///
@@ -307,9 +314,17 @@ impl Tunn {
     /// Size of dst should be at least src.len() + 32, and no less than 148 bytes.
     pub fn encapsulate<'a>(&mut self, src: &[u8], dst: &'a mut [u8]) -> TunnResult<'a> {
         let current = self.current;
-        if let Some(ref session) = self.sessions[current % N_SESSIONS] {
+        // wgkit: a session that used its last counter sends no more (the packet waits for
+        // the handshake below, as without a session).
+        if let Some(session) = self.sessions[current % N_SESSIONS]
+            .as_ref()
+            .filter(|s| s.can_send())
+        {
             // Send the packet using an established session
-            let packet = session.format_packet_data(src, dst);
+            let Some(packet) = session.format_packet_data(src, dst) else {
+                // Not reached: the counter cannot move since `can_send`, under `&mut self`.
+                return TunnResult::Err(WireGuardError::NoCurrentSession);
+            };
             self.timer_tick(TimerName::TimeLastPacketSent);
             // Exclude Keepalive packets from timer update.
             if !src.is_empty() {
@@ -411,6 +426,7 @@ impl Tunn {
 
         let session = self.handshake.receive_handshake_response(p)?;
 
+        // wgkit: a new session always has its first counter.
         let keepalive_packet = session.format_packet_data(&[], dst);
         // Store new session in ring buffer
         let l_idx = session.local_index();
@@ -423,7 +439,8 @@ impl Tunn {
 
         tracing::debug!("Sending keepalive");
 
-        Ok(TunnResult::WriteToNetwork(keepalive_packet)) // Send a keepalive as a response
+        // Send a keepalive as a response
+        Ok(keepalive_packet.map_or(TunnResult::Done, TunnResult::WriteToNetwork))
     }
 
     fn handle_cookie_reply<'a>(
@@ -462,18 +479,20 @@ impl Tunn {
 
     /// wgkit: reserves one data-packet counter of the current session for a packet the caller
     /// seals itself, and records the send exactly as `encapsulate` does (timers, byte count).
-    /// `None` when there is no current session: call `encapsulate`, which queues the packet
-    /// and starts a handshake.
+    /// `None` when there is no current session, or it used its last counter
+    /// (REJECT-AFTER-MESSAGES): call `encapsulate`, which queues the packet and starts a
+    /// handshake.
     pub fn reserve_data_send(&mut self, payload_len: usize) -> Option<DataSend<'_>> {
-        let current = self.current;
-        self.sessions[current % N_SESSIONS].as_ref()?;
+        if !self.has_data_session() {
+            return None;
+        }
         self.timer_tick(TimerName::TimeLastPacketSent);
         if payload_len > 0 {
             self.timer_tick(TimerName::TimeLastDataPacketSent);
         }
         self.tx_bytes += payload_len;
-        let session = self.sessions[current % N_SESSIONS].as_ref()?;
-        let (receiver_index, counter, key) = session.reserve_sending();
+        let session = self.sessions[self.current % N_SESSIONS].as_ref()?;
+        let (receiver_index, counter, key) = session.reserve_sending()?;
         Some(DataSend {
             receiver_index,
             counter,
@@ -481,10 +500,38 @@ impl Tunn {
         })
     }
 
-    /// wgkit: whether `reserve_data_send` would succeed (there is a current session).
+    /// wgkit: whether `reserve_data_send` would succeed (there is a current session and it
+    /// has counters left).
     pub fn has_data_session(&self) -> bool {
-        self.sessions[self.current % N_SESSIONS].is_some()
+        self.sessions[self.current % N_SESSIONS]
+            .as_ref()
+            .is_some_and(|s| s.can_send())
     }
+
+    /// wgkit: whether the current session sent more than REKEY-AFTER-MESSAGES packets, so a
+    /// new handshake is due (`update_timers` starts it).
+    pub(crate) fn sent_rekey_after_messages(&self) -> bool {
+        self.sessions[self.current % N_SESSIONS]
+            .as_ref()
+            .is_some_and(|s| s.sent_messages() > session::REKEY_AFTER_MESSAGES)
+    }
+
+    /// wgkit, tests only: sets the next sending counter of the current session (false
+    /// without one), to reach REKEY-AFTER-MESSAGES and REJECT-AFTER-MESSAGES.
+    #[cfg(any(test, feature = "wgkit-test-hooks"))]
+    pub fn set_sending_counter_for_test(&mut self, next: u64) -> bool {
+        match self.sessions[self.current % N_SESSIONS].as_ref() {
+            Some(s) => {
+                s.set_sending_counter(next);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// wgkit: REKEY-AFTER-MESSAGES and REJECT-AFTER-MESSAGES, for callers and tests.
+    pub const REKEY_AFTER_MESSAGES: u64 = session::REKEY_AFTER_MESSAGES;
+    pub const REJECT_AFTER_MESSAGES: u64 = session::REJECT_AFTER_MESSAGES;
 
     /// wgkit: the receiving key of the session a data packet addressed to `receiver_idx`
     /// belongs to, if that session exists.

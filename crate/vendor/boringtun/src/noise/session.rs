@@ -45,6 +45,15 @@ const DATA_OFFSET: usize = 16;
 /// The overhead of the AEAD
 const AEAD_SIZE: usize = 16;
 
+/// wgkit: the whitepaper's REKEY-AFTER-MESSAGES (2^60): once a session sent more, the next
+/// timer run starts a handshake (`Tunn::update_timers`), as the kernel and wireguard-go do
+/// after such a send.
+pub(super) const REKEY_AFTER_MESSAGES: u64 = 1 << 60;
+/// wgkit: the whitepaper's REJECT-AFTER-MESSAGES (2^64 - 2^13 - 1): a session sends no packet
+/// with this counter or a later one, and refuses to receive one (the release wrapped its
+/// counters instead, and a received counter this high overflowed the window's arithmetic).
+pub(super) const REJECT_AFTER_MESSAGES: u64 = u64::MAX - (1 << 13);
+
 // Receiving buffer constants
 const WORD_SIZE: u64 = 64;
 // wgkit: 8,192 counters (was 16 words, 1,024), as wide as the kernel's window.
@@ -109,6 +118,11 @@ impl ReceivingKeyCounterValidator {
     /// Returns true if the counter was not yet received, and is not too far back
     #[inline(always)]
     fn will_accept(&self, counter: u64) -> Result<(), WireGuardError> {
+        if counter >= REJECT_AFTER_MESSAGES {
+            // wgkit: past the session's last counter (and checked first, so that the sums
+            // below cannot overflow).
+            return Err(WireGuardError::InvalidCounter);
+        }
         if counter >= self.next {
             // As long as the counter is growing no replay took place for sure
             return Ok(());
@@ -128,6 +142,10 @@ impl ReceivingKeyCounterValidator {
     /// decryption something changed)
     #[inline(always)]
     fn mark_did_receive(&mut self, counter: u64) -> Result<(), WireGuardError> {
+        if counter >= REJECT_AFTER_MESSAGES {
+            // wgkit: as in `will_accept`.
+            return Err(WireGuardError::InvalidCounter);
+        }
         if counter + N_BITS < self.next {
             // Drop if too far back
             return Err(WireGuardError::InvalidCounter);
@@ -222,10 +240,37 @@ impl Session {
     /// dst - pre-allocated space to hold the encapsulating UDP packet to send over the network
     /// returns the size of the formatted packet
     /// wgkit: reserves the next sending counter, exactly as `format_packet_data` does for the
-    /// packet it formats; returns the peer's index, the counter and the sending key.
-    pub(super) fn reserve_sending(&self) -> (u32, u64, &[u8; 32]) {
-        let counter = self.sending_key_counter.fetch_add(1, Ordering::Relaxed) as u64;
-        (self.sending_index, counter, &self.raw_sending_key)
+    /// packet it formats; returns the peer's index, the counter and the sending key, or `None`
+    /// once the session used its last counter (`REJECT_AFTER_MESSAGES`).
+    pub(super) fn reserve_sending(&self) -> Option<(u32, u64, &[u8; 32])> {
+        let counter = self.next_sending_counter()?;
+        Some((self.sending_index, counter, &self.raw_sending_key))
+    }
+
+    /// wgkit: takes the next sending counter, below `REJECT_AFTER_MESSAGES` (the release's
+    /// `fetch_add` would have wrapped to reuse nonces).
+    fn next_sending_counter(&self) -> Option<u64> {
+        self.sending_key_counter
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
+                (c < REJECT_AFTER_MESSAGES).then_some(c + 1)
+            })
+            .ok()
+    }
+
+    /// wgkit: how many counters the session handed out (its next sending counter).
+    pub(super) fn sent_messages(&self) -> u64 {
+        self.sending_key_counter.load(Ordering::Relaxed)
+    }
+
+    /// wgkit: whether the session can still send (`reserve_sending` would succeed).
+    pub(super) fn can_send(&self) -> bool {
+        self.sent_messages() < REJECT_AFTER_MESSAGES
+    }
+
+    /// wgkit: sets the next sending counter, so tests reach the message limits.
+    #[cfg(any(test, feature = "wgkit-test-hooks"))]
+    pub(super) fn set_sending_counter(&self, next: u64) {
+        self.sending_key_counter.store(next, Ordering::Relaxed);
     }
 
     /// wgkit: the receiving key.
@@ -266,12 +311,17 @@ impl Session {
         }
     }
 
-    pub(super) fn format_packet_data<'a>(&self, src: &[u8], dst: &'a mut [u8]) -> &'a mut [u8] {
+    /// wgkit: `None`, and nothing written, once the session used its last counter.
+    pub(super) fn format_packet_data<'a>(
+        &self,
+        src: &[u8],
+        dst: &'a mut [u8],
+    ) -> Option<&'a mut [u8]> {
         if dst.len() < src.len() + super::DATA_OVERHEAD_SZ {
             panic!("The destination buffer is too small");
         }
 
-        let sending_key_counter = self.sending_key_counter.fetch_add(1, Ordering::Relaxed) as u64;
+        let sending_key_counter = self.next_sending_counter()?;
 
         let (message_type, rest) = dst.split_at_mut(4);
         let (receiver_index, rest) = rest.split_at_mut(4);
@@ -299,7 +349,7 @@ impl Session {
                 .unwrap()
         };
 
-        &mut dst[..DATA_OFFSET + n]
+        Some(&mut dst[..DATA_OFFSET + n])
     }
 
     /// packet - a data packet we received from the network

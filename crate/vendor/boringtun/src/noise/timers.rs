@@ -235,6 +235,13 @@ impl Tunn {
                     handshake_initiation_required = true;
                 }
             } else {
+                // wgkit: REKEY-AFTER-MESSAGES. The kernel and wireguard-go check it after each
+                // send, initiator or responder; here the next timer run does (within a tick).
+                if self.sent_rekey_after_messages() {
+                    tracing::debug!("HANDSHAKE(REKEY_AFTER_MESSAGES)");
+                    handshake_initiation_required = true;
+                }
+
                 if self.timers.is_initiator() {
                     // After sending a packet, if the sender was the original initiator
                     // of the handshake and if the current session key is REKEY_AFTER_TIME
