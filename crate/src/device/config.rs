@@ -97,6 +97,9 @@ pub(crate) fn apply(shared: &Shared, config: DeviceConfig) -> Result<()> {
     if !outgoing.is_empty() {
         let mut io = Io::new(shared, 0);
         for (packet, to, peer) in outgoing {
+            // The batch holds `BATCH` datagrams: a change that starts more handshakes sends
+            // them in several `sendmmsg`s.
+            io.reserve(shared);
             io.out.push(&packet, Some(to));
             peer.add_tx(packet.len());
         }
