@@ -28,6 +28,8 @@ if [ -x "$OUT" ]; then
   exit 0
 fi
 
+# The Go of this project's machines is in /usr/local/go, not always on PATH.
+command -v go >/dev/null 2>&1 || PATH="$PATH:/usr/local/go/bin"
 command -v go >/dev/null 2>&1 || {
   echo "wgctrl-suite: no go on PATH (scripts/setup.sh installs Debian's golang-go)" >&2
   exit 1
