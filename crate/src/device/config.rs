@@ -9,7 +9,7 @@ use super::prepared::{psk_change, Prepared};
 use super::udp::Sockets;
 use super::worker::Io;
 use super::{AllowedIps, Shared, State, HANDSHAKE_RATE_LIMIT};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::keys::Key;
 use crate::model::{self, AllowedIp, DeviceConfig, PeerConfig};
 use boringtun::noise::rate_limiter::RateLimiter;
@@ -105,7 +105,11 @@ pub(crate) fn apply(shared: &Shared, config: DeviceConfig) -> Result<()> {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
     }
-    send_first_keepalives(shared, &keepalive_started);
+    // The change has landed: a failure to send is no failure of the change.
+    let send = std::panic::AssertUnwindSafe(|| send_first_keepalives(shared, &keepalive_started));
+    if std::panic::catch_unwind(send).is_err() {
+        shared.report(Error::new(ErrorCode::System, "Unable to send the first keepalives"));
+    }
     Ok(())
 }
 
