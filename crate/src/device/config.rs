@@ -66,6 +66,8 @@ pub(crate) fn apply(shared: &Shared, config: DeviceConfig) -> Result<()> {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let mut prepared = Prepared::build(&shared.state, &config, cores);
     // The state cannot change meanwhile: the apply lock keeps every other change out.
+    #[cfg(test)]
+    let _armed = fault::arm(&shared.name);
     let staged = stage(&shared.state.read(), config, &mut prepared)?;
     // Fallible OS work last: once it has succeeded, nothing can fail.
     let new_sockets = match listen_port {
@@ -445,15 +447,18 @@ impl<'a> Stage<'a> {
 }
 
 /// Test builds only: makes the staging of a change fail at one of its peers, with an error or
-/// with a panic, to show that a change failing half-way leaves the device as it was.
+/// with a panic, to show that a change failing half-way leaves the device as it was. A fault is
+/// set for this thread (`inject`), or for a device by name (`inject_for_device`: its next
+/// change, on whichever thread applies it, e.g. a UAPI connection's).
 #[cfg(test)]
 pub(crate) mod fault {
-    use crate::error::{Error, ErrorCode, Result};
+    use crate::error::{Error, Result};
     use std::cell::Cell;
 
-    #[derive(Clone, Copy)]
+    #[derive(Clone, Copy, Debug)]
     pub(crate) enum Fault {
-        Error,
+        /// Fail with this errno.
+        Error(i32),
         Panic,
     }
 
@@ -462,9 +467,35 @@ pub(crate) mod fault {
         static AT: Cell<Option<(usize, Fault)>> = const { Cell::new(None) };
     }
 
+    static BY_DEVICE: parking_lot::Mutex<Vec<(String, usize, Fault)>> = parking_lot::Mutex::new(Vec::new());
+
     /// Staging on this thread fails at peer `peer` (0-based) of the next change, until `clear`.
     pub(crate) fn inject(peer: usize, fault: Fault) {
         AT.with(|a| a.set(Some((peer, fault))));
+    }
+
+    /// The next change applied to device `name` fails at its peer `peer`.
+    pub(crate) fn inject_for_device(name: &str, peer: usize, fault: Fault) {
+        BY_DEVICE.lock().push((name.to_string(), peer, fault));
+    }
+
+    /// Arms this thread with the fault set for device `name`, if any, until the guard drops.
+    pub(crate) fn arm(name: &str) -> Armed {
+        let mut faults = BY_DEVICE.lock();
+        if let Some(i) = faults.iter().position(|(n, _, _)| n == name) {
+            let (_, peer, fault) = faults.remove(i);
+            inject(peer, fault);
+        }
+        Armed
+    }
+
+    /// Clears this thread's fault when dropped (also when the staging panicked).
+    pub(crate) struct Armed;
+
+    impl Drop for Armed {
+        fn drop(&mut self) {
+            clear();
+        }
     }
 
     pub(crate) fn clear() {
@@ -474,7 +505,7 @@ pub(crate) mod fault {
     /// Called before each peer of a change is staged.
     pub(crate) fn check() -> Result<()> {
         match AT.with(|a| a.get()) {
-            Some((0, Fault::Error)) => Err(Error::new(ErrorCode::System, "injected fault")),
+            Some((0, Fault::Error(errno))) => Err(Error::from_errno(errno, "injected fault")),
             Some((0, Fault::Panic)) => panic!("injected fault"),
             Some((n, f)) => {
                 AT.with(|a| a.set(Some((n - 1, f))));
@@ -1002,8 +1033,8 @@ mod tests {
         let before = dump(&state);
         let new_psk = Key::generate_private();
         for (at, f) in [
-            (20, fault::Fault::Error),
-            (540, fault::Fault::Error),
+            (20, fault::Fault::Error(libc::EIO)),
+            (540, fault::Fault::Error(libc::ENOMEM)),
             (540, fault::Fault::Panic),
         ] {
             let config = large_change(&kept, &new_psk);
@@ -1014,7 +1045,9 @@ mod tests {
             drop(st);
             fault::clear();
             match f {
-                fault::Fault::Error => assert!(matches!(result, Ok(Err(_)))),
+                fault::Fault::Error(errno) => {
+                    assert_eq!(result.ok().and_then(|r| r.err()).and_then(|e| e.errno), Some(errno))
+                }
                 fault::Fault::Panic => assert!(result.is_err()),
             }
             assert_eq!(dump(&state), before, "fault at peer {at}");
