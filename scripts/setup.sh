@@ -24,6 +24,18 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# Go, for wgctrl-go's integration suite (__test__/conformance-wgctrl.spec.ts builds it with
+# scripts/wgctrl-suite.sh from the Go module proxy). Machines of this project's kind have a
+# recent Go in /usr/local/go; elsewhere Debian's golang-go (1.19 on Debian 12) is enough: the
+# suite needs Go >= 1.20, so scripts/wgctrl-suite.sh then fetches the Go toolchain as the
+# module golang.org/toolchain with that go and builds with it.
+if ! command -v go >/dev/null 2>&1 && [ ! -x /usr/local/go/bin/go ]; then
+  echo "setup: installing Debian's golang-go"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends golang-go >/dev/null
+fi
+
 # Rust components used by the checks.
 if command -v rustup >/dev/null 2>&1; then
   for c in rustfmt clippy; do

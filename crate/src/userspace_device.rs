@@ -79,3 +79,131 @@ impl Drop for UserspaceDevice {
         self.close();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::fault::{self, Fault};
+    use crate::device::Netns;
+    use crate::keys::Key;
+    use crate::model::{AllowedIp, AllowedIpChange, DeviceConfig, PeerConfig};
+    use crate::uapi::UapiClient;
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+    use std::process::Command;
+
+    /// A network namespace of this test, deleted on drop.
+    struct Namespace(String);
+
+    impl Namespace {
+        fn new(name: String) -> Namespace {
+            let ok = Command::new("ip")
+                .args(["netns", "add", &name])
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "ip netns add {name}");
+            Namespace(name)
+        }
+    }
+
+    impl Drop for Namespace {
+        fn drop(&mut self) {
+            let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+        }
+    }
+
+    /// `n` peers, each with an endpoint, keepalive, a preshared key and a /32.
+    fn peers(n: u32, base: u32) -> Vec<PeerConfig> {
+        (0..n)
+            .map(|i| {
+                let mut pc = PeerConfig::new(Key::generate_private().public_key());
+                pc.endpoint = Some(format!("192.0.2.{}:{}", 2 + i % 250, 1000 + i).parse().unwrap());
+                pc.persistent_keepalive_interval = Some(25);
+                pc.preshared_key = Some(Key::generate_private());
+                pc.allowed_ips.push(AllowedIpChange {
+                    ip: AllowedIp::new(std::net::Ipv4Addr::from(base + i).into(), 32).unwrap(),
+                    remove: false,
+                });
+                pc
+            })
+            .collect()
+    }
+
+    fn exchange(path: &std::path::Path, request: &str) -> String {
+        let mut s = UnixStream::connect(path).unwrap();
+        s.write_all(request.as_bytes()).unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    }
+
+    /// A UAPI set that fails (an error, a panic) in the middle of 1000 new peers: the reply
+    /// carries the errno, the connection keeps serving, and the device reads back unchanged.
+    #[test]
+    fn a_uapi_set_failing_half_way_answers_its_errno_and_changes_nothing() {
+        let tag = std::process::id();
+        let ns = Namespace::new(format!("wgcf-ut-{tag}"));
+        let dir = std::env::temp_dir().join(format!("wgcf-uapi-{tag}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let options = DeviceOptions {
+            netns: Some(Netns::Path(format!("/var/run/netns/{}", ns.0).into())),
+            threads: 1,
+            ..Default::default()
+        };
+        let name = format!("wgcfut{}", tag % 100_000);
+        let dev = UserspaceDevice::create(
+            &name,
+            options,
+            Some(UapiOptions {
+                socket_dir: Some(dir.clone()),
+            }),
+        )
+        .unwrap();
+        let client = UapiClient::new().with_socket_dir(&dir);
+        client
+            .set_device(
+                &name,
+                &DeviceConfig {
+                    private_key: Some(Key::generate_private()),
+                    listen_port: Some(0),
+                    peers: peers(100, 0x0a00_0000),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let before = client.get_device(&name).unwrap();
+        assert_eq!(before.peers.len(), 100);
+        let path = dir.join(format!("{name}.sock"));
+        for (fault, errno) in [(Fault::Error(libc::ENOMEM), -libc::ENOMEM), (Fault::Panic, -libc::EIO)] {
+            let mut request = format!("set=1\nprivate_key={}\nreplace_peers=true\n", "11".repeat(32));
+            for pc in peers(1000, 0x0a10_0000) {
+                request += &format!(
+                    "public_key={}\nendpoint={}\npersistent_keepalive_interval=25\nallowed_ip={}/32\n",
+                    hex(pc.public_key.as_bytes()),
+                    pc.endpoint.unwrap(),
+                    pc.allowed_ips[0].ip.addr
+                );
+            }
+            request += "\nget=1\n\n";
+            fault::inject_for_device(&name, 500, fault);
+            let reply = exchange(&path, &request);
+            let (status, get) = reply.split_once("\n\n").unwrap();
+            assert_eq!(status, format!("errno={errno}"), "{fault:?}");
+            assert!(get.ends_with("errno=0\n\n"), "the connection still serves: {get:?}");
+            let mut after = client.get_device(&name).unwrap();
+            // Byte counters move with the keepalives of the first set; the rest is the same.
+            for (a, b) in after.peers.iter_mut().zip(&before.peers) {
+                (a.tx_bytes, a.rx_bytes, a.last_handshake) = (b.tx_bytes, b.rx_bytes, b.last_handshake);
+            }
+            assert_eq!(after, before, "{fault:?}");
+        }
+        dev.close();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+}

@@ -4,7 +4,7 @@
 //! `napi::Task` can only reject with a Node-API status, so a crate error travels in the
 //! reason as `[ERR_WGKIT_X:ERRNO] message`; the facade (`lib/errors.ts`) decodes it.
 
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use napi::bindgen_prelude::{AbortSignal, AsyncTask, ToNapiValue, TypeName};
 use napi::{Env, Status, Task};
 
@@ -24,7 +24,12 @@ impl<T: Send + 'static, J: ToNapiValue + TypeName> Task for Blocking<T, J> {
             .work
             .take()
             .ok_or_else(|| napi::Error::new(Status::GenericFailure, "task ran twice"))?;
-        work().map_err(encode)
+        // A panic must not unwind into Node-API (that aborts the process): it rejects the
+        // Promise instead. Work that changes state prepares aside and commits infallibly
+        // (`device/config.rs`), so a panic leaves nothing half-done.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
+            .unwrap_or_else(|_| Err(Error::new(ErrorCode::System, "Internal error: the operation panicked")))
+            .map_err(encode)
     }
 
     fn resolve(&mut self, _env: Env, output: T) -> napi::Result<J> {
@@ -54,4 +59,24 @@ fn encode(err: Error) -> napi::Error {
         None => err.code.as_str().to_string(),
     };
     napi::Error::new(Status::GenericFailure, format!("[{code}] {}", err.message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_task_rejects_with_a_system_error() {
+        let mut task: Blocking<u32, u32> = Blocking {
+            work: Some(Box::new(|| panic!("half-way"))),
+            convert: |x| x,
+        };
+        let e = task.compute().unwrap_err();
+        assert_eq!(e.reason, "[ERR_WGKIT_SYSTEM] Internal error: the operation panicked");
+        let mut ok: Blocking<u32, u32> = Blocking {
+            work: Some(Box::new(|| Ok(7))),
+            convert: |x| x,
+        };
+        assert_eq!(ok.compute().unwrap(), 7);
+    }
 }

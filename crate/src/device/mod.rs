@@ -84,6 +84,8 @@ mod udp;
 mod worker;
 
 pub use allowed_ips::AllowedIps;
+#[cfg(test)]
+pub(crate) use config::fault;
 pub use events::{event_channel, DeviceEvent, EventSink, STALE_AFTER};
 pub use netns::Netns;
 

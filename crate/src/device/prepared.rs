@@ -9,15 +9,20 @@
 //! for the identity it was computed with, so a change that adds, removes and re-adds a key
 //! still ends exactly as if nothing had been prepared.
 
-use super::config::psk_change;
 use super::peer::{allocate_index, Identity};
 use super::State;
 use crate::keys::Key;
-use crate::model::DeviceConfig;
+use crate::model::{DeviceConfig, PeerConfig};
 use boringtun::noise::Tunn;
 use boringtun::x25519::{PublicKey, SharedSecret};
 use parking_lot::RwLock;
 use std::collections::{HashMap, HashSet};
+
+/// The preshared key `pc` asks for: `None` to leave it as it is, `Some(None)` to remove it (a
+/// zero key), `Some(Some(k))` to set it. The plan and the staging in `config.rs` read it alike.
+pub(crate) fn psk_change(pc: &PeerConfig) -> Option<Option<Key>> {
+    pc.preshared_key.as_ref().map(|k| (!k.is_zero()).then(|| k.clone()))
+}
 
 /// Below this many Diffie-Hellmans the threads cost more than they save.
 const PARALLEL_FROM: usize = 32;

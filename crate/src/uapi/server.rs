@@ -516,6 +516,27 @@ mod tests {
         assert_eq!((e.code, e.errno), (ErrorCode::System, Some(libc::EADDRINUSE)));
     }
 
+    /// A handler whose `set` panics half-way (as a bug in the device might).
+    struct PanickingSet;
+
+    impl UapiHandler for PanickingSet {
+        fn get(&self) -> Result<Device> {
+            Ok(Device::default())
+        }
+        fn set(&self, _config: DeviceConfig) -> Result<()> {
+            panic!("set panicked half-way");
+        }
+    }
+
+    #[test]
+    fn a_panic_in_the_handler_is_an_eio_reply_on_a_connection_that_stays_open() {
+        let dir = temp_dir("panic");
+        let server = UapiServer::bind_with("t6", Arc::new(PanickingSet), options(&dir)).unwrap();
+        let reply = exchange(server.socket_path(), b"set=1\nlisten_port=1\n\nget=1\n\n");
+        // The get after it is answered (a default device: nothing but the status).
+        assert_eq!(reply, "errno=-5\n\nerrno=0\n\n");
+    }
+
     #[test]
     fn oversized_request_is_refused() {
         let dir = temp_dir("big");
