@@ -24,7 +24,15 @@ impl<T: Send + 'static, J: ToNapiValue + TypeName> Task for Blocking<T, J> {
             .work
             .take()
             .ok_or_else(|| napi::Error::new(Status::GenericFailure, "task ran twice"))?;
-        work().map_err(encode)
+        // A panic must not unwind into libuv's worker callback (that aborts Node): it rejects
+        // the promise instead.
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
+            Ok(result) => result.map_err(encode),
+            Err(payload) => Err(encode(Error::new(
+                crate::error::ErrorCode::System,
+                format!("internal error: {}", crate::thread_guard::panic_message(&*payload)),
+            ))),
+        }
     }
 
     fn resolve(&mut self, _env: Env, output: T) -> napi::Result<J> {

@@ -3,7 +3,19 @@
 //!
 //! It binds `<dir>/<name>.sock` (directory mode 0755, socket mode 0600), accepts connections on
 //! its own thread and serves each connection on a thread of its own, several operations per
-//! connection as wireguard-go does. Unlike wireguard-go, a `set=1` request is read and
+//! connection as wireguard-go does.
+//!
+//! **Stalled clients.** No client can keep another from its answer. Connections get a thread
+//! each, up to 4096 at once (an idle one costs about 30 KiB: its stack pages, its line buffer
+//! and the kernel's thread and socket), so thousands of idle connections leave room for `wg
+//! show`; wireguard-go serves it with 2000 idle connections open, and so does this server.
+//! Deadlines do not restart per byte: from its first byte a whole request must arrive within the
+//! request timeout (10 s), and a whole reply must be taken within the write timeout (10 s); a
+//! trickling client is cut off then (the connection closes). Between requests a connection may
+//! stay silent for the idle timeout (60 s). A connection over the limit, or one the OS gives no
+//! thread, is closed at once and an error line goes to stderr (at most one a second). Threads
+//! are guarded (`thread_guard.rs`): a panic closes that connection (or the socket, for the
+//! accept thread) and is reported to the handler. Unlike wireguard-go, a `set=1` request is read and
 //! validated completely before the handler sees it, so a bad line leaves the device unchanged;
 //! the reply carries wireguard-go's negative errno (EINVAL=-22 for a bad value, EPROTO=-71 for a
 //! line without `=` or a request cut short, EIO=-5 for an oversized request). An unknown
@@ -12,14 +24,16 @@
 //! `close()` (or dropping the server) wakes the accept thread through a pipe, shuts down open
 //! connections, joins every thread and removes the socket file if it is still ours.
 
+use super::deadline::DeadlineStream;
 use super::errno::{errno_for_error, IPC_ERROR_INVALID, IPC_ERROR_IO, IPC_ERROR_PROTOCOL};
 use super::get_writer::format_get_reply;
 use super::lines::{Line, LineReader};
 use super::name::{socket_path, DEFAULT_SOCKET_DIR};
 use super::set_parser::{read_set_body, SetBody};
-use super::socket::{connect_unix, send_all};
+use super::socket::{connect_unix, send_all_by};
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{Device, DeviceConfig};
+use crate::thread_guard::spawn_guarded;
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -30,7 +44,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What the server asks of the device it exposes.
 pub trait UapiHandler: Send + Sync {
@@ -39,6 +53,11 @@ pub trait UapiHandler: Send + Sync {
     /// Applies a complete, validated `set=1` request with wg's semantics. An error is sent to the
     /// client as a negative errno (the error's own errno, or EINVAL/EPROTO/EIO by its code).
     fn set(&self, config: DeviceConfig) -> Result<()>;
+    /// A server thread panicked (`thread` is its name); the connection it served, or for the
+    /// accept thread the socket, is closed. Nothing happens by default.
+    fn thread_panicked(&self, thread: &str, message: &str) {
+        let _ = (thread, message);
+    }
 }
 
 /// Limits and locations for a server.
@@ -51,11 +70,16 @@ pub struct UapiServerOptions {
     pub max_request_bytes: usize,
     /// The longest line accepted (4096 bytes by default; real lines are under 100).
     pub max_line_bytes: usize,
-    /// Connections served at once; further ones are closed straight away (64 by default).
+    /// Connections served at once, one thread each; further ones are closed straight away and
+    /// logged (4096 by default).
     pub max_connections: usize,
-    /// How long a connection may stay silent (60 s by default); `None` waits for ever.
+    /// How long a connection may stay silent between requests (60 s by default); `None` waits
+    /// for ever.
     pub idle_timeout: Option<Duration>,
-    /// How long a reply write may block (10 s by default).
+    /// How long a whole request may take to arrive from its first byte (10 s by default);
+    /// `None` waits for ever.
+    pub request_timeout: Option<Duration>,
+    /// How long a whole reply may take to be read by the client (10 s by default).
     pub write_timeout: Option<Duration>,
 }
 
@@ -65,14 +89,16 @@ impl Default for UapiServerOptions {
             socket_dir: PathBuf::from(DEFAULT_SOCKET_DIR),
             max_request_bytes: 16 << 20,
             max_line_bytes: 4096,
-            max_connections: 64,
+            max_connections: 4096,
             idle_timeout: Some(Duration::from_secs(60)),
+            request_timeout: Some(Duration::from_secs(10)),
             write_timeout: Some(Duration::from_secs(10)),
         }
     }
 }
 
 struct Shared {
+    name: String,
     handler: Arc<dyn UapiHandler>,
     options: UapiServerOptions,
     /// Serialises handler calls.
@@ -81,6 +107,7 @@ struct Shared {
     conns: Mutex<HashMap<u64, UnixStream>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     next_id: AtomicU64,
+    refusals: RefusalLog,
 }
 
 struct Running {
@@ -132,18 +159,23 @@ impl UapiServer {
         listener.set_nonblocking(true).map_err(cleanup)?;
         let (wake_read, wake_write) = pipe().map_err(cleanup)?;
         let shared = Arc::new(Shared {
+            name: name.to_string(),
             handler,
             options,
             op_lock: Mutex::new(()),
             conns: Mutex::new(HashMap::new()),
             threads: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(0),
+            refusals: RefusalLog::default(),
         });
         let thread_shared = shared.clone();
-        let accept_thread = std::thread::Builder::new()
-            .name(format!("wgkit-uapi-{name}"))
-            .spawn(move || accept_loop(listener, wake_read, thread_shared))
-            .map_err(cleanup)?;
+        let panic_handler = shared.handler.clone();
+        let accept_thread = spawn_guarded(
+            format!("wgkit-uapi-{name}"),
+            move |thread, message| panic_handler.thread_panicked(thread, message),
+            move || accept_loop(listener, wake_read, thread_shared),
+        )
+        .map_err(cleanup)?;
         Ok(UapiServer {
             name: name.to_string(),
             path,
@@ -300,29 +332,77 @@ fn start_connection(stream: UnixStream, shared: &Arc<Shared>) {
     let mut threads = lock(&shared.threads);
     threads.retain(|t| !t.is_finished());
     if threads.len() >= shared.options.max_connections {
+        shared.refusals.note(
+            &shared.name,
+            &format!("{} connections open, closing a new one", shared.options.max_connections),
+        );
         return;
     }
-    let configured = stream
-        .set_nonblocking(false)
-        .and_then(|_| stream.set_read_timeout(shared.options.idle_timeout))
-        .and_then(|_| stream.set_write_timeout(shared.options.write_timeout));
+    let configured = stream.set_nonblocking(false);
     let (Ok(()), Ok(registered)) = (configured, stream.try_clone()) else {
         return;
     };
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
     lock(&shared.conns).insert(id, registered);
     let thread_shared = shared.clone();
-    let spawned = std::thread::Builder::new()
-        .name("wgkit-uapi-conn".into())
-        .spawn(move || {
+    let panic_handler = shared.handler.clone();
+    let spawned = spawn_guarded(
+        "wgkit-uapi-conn".into(),
+        move |thread, message| panic_handler.thread_panicked(thread, message),
+        move || {
+            let _registered = Registered {
+                shared: &thread_shared,
+                id,
+            };
             serve_connection(&stream, &thread_shared);
-            lock(&thread_shared.conns).remove(&id);
-        });
+        },
+    );
     match spawned {
         Ok(handle) => threads.push(handle),
-        Err(_) => {
+        Err(e) => {
             lock(&shared.conns).remove(&id);
+            shared.refusals.note(
+                &shared.name,
+                &format!("no thread for a new connection ({e}), closing it"),
+            );
         }
+    }
+}
+
+/// Removes a connection from the open ones when its thread ends, even by a panic.
+struct Registered<'a> {
+    shared: &'a Shared,
+    id: u64,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        lock(&self.shared.conns).remove(&self.id);
+    }
+}
+
+/// Error lines for refused connections, at most one a second (with how many were refused
+/// since the last line), so a flood of connections does not flood stderr.
+#[derive(Default)]
+struct RefusalLog {
+    state: Mutex<(Option<Instant>, u64)>,
+}
+
+impl RefusalLog {
+    fn note(&self, name: &str, what: &str) {
+        let mut state = lock(&self.state);
+        let (last, suppressed) = &mut *state;
+        let now = Instant::now();
+        if last.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1)) {
+            *suppressed += 1;
+            return;
+        }
+        let more = match std::mem::take(suppressed) {
+            0 => String::new(),
+            n => format!(" ({n} more refused in the last second)"),
+        };
+        *last = Some(now);
+        eprintln!("wgkit: UAPI error on {name}: {what}{more}");
     }
 }
 
@@ -336,11 +416,19 @@ fn call<T>(shared: &Shared, f: impl FnOnce(&dyn UapiHandler) -> Result<T>) -> Re
         .unwrap_or_else(|_| Err(Error::new(ErrorCode::System, "UAPI handler panicked")))
 }
 
-/// Serves operations until the client hangs up, sends something unknown, or the stream fails.
+/// Serves operations until the client hangs up, sends something unknown, misses a deadline, or
+/// the stream fails.
 fn serve_connection(stream: &UnixStream, shared: &Shared) {
     let options = &shared.options;
-    let mut reader = LineReader::new(stream, options.max_line_bytes);
+    let timed = DeadlineStream::new(stream, options.idle_timeout, options.request_timeout);
+    let mut reader = LineReader::new(&timed, options.max_line_bytes);
+    let reply_deadline = || options.write_timeout.map(|t| Instant::now() + t);
     loop {
+        if reader.buffered() > 0 {
+            timed.begin_request();
+        } else {
+            timed.begin_idle();
+        }
         let op = match reader.read_line() {
             Ok(Line::Complete(op)) => op.to_vec(),
             _ => return,
@@ -360,7 +448,7 @@ fn serve_connection(stream: &UnixStream, shared: &Shared) {
                 Ok(Some(b'\n')) => match call(shared, |h| h.get()) {
                     Ok(device) => {
                         let text = format_get_reply(&device);
-                        if send_all(stream, text.as_bytes()).is_err() {
+                        if send_all_by(stream, text.as_bytes(), reply_deadline()).is_err() {
                             return;
                         }
                         continue;
@@ -372,7 +460,7 @@ fn serve_connection(stream: &UnixStream, shared: &Shared) {
             },
             _ => return,
         };
-        if send_all(stream, reply.as_bytes()).is_err() || !keep_open {
+        if send_all_by(stream, reply.as_bytes(), reply_deadline()).is_err() || !keep_open {
             return;
         }
     }
