@@ -386,23 +386,34 @@ impl Drop for Registered<'_> {
 #[derive(Default)]
 struct RefusalLog {
     state: Mutex<(Option<Instant>, u64)>,
+    /// Connections refused, lines written (for tests and diagnostics).
+    refused: AtomicU64,
+    lines: AtomicU64,
 }
 
 impl RefusalLog {
     fn note(&self, name: &str, what: &str) {
+        if let Some(line) = self.line_for(Instant::now(), name, what) {
+            eprintln!("{line}");
+        }
+    }
+
+    /// Counts a refusal; the line to write now, if any.
+    fn line_for(&self, now: Instant, name: &str, what: &str) -> Option<String> {
+        self.refused.fetch_add(1, Ordering::Relaxed);
         let mut state = lock(&self.state);
         let (last, suppressed) = &mut *state;
-        let now = Instant::now();
         if last.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1)) {
             *suppressed += 1;
-            return;
+            return None;
         }
         let more = match std::mem::take(suppressed) {
             0 => String::new(),
-            n => format!(" ({n} more refused in the last second)"),
+            n => format!(" ({n} more refused before)"),
         };
         *last = Some(now);
-        eprintln!("wgkit: UAPI error on {name}: {what}{more}");
+        self.lines.fetch_add(1, Ordering::Relaxed);
+        Some(format!("wgkit: UAPI error on {name}: {what}{more}"))
     }
 }
 
@@ -668,6 +679,85 @@ mod tests {
     }
 
     #[test]
+    fn refusal_lines_at_most_one_a_second() {
+        let log = RefusalLog::default();
+        let t0 = Instant::now();
+        let line = log.line_for(t0, "wg0", "4096 connections open, closing a new one");
+        assert_eq!(
+            line.as_deref(),
+            Some("wgkit: UAPI error on wg0: 4096 connections open, closing a new one")
+        );
+        assert_eq!(log.line_for(t0 + Duration::from_millis(10), "wg0", "x"), None);
+        assert_eq!(log.line_for(t0 + Duration::from_millis(900), "wg0", "x"), None);
+        assert_eq!(
+            log.line_for(t0 + Duration::from_millis(1001), "wg0", "x").as_deref(),
+            Some("wgkit: UAPI error on wg0: x (2 more refused before)")
+        );
+        assert_eq!(log.refused.load(Ordering::Relaxed), 4);
+        assert_eq!(log.lines.load(Ordering::Relaxed), 2);
+    }
+
+    /// A client that sends a byte now and then is cut off when its request's time is up, a
+    /// client that does not take its reply when the reply's time is up; others are answered
+    /// meanwhile.
+    #[test]
+    fn tricklers_are_cut_off_at_the_deadline() {
+        let dir = temp_dir("trick");
+        let h = Arc::new(Counting::default());
+        let opts = UapiServerOptions {
+            request_timeout: Some(Duration::from_millis(600)),
+            write_timeout: Some(Duration::from_millis(600)),
+            ..options(&dir)
+        };
+        let server = UapiServer::bind_with("t6", h.clone(), opts).unwrap();
+        let s = UnixStream::connect(server.socket_path()).unwrap();
+        let start = Instant::now();
+        let cut = loop {
+            // "get=1" never ends: a byte every 100 ms.
+            if (&s).write_all(b"g").is_err() {
+                break start.elapsed();
+            }
+            assert!(start.elapsed() < Duration::from_secs(10), "never cut off");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert!(cut >= Duration::from_millis(600), "{cut:?}");
+        assert_eq!(h.gets.load(Ordering::SeqCst), 0);
+
+        // Two gets at once, replies never read: cut off after the write timeout, not before.
+        struct Big;
+        impl UapiHandler for Big {
+            fn get(&self) -> Result<Device> {
+                let mut d = Device::default();
+                for i in 0..20_000u32 {
+                    let mut b = [0u8; 32];
+                    b[..4].copy_from_slice(&i.to_le_bytes());
+                    d.peers.push(Peer::new(Key::from_bytes(b)));
+                }
+                Ok(d)
+            }
+            fn set(&self, _: DeviceConfig) -> Result<()> {
+                Ok(())
+            }
+        }
+        let opts = UapiServerOptions {
+            write_timeout: Some(Duration::from_millis(600)),
+            ..options(&dir)
+        };
+        let big = UapiServer::bind_with("t7", Arc::new(Big), opts).unwrap();
+        let s = UnixStream::connect(big.socket_path()).unwrap();
+        (&s).write_all(b"get=1\n\n").unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut got = Vec::new();
+        (&s).read_to_end(&mut got).unwrap();
+        let full = format_get_reply(&Big.get().unwrap());
+        assert!(got.len() < full.len(), "the slow reader lost its reply");
+        // A client that reads gets its answer meanwhile, whole.
+        assert_eq!(exchange(big.socket_path(), b"get=1\n\n").len(), full.len());
+        drop(server);
+    }
+
+    #[test]
     fn connection_limit() {
         let dir = temp_dir("lim");
         let h = Arc::new(Counting::default());
@@ -681,6 +771,12 @@ mod tests {
         second.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let mut buf = [0u8; 1];
         assert_eq!(second.read(&mut buf).unwrap(), 0, "over the limit: closed");
+        let third = UnixStream::connect(server.socket_path()).unwrap();
+        third.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        assert_eq!((&third).read(&mut buf).unwrap(), 0, "over the limit: closed");
+        let refusals = &server.running.as_ref().unwrap().shared.refusals;
+        assert_eq!(refusals.refused.load(Ordering::Relaxed), 2);
+        assert_eq!(refusals.lines.load(Ordering::Relaxed), 1, "one line for a burst");
         drop(first);
         // Once the first connection's thread is gone, new connections are served again.
         let deadline = Instant::now() + Duration::from_secs(10);
