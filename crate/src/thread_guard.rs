@@ -92,8 +92,8 @@ mod tests {
             "wgkit-guard-t1".into(),
             move |t, m| tx.send((t.to_string(), m.to_string())).unwrap(),
             || {
-                let n: Option<u32> = None;
-                let _ = n.expect("nothing here");
+                let words: Vec<&str> = Vec::new();
+                let _ = words.first().copied().expect("nothing here");
             },
         )
         .unwrap();

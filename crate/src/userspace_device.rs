@@ -117,7 +117,13 @@ mod tests {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
                 Ok(DeviceEvent::Error(e)) => {
-                    assert_eq!(e.code, ErrorCode::System);
+                    let stop = e.message.contains("stopped after an internal error");
+                    let code = if stop {
+                        ErrorCode::DeviceNotFound
+                    } else {
+                        ErrorCode::System
+                    };
+                    assert_eq!(e.code, code, "{e:?}");
                     got.push(e.message);
                 }
                 Ok(_) => {}

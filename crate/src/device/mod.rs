@@ -480,8 +480,9 @@ fn signal_stop(shared: &Shared) {
     shared.wake_workers();
 }
 
-/// A thread panicked: an error event, the device stops (its other threads end, `close` joins
-/// them), and a second error event says so. `get` keeps working on the stopped device.
+/// A thread panicked: an error event (System), the device stops (its other threads end,
+/// `close` joins them), and a last error event (DeviceNotFound, as for a closed device) says
+/// so. `get` keeps working on the stopped device.
 fn stop_after_panic(shared: &Shared, thread: &str, message: &str) {
     shared.report(Error::new(
         ErrorCode::System,
@@ -489,7 +490,7 @@ fn stop_after_panic(shared: &Shared, thread: &str, message: &str) {
     ));
     signal_stop(shared);
     shared.report(Error::new(
-        ErrorCode::System,
+        ErrorCode::DeviceNotFound,
         format!(
             "device {} stopped after an internal error in thread {thread}",
             shared.name
