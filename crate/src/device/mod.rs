@@ -459,7 +459,7 @@ impl Device {
 
     /// Stops the threads and removes the interface. Idempotent.
     pub fn close(&self) {
-        signal_stop(&self.shared);
+        let _ = signal_stop(&self.shared);
         let handles: Vec<_> = self.threads.lock().drain(..).collect();
         for h in handles {
             let _ = h.join();
@@ -469,26 +469,30 @@ impl Device {
     }
 }
 
-/// Sets the stop flag and wakes every device thread.
-fn signal_stop(shared: &Shared) {
-    shared.stop.store(true, Ordering::SeqCst);
+/// Sets the stop flag and wakes every device thread; false if the flag was already set.
+fn signal_stop(shared: &Shared) -> bool {
+    let was_running = !shared.stop.swap(true, Ordering::SeqCst);
     {
         let (m, cv) = &shared.stop_cv;
         *m.lock() = true;
         cv.notify_all();
     }
     shared.wake_workers();
+    was_running
 }
 
 /// A thread panicked: an error event (System), the device stops (its other threads end,
 /// `close` joins them), and a last error event (DeviceNotFound, as for a closed device) says
-/// so. `get` keeps working on the stopped device.
+/// so, once (not after `close`, nor for a second panic). `get` keeps working on the stopped
+/// device.
 fn stop_after_panic(shared: &Shared, thread: &str, message: &str) {
     shared.report(Error::new(
         ErrorCode::System,
         format!("internal error in thread {thread}: {message}"),
     ));
-    signal_stop(shared);
+    if !signal_stop(shared) {
+        return;
+    }
     shared.report(Error::new(
         ErrorCode::DeviceNotFound,
         format!(
