@@ -39,7 +39,7 @@ use crate::model::{Device, DeviceConfig};
 use crate::thread_guard::spawn_guarded;
 use std::collections::HashMap;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -106,8 +106,10 @@ struct Shared {
     options: UapiServerOptions,
     /// Serialises handler calls.
     op_lock: Mutex<()>,
-    /// Open connections, so `close` can shut them down.
-    conns: Mutex<HashMap<u64, UnixStream>>,
+    /// The descriptors of open connections, so `close` can shut them down. A connection's
+    /// thread removes its entry before its stream closes (`Registered`), so every descriptor
+    /// here is open while the lock is held (one descriptor per connection, no duplicate).
+    conns: Mutex<HashMap<u64, RawFd>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     next_id: AtomicU64,
     refusals: RefusalLog,
@@ -210,8 +212,10 @@ impl UapiServer {
         let _ = unsafe { libc::write(running.wake.as_raw_fd(), b"x".as_ptr() as *const libc::c_void, 1) };
         let _ = running.accept_thread.join();
         remove_if_ours(&self.path, running.identity);
-        for stream in lock(&running.shared.conns).values() {
-            let _ = stream.shutdown(std::net::Shutdown::Both);
+        for &fd in lock(&running.shared.conns).values() {
+            // SAFETY: `fd` is an open connection socket while its entry exists (see `conns`);
+            // shutdown only ends its traffic, the connection's thread still owns and closes it.
+            unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
         }
         let threads = std::mem::take(&mut *lock(&running.shared.threads));
         for t in threads {
@@ -341,18 +345,19 @@ fn start_connection(stream: UnixStream, shared: &Arc<Shared>) {
         );
         return;
     }
-    let configured = stream.set_nonblocking(false);
-    let (Ok(()), Ok(registered)) = (configured, stream.try_clone()) else {
+    if stream.set_nonblocking(false).is_err() {
         return;
-    };
+    }
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-    lock(&shared.conns).insert(id, registered);
+    lock(&shared.conns).insert(id, stream.as_raw_fd());
     let thread_shared = shared.clone();
     let panic_handler = shared.handler.clone();
     let spawned = spawn_guarded(
         "wgkit-uapi-conn".into(),
         move |thread, message| panic_handler.thread_panicked(thread, message),
         move || {
+            // Dropped in reverse order: the entry goes before the stream closes.
+            let stream = stream;
             let _registered = Registered {
                 shared: &thread_shared,
                 id,
@@ -363,6 +368,8 @@ fn start_connection(stream: UnixStream, shared: &Arc<Shared>) {
     match spawned {
         Ok(handle) => threads.push(handle),
         Err(e) => {
+            // The stream is closed already; `close` cannot look meanwhile: it joins the accept
+            // thread, this one, first.
             lock(&shared.conns).remove(&id);
             shared.refusals.note(
                 &shared.name,
