@@ -9,6 +9,7 @@ pub mod error;
 pub mod keys;
 pub mod model;
 pub mod netlink;
+pub mod thread_guard;
 pub mod uapi;
 pub mod userspace_device;
 

@@ -19,6 +19,11 @@ impl UapiHandler for DeviceHandler {
     fn set(&self, config: model::DeviceConfig) -> Result<()> {
         self.0.apply(config)
     }
+
+    /// A UAPI thread's panic is the device's internal error: an error event, and it stops.
+    fn thread_panicked(&self, thread: &str, message: &str) {
+        self.0.stop_after_panic(thread, message);
+    }
 }
 
 /// Where the UAPI socket goes; `None` runs the device without one.
@@ -91,6 +96,11 @@ mod tests {
     use std::io::{Read, Write};
     use std::os::unix::net::UnixStream;
     use std::process::Command;
+    use crate::device::{event_channel, DeviceEvent};
+    use crate::error::ErrorCode;
+    use crate::thread_guard::fault as thread_fault;
+    use std::sync::mpsc::Receiver;
+    use std::time::{Duration, Instant};
 
     /// A network namespace of this test, deleted on drop.
     struct Namespace(String);
@@ -205,5 +215,119 @@ mod tests {
 
     fn hex(b: &[u8]) -> String {
         b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    /// Runs `f` on a thread of its own in a new network namespace (gone with the thread and
+    /// the device's threads, whatever `f` does).
+    fn in_new_netns<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
+        std::thread::spawn(move || {
+            // SAFETY: moves only this thread (and threads it starts) to a new namespace.
+            assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0, "unshare (needs root)");
+            f()
+        })
+        .join()
+        .unwrap_or_else(|e| std::panic::resume_unwind(e))
+    }
+
+    fn messages_until_stopped(rx: &Receiver<DeviceEvent>) -> Vec<String> {
+        let mut got = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !got
+            .iter()
+            .any(|m: &String| m.contains("stopped after an internal error"))
+        {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(DeviceEvent::Error(e)) => {
+                    let stop = e.message.contains("stopped after an internal error");
+                    let code = if stop {
+                        ErrorCode::DeviceNotFound
+                    } else {
+                        ErrorCode::System
+                    };
+                    assert_eq!(e.code, code, "{e:?}");
+                    got.push(e.message);
+                }
+                Ok(_) => {}
+                Err(_) => panic!("no stop event; got {got:?}"),
+            }
+        }
+        got
+    }
+
+    fn socket_dir(tag: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("wguapi-{tag}-{}", std::process::id()))
+    }
+
+    /// A worker that panics: an error event naming the thread, the device stops and says so,
+    /// `get` over UAPI still answers, `set` is refused, `close` returns.
+    #[test]
+    fn a_worker_panic_stops_the_device_cleanly() {
+        in_new_netns(|| {
+            let name = format!("wguapiw{}", std::process::id() % 100000);
+            let dir = socket_dir("w");
+            thread_fault::arm(&format!("wg-{name}-0"));
+            let (sink, rx) = event_channel(64);
+            let options = DeviceOptions {
+                threads: 2,
+                events: Some(sink),
+                ..Default::default()
+            };
+            let uapi = UapiOptions {
+                socket_dir: Some(dir.clone()),
+            };
+            let device = UserspaceDevice::create(&name, options, Some(uapi)).unwrap();
+            let got = messages_until_stopped(&rx);
+            assert_eq!(
+                got,
+                [
+                    format!("internal error in thread wg-{name}-0: fault injected into wg-{name}-0"),
+                    format!("device {name} stopped after an internal error in thread wg-{name}-0"),
+                ]
+            );
+            assert!(device.device().is_closed());
+            let client = UapiClient::new().with_socket_dir(&dir);
+            assert_eq!(client.get_device(&name).unwrap().peers.len(), 0, "get still answers");
+            let e = client.set_device(&name, &model::DeviceConfig::default()).unwrap_err();
+            assert_eq!(e.code, ErrorCode::DeviceNotFound, "{e:?}");
+            let start = Instant::now();
+            device.close();
+            assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
+            assert!(!dir.join(format!("{name}.sock")).exists());
+            let _ = std::fs::remove_dir_all(&dir);
+        });
+    }
+
+    /// The UAPI accept thread panics: the device's error event, the device stops, and clients
+    /// are refused at once instead of waiting.
+    #[test]
+    fn a_uapi_thread_panic_stops_the_device_and_refuses_clients() {
+        in_new_netns(|| {
+            let name = format!("wguapia{}", std::process::id() % 100000);
+            let dir = socket_dir("a");
+            thread_fault::arm(&format!("wgkit-uapi-{name}"));
+            let (sink, rx) = event_channel(64);
+            let options = DeviceOptions {
+                threads: 1,
+                events: Some(sink),
+                ..Default::default()
+            };
+            let uapi = UapiOptions {
+                socket_dir: Some(dir.clone()),
+            };
+            let device = UserspaceDevice::create(&name, options, Some(uapi)).unwrap();
+            let got = messages_until_stopped(&rx);
+            assert_eq!(
+                got[0],
+                format!("internal error in thread wgkit-uapi-{name}: fault injected into wgkit-uapi-{name}")
+            );
+            assert!(device.device().is_closed());
+            let start = Instant::now();
+            let e = UapiClient::new().with_socket_dir(&dir).get_device(&name).unwrap_err();
+            assert_eq!(e.code, ErrorCode::DeviceNotFound, "{e:?}");
+            assert!(start.elapsed() < Duration::from_secs(5));
+            device.close();
+            let _ = std::fs::remove_dir_all(&dir);
+        });
     }
 }

@@ -92,7 +92,14 @@ export class WireGuardDevice extends EventEmitter<DeviceEventMap> {
     let device: WireGuardDevice | undefined;
     const handle = call(() =>
       native.NativeDevice.create(name, nativeOptions, (events) => {
-        for (const event of events) emitNative(event, (n, ...args) => (device as EventEmitter | undefined)?.emit(n, ...args));
+        let stopped = false;
+        for (const event of events) {
+          emitNative(event, (n, ...args) => (device as EventEmitter | undefined)?.emit(n, ...args));
+          stopped ||= event.kind === 'error' && event.code === ErrorCodes.DEVICE_NOT_FOUND;
+        }
+        // A device thread panicked and the device stopped; its last event said so: release the
+        // interface, the socket and the keep-alive, and emit `close`.
+        if (stopped && device && !device.#closed && device.#native.closed) void device.close();
       }),
     );
     device = new WireGuardDevice(handle);
@@ -115,8 +122,9 @@ export class WireGuardDevice extends EventEmitter<DeviceEventMap> {
     return this.#native.mtu;
   }
 
+  /** True once closed, or once the device stopped after an internal error. */
   get closed(): boolean {
-    return this.#closed;
+    return this.#closed || this.#native.closed;
   }
 
   setMtu(mtu: number): void {

@@ -42,7 +42,10 @@ export interface DeviceEventMap {
   endpointChanged: [EndpointChangedEvent];
   peerStale: [PeerStaleEvent];
   peerActive: [PeerActiveEvent];
-  /** A failure on a device thread (a TUN or socket error that is not transient). */
+  /** A failure on a device thread (a TUN or socket error that is not transient), or an
+   * internal error (a panic) on one of its threads: then the device stops, a second `error`
+   * says so, and `close` follows. As with any EventEmitter, an `error` without a listener
+   * throws. */
   error: [WgkitError];
   close: [];
 }

@@ -9,6 +9,7 @@ use super::model::{device_config_from_js, device_to_js, JsDevice, JsDeviceConfig
 use super::task::{spawn, Blocking};
 use crate::device::{event_channel, DeviceEvent, DeviceOptions, Netns};
 use crate::error::Error;
+use crate::thread_guard::spawn_guarded;
 use crate::uapi::value::format_endpoint;
 use crate::userspace_device::{UapiOptions, UserspaceDevice};
 use napi::bindgen_prelude::{AbortSignal, AsyncTask, BigInt, Function};
@@ -90,6 +91,7 @@ impl NativeDevice {
     /// Creates the TUN interface `name` (empty: the kernel picks) and, unless `uapi` is false,
     /// the UAPI socket. `onEvents` receives batches of events.
     #[napi(
+        catch_unwind,
         factory,
         ts_args_type = "name: string, options: JsDeviceOptions, onEvents?: (events: JsDeviceEvent[]) => void"
     )]
@@ -151,11 +153,14 @@ impl NativeDevice {
         let forwarder = match (tsfn, receiver) {
             (Some(tsfn), Some(rx)) => {
                 let (stop, dropped) = (stop.clone(), js_dropped.clone());
+                let device = inner.device().clone();
                 Some(
-                    std::thread::Builder::new()
-                        .name(format!("wgkit-events-{}", inner.device().name()))
-                        .spawn(move || forward_events(rx, tsfn, &stop, &dropped))
-                        .map_err(|e| super::error::to_js(Error::from_io(&e, "spawning the event thread")))?,
+                    spawn_guarded(
+                        format!("wgkit-events-{}", inner.device().name()),
+                        move |thread, message| device.stop_after_panic(thread, message),
+                        move || forward_events(rx, tsfn, &stop, &dropped),
+                    )
+                    .map_err(|e| super::error::to_js(Error::from_io(&e, "spawning the event thread")))?,
                 )
             }
             _ => None,
@@ -168,23 +173,23 @@ impl NativeDevice {
         })
     }
 
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn name(&self) -> String {
         self.inner.device().name().to_string()
     }
 
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn mtu(&self) -> u32 {
         self.inner.device().mtu()
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn set_mtu(&self, mtu: u32) -> napi::Result<(), String> {
         self.inner.device().set_mtu(mtu).into_js()
     }
 
     /// Applies a change atomically (validated as a whole first) on the libuv pool.
-    #[napi(ts_return_type = "Promise<void>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn apply(
         &self,
         config: JsDeviceConfig,
@@ -195,12 +200,12 @@ impl NativeDevice {
         Ok(spawn(move || inner.device().apply(config), |()| (), signal))
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn snapshot(&self) -> JsDevice {
         device_to_js(self.inner.device().snapshot())
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn stats(&self) -> JsDeviceStats {
         let s = self.inner.device().stats();
         JsDeviceStats {
@@ -217,13 +222,13 @@ impl NativeDevice {
         }
     }
 
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn closed(&self) -> bool {
         self.inner.device().is_closed()
     }
 
     /// Removes the UAPI socket, stops the device's threads and removes its interface.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn close(&self) {
         self.inner.close();
         self.stop.store(true, Ordering::Relaxed);

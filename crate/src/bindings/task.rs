@@ -27,9 +27,13 @@ impl<T: Send + 'static, J: ToNapiValue + TypeName> Task for Blocking<T, J> {
         // A panic must not unwind into Node-API (that aborts the process): it rejects the
         // Promise instead. Work that changes state prepares aside and commits infallibly
         // (`device/config.rs`), so a panic leaves nothing half-done.
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
-            .unwrap_or_else(|_| Err(Error::new(ErrorCode::System, "Internal error: the operation panicked")))
-            .map_err(encode)
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
+            Ok(result) => result.map_err(encode),
+            Err(payload) => Err(encode(Error::new(
+                ErrorCode::System,
+                format!("Internal error: {}", crate::thread_guard::panic_message(&*payload)),
+            ))),
+        }
     }
 
     fn resolve(&mut self, _env: Env, output: T) -> napi::Result<J> {
@@ -72,7 +76,7 @@ mod tests {
             convert: |x| x,
         };
         let e = task.compute().unwrap_err();
-        assert_eq!(e.reason, "[ERR_WGKIT_SYSTEM] Internal error: the operation panicked");
+        assert_eq!(e.reason, "[ERR_WGKIT_SYSTEM] Internal error: half-way");
         let mut ok: Blocking<u32, u32> = Blocking {
             work: Some(Box::new(|| Ok(7))),
             convert: |x| x,

@@ -92,6 +92,7 @@ pub use netns::Netns;
 use crate::error::{Error, ErrorCode, Result};
 use crate::keys::Key;
 use crate::model;
+use crate::thread_guard::spawn_guarded;
 use boringtun::noise::rate_limiter::RateLimiter;
 use boringtun::x25519::{PublicKey, StaticSecret};
 use inner::Inner;
@@ -439,18 +440,24 @@ impl Device {
         let spawn_result = (|| -> Result<()> {
             for (i, inner) in inners.into_iter().enumerate() {
                 let s = shared.clone();
-                let h = std::thread::Builder::new()
-                    .name(format!("wg-{}-{}", shared.name, i))
-                    .spawn(move || worker::run(s, i, inner))
-                    .map_err(|e| Error::from_io(&e, "Unable to start a device thread"))?;
+                let guard = shared.clone();
+                let h = spawn_guarded(
+                    format!("wg-{}-{}", shared.name, i),
+                    move |thread, message| stop_after_panic(&guard, thread, message),
+                    move || worker::run(s, i, inner),
+                )
+                .map_err(|e| Error::from_io(&e, "Unable to start a device thread"))?;
                 handles.push(h);
             }
             let s = shared.clone();
             let lane = lanes::LaneControl::new(threads, lane_tun);
-            let h = std::thread::Builder::new()
-                .name(format!("wg-{}-timer", shared.name))
-                .spawn(move || worker::timer_loop(s, cpu_latency, lane))
-                .map_err(|e| Error::from_io(&e, "Unable to start the timer thread"))?;
+            let guard = shared.clone();
+            let h = spawn_guarded(
+                format!("wg-{}-timer", shared.name),
+                move |thread, message| stop_after_panic(&guard, thread, message),
+                move || worker::timer_loop(s, cpu_latency, lane),
+            )
+            .map_err(|e| Error::from_io(&e, "Unable to start the timer thread"))?;
             handles.push(h);
             Ok(())
         })();
@@ -531,15 +538,15 @@ impl Device {
         self.shared.stop.load(Ordering::SeqCst)
     }
 
+    /// Reports an internal error (a panic) on thread `thread` of this process, such as a
+    /// UAPI server thread, and stops the device as if one of its own threads had panicked.
+    pub fn stop_after_panic(&self, thread: &str, message: &str) {
+        stop_after_panic(&self.shared, thread, message);
+    }
+
     /// Stops the threads and removes the interface. Idempotent.
     pub fn close(&self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
-        {
-            let (m, cv) = &self.shared.stop_cv;
-            *m.lock() = true;
-            cv.notify_all();
-        }
-        self.shared.wake_workers();
+        let _ = signal_stop(&self.shared);
         let handles: Vec<_> = self.threads.lock().drain(..).collect();
         for h in handles {
             let _ = h.join();
@@ -549,6 +556,39 @@ impl Device {
             t.stop();
         }
     }
+}
+
+/// Sets the stop flag and wakes every device thread; false if the flag was already set.
+fn signal_stop(shared: &Shared) -> bool {
+    let was_running = !shared.stop.swap(true, Ordering::SeqCst);
+    {
+        let (m, cv) = &shared.stop_cv;
+        *m.lock() = true;
+        cv.notify_all();
+    }
+    shared.wake_workers();
+    was_running
+}
+
+/// A thread panicked: an error event (System), the device stops (its other threads end,
+/// `close` joins them), and a last error event (DeviceNotFound, as for a closed device) says
+/// so, once (not after `close`, nor for a second panic). `get` keeps working on the stopped
+/// device.
+fn stop_after_panic(shared: &Shared, thread: &str, message: &str) {
+    shared.report(Error::new(
+        ErrorCode::System,
+        format!("internal error in thread {thread}: {message}"),
+    ));
+    if !signal_stop(shared) {
+        return;
+    }
+    shared.report(Error::new(
+        ErrorCode::DeviceNotFound,
+        format!(
+            "device {} stopped after an internal error in thread {thread}",
+            shared.name
+        ),
+    ));
 }
 
 impl Drop for Device {

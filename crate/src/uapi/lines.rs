@@ -109,6 +109,11 @@ impl<R: Read> LineReader<R> {
         Ok(Some(b))
     }
 
+    /// Bytes read from the stream but not yet returned (the start of a pipelined request).
+    pub fn buffered(&self) -> usize {
+        self.end - self.start
+    }
+
     pub fn get_ref(&self) -> &R {
         &self.inner
     }

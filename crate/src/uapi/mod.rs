@@ -22,6 +22,7 @@
 //!   request cut short by EOF is not applied (EPROTO), where wireguard-go applies what it got.
 
 pub mod client;
+pub mod deadline;
 pub mod errno;
 pub mod get_reply;
 pub mod get_writer;

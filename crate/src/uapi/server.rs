@@ -6,23 +6,40 @@
 //! connection as wireguard-go does. Unlike wireguard-go, a `set=1` request is read and
 //! validated completely before the handler sees it, so a bad line leaves the device unchanged;
 //! the reply carries wireguard-go's negative errno (EINVAL=-22 for a bad value, EPROTO=-71 for a
-//! line without `=` or a request cut short, EIO=-5 for an oversized request). An unknown
-//! operation closes the connection. Handler calls are serialised (wireguard-go's ipcMutex).
+//! line without `=` or a request cut short, EIO=-5 for an oversized request, EIO for a handler
+//! that panicked). An unknown operation closes the connection. Handler calls are serialised
+//! (wireguard-go's ipcMutex).
+//!
+//! **Stalled clients.** No client can keep another from its answer. Connections get a thread
+//! each, up to 4096 at once (an idle one cost 18 KiB of RSS with 2000 open, both socket ends
+//! counted: a few stack pages and the line buffer; a poll loop would save that but has to
+//! buffer every request and reply itself, where a thread reads and parses a request as it
+//! streams in), so thousands of idle connections leave room for `wg show`; wireguard-go serves
+//! it with 2000 idle connections open, and so does this server.
+//! Deadlines do not restart per byte: from its first byte a whole request must arrive within the
+//! request timeout (10 s), and a whole reply must be taken within the write timeout (10 s); a
+//! trickling client is cut off then (the connection closes). Between requests a connection may
+//! stay silent for the idle timeout (60 s). A connection over the limit, or one the OS gives no
+//! thread, is closed at once and an error line goes to stderr (at most one a second). Threads
+//! are guarded (`thread_guard.rs`): a panic closes that connection (or the socket, for the
+//! accept thread) and is reported to the handler.
 //!
 //! `close()` (or dropping the server) wakes the accept thread through a pipe, shuts down open
 //! connections, joins every thread and removes the socket file if it is still ours.
 
+use super::deadline::DeadlineStream;
 use super::errno::{errno_for_error, IPC_ERROR_INVALID, IPC_ERROR_IO, IPC_ERROR_PROTOCOL};
 use super::get_writer::format_get_reply;
 use super::lines::{Line, LineReader};
 use super::name::{socket_path, DEFAULT_SOCKET_DIR};
 use super::set_parser::{read_set_body, SetBody};
-use super::socket::{connect_unix, send_all};
+use super::socket::{connect_unix, send_all_by};
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{Device, DeviceConfig};
+use crate::thread_guard::spawn_guarded;
 use std::collections::HashMap;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -30,7 +47,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What the server asks of the device it exposes.
 pub trait UapiHandler: Send + Sync {
@@ -39,6 +56,11 @@ pub trait UapiHandler: Send + Sync {
     /// Applies a complete, validated `set=1` request with wg's semantics. An error is sent to the
     /// client as a negative errno (the error's own errno, or EINVAL/EPROTO/EIO by its code).
     fn set(&self, config: DeviceConfig) -> Result<()>;
+    /// A server thread panicked (`thread` is its name); the connection it served, or for the
+    /// accept thread the socket, is closed. Nothing happens by default.
+    fn thread_panicked(&self, thread: &str, message: &str) {
+        let _ = (thread, message);
+    }
 }
 
 /// Limits and locations for a server.
@@ -51,11 +73,16 @@ pub struct UapiServerOptions {
     pub max_request_bytes: usize,
     /// The longest line accepted (4096 bytes by default; real lines are under 100).
     pub max_line_bytes: usize,
-    /// Connections served at once; further ones are closed straight away (64 by default).
+    /// Connections served at once, one thread each; further ones are closed straight away and
+    /// logged (4096 by default).
     pub max_connections: usize,
-    /// How long a connection may stay silent (60 s by default); `None` waits for ever.
+    /// How long a connection may stay silent between requests (60 s by default); `None` waits
+    /// for ever.
     pub idle_timeout: Option<Duration>,
-    /// How long a reply write may block (10 s by default).
+    /// How long a whole request may take to arrive from its first byte (10 s by default);
+    /// `None` waits for ever.
+    pub request_timeout: Option<Duration>,
+    /// How long a whole reply may take to be read by the client (10 s by default).
     pub write_timeout: Option<Duration>,
 }
 
@@ -65,22 +92,27 @@ impl Default for UapiServerOptions {
             socket_dir: PathBuf::from(DEFAULT_SOCKET_DIR),
             max_request_bytes: 16 << 20,
             max_line_bytes: 4096,
-            max_connections: 64,
+            max_connections: 4096,
             idle_timeout: Some(Duration::from_secs(60)),
+            request_timeout: Some(Duration::from_secs(10)),
             write_timeout: Some(Duration::from_secs(10)),
         }
     }
 }
 
 struct Shared {
+    name: String,
     handler: Arc<dyn UapiHandler>,
     options: UapiServerOptions,
     /// Serialises handler calls.
     op_lock: Mutex<()>,
-    /// Open connections, so `close` can shut them down.
-    conns: Mutex<HashMap<u64, UnixStream>>,
+    /// The descriptors of open connections, so `close` can shut them down. A connection's
+    /// thread removes its entry before its stream closes (`Registered`), so every descriptor
+    /// here is open while the lock is held (one descriptor per connection, no duplicate).
+    conns: Mutex<HashMap<u64, RawFd>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     next_id: AtomicU64,
+    refusals: RefusalLog,
 }
 
 struct Running {
@@ -132,18 +164,23 @@ impl UapiServer {
         listener.set_nonblocking(true).map_err(cleanup)?;
         let (wake_read, wake_write) = pipe().map_err(cleanup)?;
         let shared = Arc::new(Shared {
+            name: name.to_string(),
             handler,
             options,
             op_lock: Mutex::new(()),
             conns: Mutex::new(HashMap::new()),
             threads: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(0),
+            refusals: RefusalLog::default(),
         });
         let thread_shared = shared.clone();
-        let accept_thread = std::thread::Builder::new()
-            .name(format!("wgkit-uapi-{name}"))
-            .spawn(move || accept_loop(listener, wake_read, thread_shared))
-            .map_err(cleanup)?;
+        let panic_handler = shared.handler.clone();
+        let accept_thread = spawn_guarded(
+            format!("wgkit-uapi-{name}"),
+            move |thread, message| panic_handler.thread_panicked(thread, message),
+            move || accept_loop(listener, wake_read, thread_shared),
+        )
+        .map_err(cleanup)?;
         Ok(UapiServer {
             name: name.to_string(),
             path,
@@ -175,8 +212,10 @@ impl UapiServer {
         let _ = unsafe { libc::write(running.wake.as_raw_fd(), b"x".as_ptr() as *const libc::c_void, 1) };
         let _ = running.accept_thread.join();
         remove_if_ours(&self.path, running.identity);
-        for stream in lock(&running.shared.conns).values() {
-            let _ = stream.shutdown(std::net::Shutdown::Both);
+        for &fd in lock(&running.shared.conns).values() {
+            // SAFETY: `fd` is an open connection socket while its entry exists (see `conns`);
+            // shutdown only ends its traffic, the connection's thread still owns and closes it.
+            unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
         }
         let threads = std::mem::take(&mut *lock(&running.shared.threads));
         for t in threads {
@@ -300,29 +339,91 @@ fn start_connection(stream: UnixStream, shared: &Arc<Shared>) {
     let mut threads = lock(&shared.threads);
     threads.retain(|t| !t.is_finished());
     if threads.len() >= shared.options.max_connections {
+        shared.refusals.note(
+            &shared.name,
+            &format!("{} connections open, closing a new one", shared.options.max_connections),
+        );
         return;
     }
-    let configured = stream
-        .set_nonblocking(false)
-        .and_then(|_| stream.set_read_timeout(shared.options.idle_timeout))
-        .and_then(|_| stream.set_write_timeout(shared.options.write_timeout));
-    let (Ok(()), Ok(registered)) = (configured, stream.try_clone()) else {
+    if stream.set_nonblocking(false).is_err() {
         return;
-    };
+    }
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-    lock(&shared.conns).insert(id, registered);
+    lock(&shared.conns).insert(id, stream.as_raw_fd());
     let thread_shared = shared.clone();
-    let spawned = std::thread::Builder::new()
-        .name("wgkit-uapi-conn".into())
-        .spawn(move || {
+    let panic_handler = shared.handler.clone();
+    let spawned = spawn_guarded(
+        "wgkit-uapi-conn".into(),
+        move |thread, message| panic_handler.thread_panicked(thread, message),
+        move || {
+            // Dropped in reverse order: the entry goes before the stream closes.
+            let stream = stream;
+            let _registered = Registered {
+                shared: &thread_shared,
+                id,
+            };
             serve_connection(&stream, &thread_shared);
-            lock(&thread_shared.conns).remove(&id);
-        });
+        },
+    );
     match spawned {
         Ok(handle) => threads.push(handle),
-        Err(_) => {
+        Err(e) => {
+            // The stream is closed already; `close` cannot look meanwhile: it joins the accept
+            // thread, this one, first.
             lock(&shared.conns).remove(&id);
+            shared.refusals.note(
+                &shared.name,
+                &format!("no thread for a new connection ({e}), closing it"),
+            );
         }
+    }
+}
+
+/// Removes a connection from the open ones when its thread ends, even by a panic.
+struct Registered<'a> {
+    shared: &'a Shared,
+    id: u64,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        lock(&self.shared.conns).remove(&self.id);
+    }
+}
+
+/// Error lines for refused connections, at most one a second (with how many were refused
+/// since the last line), so a flood of connections does not flood stderr.
+#[derive(Default)]
+struct RefusalLog {
+    state: Mutex<(Option<Instant>, u64)>,
+    /// Connections refused, lines written (for tests and diagnostics).
+    refused: AtomicU64,
+    lines: AtomicU64,
+}
+
+impl RefusalLog {
+    fn note(&self, name: &str, what: &str) {
+        if let Some(line) = self.line_for(Instant::now(), name, what) {
+            eprintln!("{line}");
+        }
+    }
+
+    /// Counts a refusal; the line to write now, if any.
+    fn line_for(&self, now: Instant, name: &str, what: &str) -> Option<String> {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        let mut state = lock(&self.state);
+        let (last, suppressed) = &mut *state;
+        if last.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1)) {
+            *suppressed += 1;
+            return None;
+        }
+        let more = match std::mem::take(suppressed) {
+            0 => String::new(),
+            n => format!(" ({n} more refused before)"),
+        };
+        *last = Some(now);
+        self.lines.fetch_add(1, Ordering::Relaxed);
+        Some(format!("wgkit: UAPI error on {name}: {what}{more}"))
     }
 }
 
@@ -336,11 +437,19 @@ fn call<T>(shared: &Shared, f: impl FnOnce(&dyn UapiHandler) -> Result<T>) -> Re
         .unwrap_or_else(|_| Err(Error::new(ErrorCode::System, "UAPI handler panicked")))
 }
 
-/// Serves operations until the client hangs up, sends something unknown, or the stream fails.
+/// Serves operations until the client hangs up, sends something unknown, misses a deadline, or
+/// the stream fails.
 fn serve_connection(stream: &UnixStream, shared: &Shared) {
     let options = &shared.options;
-    let mut reader = LineReader::new(stream, options.max_line_bytes);
+    let timed = DeadlineStream::new(stream, options.idle_timeout, options.request_timeout);
+    let mut reader = LineReader::new(&timed, options.max_line_bytes);
+    let reply_deadline = || options.write_timeout.map(|t| Instant::now() + t);
     loop {
+        if reader.buffered() > 0 {
+            timed.begin_request();
+        } else {
+            timed.begin_idle();
+        }
         let op = match reader.read_line() {
             Ok(Line::Complete(op)) => op.to_vec(),
             _ => return,
@@ -360,7 +469,7 @@ fn serve_connection(stream: &UnixStream, shared: &Shared) {
                 Ok(Some(b'\n')) => match call(shared, |h| h.get()) {
                     Ok(device) => {
                         let text = format_get_reply(&device);
-                        if send_all(stream, text.as_bytes()).is_err() {
+                        if send_all_by(stream, text.as_bytes(), reply_deadline()).is_err() {
                             return;
                         }
                         continue;
@@ -372,7 +481,7 @@ fn serve_connection(stream: &UnixStream, shared: &Shared) {
             },
             _ => return,
         };
-        if send_all(stream, reply.as_bytes()).is_err() || !keep_open {
+        if send_all_by(stream, reply.as_bytes(), reply_deadline()).is_err() || !keep_open {
             return;
         }
     }
@@ -601,6 +710,85 @@ mod tests {
     }
 
     #[test]
+    fn refusal_lines_at_most_one_a_second() {
+        let log = RefusalLog::default();
+        let t0 = Instant::now();
+        let line = log.line_for(t0, "wg0", "4096 connections open, closing a new one");
+        assert_eq!(
+            line.as_deref(),
+            Some("wgkit: UAPI error on wg0: 4096 connections open, closing a new one")
+        );
+        assert_eq!(log.line_for(t0 + Duration::from_millis(10), "wg0", "x"), None);
+        assert_eq!(log.line_for(t0 + Duration::from_millis(900), "wg0", "x"), None);
+        assert_eq!(
+            log.line_for(t0 + Duration::from_millis(1001), "wg0", "x").as_deref(),
+            Some("wgkit: UAPI error on wg0: x (2 more refused before)")
+        );
+        assert_eq!(log.refused.load(Ordering::Relaxed), 4);
+        assert_eq!(log.lines.load(Ordering::Relaxed), 2);
+    }
+
+    /// A client that sends a byte now and then is cut off when its request's time is up, a
+    /// client that does not take its reply when the reply's time is up; others are answered
+    /// meanwhile.
+    #[test]
+    fn tricklers_are_cut_off_at_the_deadline() {
+        let dir = temp_dir("trick");
+        let h = Arc::new(Counting::default());
+        let opts = UapiServerOptions {
+            request_timeout: Some(Duration::from_millis(600)),
+            write_timeout: Some(Duration::from_millis(600)),
+            ..options(&dir)
+        };
+        let server = UapiServer::bind_with("t6", h.clone(), opts).unwrap();
+        let s = UnixStream::connect(server.socket_path()).unwrap();
+        let start = Instant::now();
+        let cut = loop {
+            // "get=1" never ends: a byte every 100 ms.
+            if (&s).write_all(b"g").is_err() {
+                break start.elapsed();
+            }
+            assert!(start.elapsed() < Duration::from_secs(10), "never cut off");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert!(cut >= Duration::from_millis(600), "{cut:?}");
+        assert_eq!(h.gets.load(Ordering::SeqCst), 0);
+
+        // Two gets at once, replies never read: cut off after the write timeout, not before.
+        struct Big;
+        impl UapiHandler for Big {
+            fn get(&self) -> Result<Device> {
+                let mut d = Device::default();
+                for i in 0..20_000u32 {
+                    let mut b = [0u8; 32];
+                    b[..4].copy_from_slice(&i.to_le_bytes());
+                    d.peers.push(Peer::new(Key::from_bytes(b)));
+                }
+                Ok(d)
+            }
+            fn set(&self, _: DeviceConfig) -> Result<()> {
+                Ok(())
+            }
+        }
+        let opts = UapiServerOptions {
+            write_timeout: Some(Duration::from_millis(600)),
+            ..options(&dir)
+        };
+        let big = UapiServer::bind_with("t7", Arc::new(Big), opts).unwrap();
+        let s = UnixStream::connect(big.socket_path()).unwrap();
+        (&s).write_all(b"get=1\n\n").unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut got = Vec::new();
+        (&s).read_to_end(&mut got).unwrap();
+        let full = format_get_reply(&Big.get().unwrap());
+        assert!(got.len() < full.len(), "the slow reader lost its reply");
+        // A client that reads gets its answer meanwhile, whole.
+        assert_eq!(exchange(big.socket_path(), b"get=1\n\n").len(), full.len());
+        drop(server);
+    }
+
+    #[test]
     fn connection_limit() {
         let dir = temp_dir("lim");
         let h = Arc::new(Counting::default());
@@ -614,6 +802,12 @@ mod tests {
         second.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let mut buf = [0u8; 1];
         assert_eq!(second.read(&mut buf).unwrap(), 0, "over the limit: closed");
+        let third = UnixStream::connect(server.socket_path()).unwrap();
+        third.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        assert_eq!((&third).read(&mut buf).unwrap(), 0, "over the limit: closed");
+        let refusals = &server.running.as_ref().unwrap().shared.refusals;
+        assert_eq!(refusals.refused.load(Ordering::Relaxed), 2);
+        assert_eq!(refusals.lines.load(Ordering::Relaxed), 1, "one line for a burst");
         drop(first);
         // Once the first connection's thread is gone, new connections are served again.
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -12,7 +12,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Connects to a UNIX stream socket. With a timeout, a connect that waits longer (the
 /// listener's backlog is full) fails with ETIMEDOUT; the kernel honours SO_SNDTIMEO there.
@@ -76,10 +76,10 @@ fn set_timeval_opt(fd: &OwnedFd, opt: libc::c_int, t: Duration) -> io::Result<()
     Ok(())
 }
 
-/// Writes all of `data` with `send(MSG_NOSIGNAL)`, so a peer that hung up gives EPIPE instead of
-/// a SIGPIPE that would kill the (Node) process. A send timeout (SO_SNDTIMEO) gives WouldBlock.
-pub fn send_all(stream: &UnixStream, mut data: &[u8]) -> io::Result<()> {
-    while !data.is_empty() {
+/// One `send(MSG_NOSIGNAL)`, so a peer that hung up gives EPIPE instead of a SIGPIPE that would
+/// kill the (Node) process; retried on EINTR. Returns how many bytes the socket took.
+fn send_some(stream: &UnixStream, data: &[u8]) -> io::Result<usize> {
+    loop {
         // SAFETY: `data` is a valid buffer of `data.len()` bytes.
         let n = unsafe {
             libc::send(
@@ -89,14 +89,44 @@ pub fn send_all(stream: &UnixStream, mut data: &[u8]) -> io::Result<()> {
                 libc::MSG_NOSIGNAL,
             )
         };
-        if n < 0 {
-            let err = io::Error::last_os_error();
-            if err.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
             return Err(err);
         }
-        data = &data[n as usize..];
+    }
+}
+
+/// Writes all of `data` with `send(MSG_NOSIGNAL)` (no SIGPIPE). A send timeout (SO_SNDTIMEO)
+/// gives WouldBlock.
+pub fn send_all(stream: &UnixStream, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        let n = send_some(stream, data)?;
+        data = &data[n..];
+    }
+    Ok(())
+}
+
+/// Like [`send_all`], but the whole of `data` must be taken by `deadline`: each send waits at
+/// most for what is left (SO_SNDTIMEO), so a peer that reads a byte now and then cannot stretch
+/// it. Past the deadline: `TimedOut`.
+pub fn send_all_by(stream: &UnixStream, mut data: &[u8], deadline: Option<Instant>) -> io::Result<()> {
+    while !data.is_empty() {
+        if let Some(deadline) = deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::Error::from(io::ErrorKind::TimedOut));
+            }
+            stream.set_write_timeout(Some(left))?;
+        }
+        match send_some(stream, data) {
+            Ok(n) => data = &data[n..],
+            // The send timeout ran out: check the deadline again.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
     }
     Ok(())
 }

@@ -1,0 +1,128 @@
+//! Reading one connection of the UAPI server against deadlines that do not restart per byte.
+//!
+//! Between requests a connection may stay silent for the idle timeout. From the first byte of a
+//! request, the whole request must arrive within the request timeout, however the bytes
+//! trickle in: a client that sends a byte now and then is cut off when its request's time is up,
+//! not kept for ever. Each read waits at most until the deadline (SO_RCVTIMEO set to what is
+//! left), and a read past the deadline fails with `TimedOut`.
+
+use std::cell::Cell;
+use std::io::{self, Read};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+pub struct DeadlineStream<'a> {
+    stream: &'a UnixStream,
+    idle: Option<Duration>,
+    request: Option<Duration>,
+    in_request: Cell<bool>,
+    deadline: Cell<Option<Instant>>,
+}
+
+impl<'a> DeadlineStream<'a> {
+    /// Starts idle (waiting for a request's first byte).
+    pub fn new(stream: &'a UnixStream, idle: Option<Duration>, request: Option<Duration>) -> Self {
+        let s = DeadlineStream {
+            stream,
+            idle,
+            request,
+            in_request: Cell::new(false),
+            deadline: Cell::new(None),
+        };
+        s.begin_idle();
+        s
+    }
+
+    /// Waits for the next request: the idle timeout runs until its first byte.
+    pub fn begin_idle(&self) {
+        self.in_request.set(false);
+        self.deadline.set(self.idle.map(|t| Instant::now() + t));
+    }
+
+    /// A request has started (its first bytes are already buffered): the request timeout runs.
+    pub fn begin_request(&self) {
+        self.in_request.set(true);
+        self.deadline.set(self.request.map(|t| Instant::now() + t));
+    }
+
+    pub fn stream(&self) -> &UnixStream {
+        self.stream
+    }
+}
+
+impl Read for &DeadlineStream<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let timeout = match self.deadline.get() {
+                None => None,
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(io::Error::from(io::ErrorKind::TimedOut));
+                    }
+                    Some(left)
+                }
+            };
+            self.stream.set_read_timeout(timeout)?;
+            match (&mut &*self.stream).read(buf) {
+                Ok(n) => {
+                    if n > 0 && !self.in_request.get() {
+                        self.begin_request();
+                    }
+                    return Ok(n);
+                }
+                // The receive timeout ran out (or a signal came): check the deadline again.
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn the_request_deadline_runs_from_the_first_byte() {
+        let (a, b) = UnixStream::pair().unwrap();
+        let s = DeadlineStream::new(&b, Some(Duration::from_secs(30)), Some(Duration::from_millis(300)));
+        let writer = std::thread::spawn(move || {
+            // A byte every 50 ms: each read is quick, the request as a whole is not.
+            for _ in 0..40 {
+                if (&a).write_all(b"x").is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let start = Instant::now();
+        let mut buf = [0u8; 16];
+        let err = loop {
+            match (&s).read(&mut buf) {
+                Ok(n) => assert!(n > 0),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(300) && took < Duration::from_millis(1500),
+            "{took:?}"
+        );
+        drop(b);
+        writer.join().unwrap();
+    }
+
+    #[test]
+    fn idle_timeout_until_the_first_byte() {
+        let (_a, b) = UnixStream::pair().unwrap();
+        let s = DeadlineStream::new(&b, Some(Duration::from_millis(200)), Some(Duration::from_secs(30)));
+        let start = Instant::now();
+        let err = (&s).read(&mut [0u8; 4]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(start.elapsed() >= Duration::from_millis(200));
+        assert!(!s.in_request.get());
+    }
+}
