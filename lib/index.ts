@@ -10,3 +10,4 @@ export * from './client/index.js';
 export * as show from './show/index.js';
 export * from './device/index.js';
 export * from './interface/index.js';
+export * from './netstack/index.js';

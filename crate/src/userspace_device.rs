@@ -42,7 +42,12 @@ impl UserspaceDevice {
     /// Creates the device, then its UAPI socket `NAME.sock`. If the socket cannot be made (a
     /// live one exists, no permission), the device is closed again and the error returned.
     pub fn create(name: &str, options: DeviceOptions, uapi: Option<UapiOptions>) -> Result<UserspaceDevice> {
-        let device = Arc::new(Device::create(name, options)?);
+        UserspaceDevice::serve(Device::create(name, options)?, uapi)
+    }
+
+    /// Serves a device already made (a netstack one, say) the same way.
+    pub fn serve(device: Device, uapi: Option<UapiOptions>) -> Result<UserspaceDevice> {
+        let device = Arc::new(device);
         let server = match uapi {
             None => None,
             Some(u) => {
@@ -90,15 +95,15 @@ mod tests {
     use super::*;
     use crate::device::fault::{self, Fault};
     use crate::device::Netns;
+    use crate::device::{event_channel, DeviceEvent};
+    use crate::error::ErrorCode;
     use crate::keys::Key;
     use crate::model::{AllowedIp, AllowedIpChange, DeviceConfig, PeerConfig};
+    use crate::thread_guard::fault as thread_fault;
     use crate::uapi::UapiClient;
     use std::io::{Read, Write};
     use std::os::unix::net::UnixStream;
     use std::process::Command;
-    use crate::device::{event_channel, DeviceEvent};
-    use crate::error::ErrorCode;
-    use crate::thread_guard::fault as thread_fault;
     use std::sync::mpsc::Receiver;
     use std::time::{Duration, Instant};
 

@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import native from '../binding.js';
-import type { JsDeviceOptions, NativeDevice } from '../binding.js';
+import type { JsDeviceEvent, JsDeviceOptions, JsNetstackOptions, NativeDevice, NativeNetstack } from '../binding.js';
 import { toNativeConfig } from '../client/change.js';
 import { changeFromConfig, syncChangeFromConfig } from '../client/config-change.js';
 import { toDeviceInfo } from '../client/device-info.js';
@@ -70,6 +70,24 @@ export class WireGuardDevice extends EventEmitter<DeviceEventMap> {
 
   /** Creates the device (and its interface); `name` '' lets the kernel pick one. */
   static async create(name: string, options: DeviceOptions = {}): Promise<WireGuardDevice> {
+    return WireGuardDevice.#start(options, (nativeOptions, onEvents) => native.NativeDevice.create(name, nativeOptions, onEvents));
+  }
+
+  /**
+   * Creates a device whose inside is a TCP/IP stack in this process instead of an interface:
+   * no privilege, no `/dev/net/tun`. `netstack` (on the result) opens sockets on it.
+   * @internal `openTunnel` (lib/netstack) is the public way in.
+   */
+  static async createNetstack(name: string, stack: JsNetstackOptions, options: DeviceOptions = {}): Promise<WireGuardDevice> {
+    return WireGuardDevice.#start(options, (nativeOptions, onEvents) =>
+      native.NativeDevice.createNetstack(name, nativeOptions, stack, onEvents),
+    );
+  }
+
+  static async #start(
+    options: DeviceOptions,
+    make: (options: JsDeviceOptions, onEvents: (events: JsDeviceEvent[]) => void) => NativeDevice,
+  ): Promise<WireGuardDevice> {
     throwIfAborted(options.signal);
     const { cpuLatencyUs } = options;
     if (cpuLatencyUs !== undefined && !(Number.isInteger(cpuLatencyUs) && cpuLatencyUs >= 0 && cpuLatencyUs <= 1_000_000)) {
@@ -91,7 +109,7 @@ export class WireGuardDevice extends EventEmitter<DeviceEventMap> {
     }
     let device: WireGuardDevice | undefined;
     const handle = call(() =>
-      native.NativeDevice.create(name, nativeOptions, (events) => {
+      make(nativeOptions, (events) => {
         let stopped = false;
         for (const event of events) {
           emitNative(event, (n, ...args) => (device as EventEmitter | undefined)?.emit(n, ...args));
@@ -112,6 +130,11 @@ export class WireGuardDevice extends EventEmitter<DeviceEventMap> {
       }
     }
     return device;
+  }
+
+  /** The TCP/IP stack of a netstack device. @internal */
+  get nativeNetstack(): NativeNetstack {
+    return call(() => this.#native.netstack());
   }
 
   get name(): string {

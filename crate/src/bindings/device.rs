@@ -6,8 +6,9 @@
 
 use super::error::IntoJs;
 use super::model::{device_config_from_js, device_to_js, JsDevice, JsDeviceConfig};
+use super::netstack::{netstack_options_from_js, JsNetstackOptions, NativeNetstack};
 use super::task::{spawn, Blocking};
-use crate::device::{event_channel, DeviceEvent, DeviceOptions, Netns};
+use crate::device::{event_channel, Device, DeviceEvent, DeviceOptions, Netns, Netstack};
 use crate::error::Error;
 use crate::thread_guard::spawn_guarded;
 use crate::uapi::value::format_endpoint;
@@ -81,6 +82,7 @@ type EventsFn = ThreadsafeFunction<Vec<JsDeviceEvent>, (), Vec<JsDeviceEvent>, S
 #[napi]
 pub struct NativeDevice {
     inner: Arc<UserspaceDevice>,
+    netstack: Option<Netstack>,
     stop: Arc<AtomicBool>,
     forwarder: Mutex<Option<JoinHandle<()>>>,
     js_dropped: Arc<AtomicU64>,
@@ -100,77 +102,40 @@ impl NativeDevice {
         options: JsDeviceOptions,
         on_events: Option<Function<Vec<JsDeviceEvent>, ()>>,
     ) -> napi::Result<NativeDevice, String> {
-        let netns = match (options.netns_path, options.netns_fd) {
-            (Some(_), Some(_)) => {
-                return Err(super::error::to_js(Error::invalid_argument(
-                    "netns: give a path or a descriptor, not both",
-                )))
-            }
-            (Some(path), None) => Some(Netns::Path(PathBuf::from(path))),
-            (None, Some(fd)) => Some(Netns::Fd(fd)),
-            (None, None) => None,
-        };
-        let tsfn: Option<EventsFn> = match on_events {
-            Some(f) => Some(
-                f.build_threadsafe_function::<Vec<JsDeviceEvent>>()
-                    .weak::<true>()
-                    .callee_handled::<false>()
-                    .max_queue_size::<64>()
-                    .build()
-                    .map_err(|e| napi::Error::new(e.status.as_ref().to_string(), e.reason))?,
-            ),
-            None => None,
-        };
-        let (sink, receiver) = match tsfn {
-            Some(_) => {
-                let (sink, rx) = event_channel(EVENT_QUEUE);
-                (Some(sink), Some(rx))
-            }
-            None => (None, None),
-        };
-        let mut device_options = DeviceOptions {
-            netns,
-            events: sink,
-            ..DeviceOptions::default()
-        };
-        if let Some(mtu) = options.mtu {
-            device_options.mtu = mtu;
-        }
-        if let Some(threads) = options.threads {
-            device_options.threads = threads as usize;
-        }
-        device_options.cpu_latency_us = options.cpu_latency_us;
-        let uapi = if options.uapi.unwrap_or(true) {
-            Some(UapiOptions {
-                socket_dir: options.socket_dir.map(PathBuf::from),
-            })
-        } else {
-            None
-        };
-        let inner = Arc::new(UserspaceDevice::create(&name, device_options, uapi).into_js()?);
-        let stop = Arc::new(AtomicBool::new(false));
-        let js_dropped = Arc::new(AtomicU64::new(0));
-        let forwarder = match (tsfn, receiver) {
-            (Some(tsfn), Some(rx)) => {
-                let (stop, dropped) = (stop.clone(), js_dropped.clone());
-                let device = inner.device().clone();
-                Some(
-                    spawn_guarded(
-                        format!("wgkit-events-{}", inner.device().name()),
-                        move |thread, message| device.stop_after_panic(thread, message),
-                        move || forward_events(rx, tsfn, &stop, &dropped),
-                    )
-                    .map_err(|e| super::error::to_js(Error::from_io(&e, "spawning the event thread")))?,
-                )
-            }
-            _ => None,
-        };
-        Ok(NativeDevice {
-            inner,
-            stop,
-            forwarder: Mutex::new(forwarder),
-            js_dropped,
+        NativeDevice::start(options, on_events, |device_options, uapi| {
+            Ok((UserspaceDevice::create(&name, device_options, uapi)?, None))
         })
+    }
+
+    /// Creates a device whose inside is a TCP/IP stack in this process (no interface, no
+    /// privilege) with the given addresses; `netstack()` opens sockets on it.
+    #[napi(
+        catch_unwind,
+        factory,
+        ts_args_type = "name: string, options: JsDeviceOptions, stack: JsNetstackOptions, onEvents?: (events: JsDeviceEvent[]) => void"
+    )]
+    pub fn create_netstack(
+        name: String,
+        options: JsDeviceOptions,
+        stack: JsNetstackOptions,
+        on_events: Option<Function<Vec<JsDeviceEvent>, ()>>,
+    ) -> napi::Result<NativeDevice, String> {
+        let stack = netstack_options_from_js(stack).into_js()?;
+        NativeDevice::start(options, on_events, |device_options, uapi| {
+            let (device, net) = Device::create_netstack(&name, device_options, stack)?;
+            Ok((UserspaceDevice::serve(device, uapi)?, Some(net)))
+        })
+    }
+
+    /// The device's TCP/IP stack (netstack devices only).
+    #[napi(catch_unwind)]
+    pub fn netstack(&self) -> napi::Result<NativeNetstack, String> {
+        match &self.netstack {
+            Some(n) => Ok(NativeNetstack::new(n.clone())),
+            None => Err(super::error::to_js(Error::invalid_argument(
+                "This device has a TUN interface, not a netstack",
+            ))),
+        }
     }
 
     #[napi(getter, catch_unwind)]
@@ -236,6 +201,89 @@ impl NativeDevice {
         if let Some(handle) = handle {
             let _ = handle.join();
         }
+    }
+}
+
+impl NativeDevice {
+    /// Converts the options, sets up the event forwarder and makes the device with `make`.
+    fn start(
+        options: JsDeviceOptions,
+        on_events: Option<Function<Vec<JsDeviceEvent>, ()>>,
+        make: impl FnOnce(DeviceOptions, Option<UapiOptions>) -> crate::error::Result<(UserspaceDevice, Option<Netstack>)>,
+    ) -> napi::Result<NativeDevice, String> {
+        let netns = match (options.netns_path, options.netns_fd) {
+            (Some(_), Some(_)) => {
+                return Err(super::error::to_js(Error::invalid_argument(
+                    "netns: give a path or a descriptor, not both",
+                )))
+            }
+            (Some(path), None) => Some(Netns::Path(PathBuf::from(path))),
+            (None, Some(fd)) => Some(Netns::Fd(fd)),
+            (None, None) => None,
+        };
+        let tsfn: Option<EventsFn> = match on_events {
+            Some(f) => Some(
+                f.build_threadsafe_function::<Vec<JsDeviceEvent>>()
+                    .weak::<true>()
+                    .callee_handled::<false>()
+                    .max_queue_size::<64>()
+                    .build()
+                    .map_err(|e| napi::Error::new(e.status.as_ref().to_string(), e.reason))?,
+            ),
+            None => None,
+        };
+        let (sink, receiver) = match tsfn {
+            Some(_) => {
+                let (sink, rx) = event_channel(EVENT_QUEUE);
+                (Some(sink), Some(rx))
+            }
+            None => (None, None),
+        };
+        let mut device_options = DeviceOptions {
+            netns,
+            events: sink,
+            ..DeviceOptions::default()
+        };
+        if let Some(mtu) = options.mtu {
+            device_options.mtu = mtu;
+        }
+        if let Some(threads) = options.threads {
+            device_options.threads = threads as usize;
+        }
+        device_options.cpu_latency_us = options.cpu_latency_us;
+        let uapi = if options.uapi.unwrap_or(true) {
+            Some(UapiOptions {
+                socket_dir: options.socket_dir.map(PathBuf::from),
+            })
+        } else {
+            None
+        };
+        let (inner, netstack) = make(device_options, uapi).into_js()?;
+        let inner = Arc::new(inner);
+        let stop = Arc::new(AtomicBool::new(false));
+        let js_dropped = Arc::new(AtomicU64::new(0));
+        let forwarder = match (tsfn, receiver) {
+            (Some(tsfn), Some(rx)) => {
+                let (stop, dropped) = (stop.clone(), js_dropped.clone());
+                let device = inner.device().clone();
+                Some(
+                    spawn_guarded(
+                        format!("wgkit-events-{}", inner.device().name()),
+                        move |thread, message| device.stop_after_panic(thread, message),
+                        move || forward_events(rx, tsfn, &stop, &dropped),
+                    )
+                    .map_err(|e| super::error::to_js(Error::from_io(&e, "spawning the event thread")))?,
+                )
+            }
+            _ => None,
+        };
+        Ok(NativeDevice {
+            inner,
+            netstack,
+            stop,
+            forwarder: Mutex::new(forwarder),
+            js_dropped,
+        })
     }
 }
 

@@ -10,6 +10,7 @@ mod error;
 mod kernel;
 mod keys;
 mod model;
+mod netstack;
 mod rtnl;
 mod system;
 mod task;

@@ -358,7 +358,8 @@ impl Device {
         let sockets = netns.run(move || Sockets::bind(port, mark, threads))?;
         let link = Arc::new(netstack::Link::new()?);
         let mtu = Arc::new(AtomicUsize::new(options.mtu as usize));
-        let (thread, handle) = netstack::StackThread::start(name, link.clone(), mtu.clone(), &stack)?;
+        let (thread, handle) =
+            netstack::StackThread::start(name, link.clone(), mtu.clone(), &stack, options.events.clone())?;
         let inners = (0..threads).map(|_| Inner::Stack(link.clone())).collect();
         let device = Device::start(
             name.to_string(),

@@ -12,10 +12,13 @@ mod tcp;
 mod udp;
 
 pub(crate) use link::Link;
+pub use stack::Interest;
 pub use tcp::{TcpBuffers, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 
-use crate::error::{Error, Result};
+use super::events::{DeviceEvent, EventSink};
+use crate::error::{Error, ErrorCode, Result};
+use crate::thread_guard::spawn_guarded;
 use stack::StackShared;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::AtomicUsize;
@@ -44,6 +47,11 @@ impl Netstack {
     /// Connects to `remote` through the tunnel.
     pub fn tcp_connect(&self, remote: SocketAddr, timeout: Option<Duration>) -> std::io::Result<TcpStream> {
         TcpStream::connect(&self.stack, remote, self.buffers, timeout)
+    }
+
+    /// Starts connecting to `remote` and returns at once (see [`TcpStream::connected`]).
+    pub fn tcp_connect_start(&self, remote: SocketAddr) -> std::io::Result<TcpStream> {
+        TcpStream::connect_start(&self.stack, remote, self.buffers)
     }
 
     /// Listens on `local` (an address of the tunnel, or unspecified for all; port 0 = any).
@@ -75,12 +83,22 @@ impl StackThread {
         link: Arc<Link>,
         mtu: Arc<AtomicUsize>,
         options: &NetstackOptions,
+        events: Option<EventSink>,
     ) -> Result<(StackThread, Netstack)> {
         let stack = Arc::new(StackShared::new(link, mtu, &options.addresses)?);
-        let s = stack.clone();
-        let thread = std::thread::Builder::new()
-            .name(format!("wg-{name}-stack"))
-            .spawn(move || s.run())
+        let (s, guard) = (stack.clone(), stack.clone());
+        // A panic closes the stack (its users get `NotConnected`) and says so; the device's
+        // WireGuard side goes on.
+        let on_panic = move |thread: &str, message: &str| {
+            guard.shutdown();
+            if let Some(e) = events {
+                e.emit(DeviceEvent::Error(Error::new(
+                    ErrorCode::System,
+                    format!("internal error in thread {thread}: {message}; the tunnel's TCP/IP stack is closed"),
+                )));
+            }
+        };
+        let thread = spawn_guarded(format!("wg-{name}-stack"), on_panic, move || s.run())
             .map_err(|e| Error::from_io(&e, "Unable to start the netstack thread"))?;
         let handle = Netstack {
             stack: stack.clone(),

@@ -40,6 +40,25 @@ pub(crate) struct StackState {
     next_port: [u16; 2],
     /// Sockets whose owners let go: removed once closed, or after [`ORPHAN_LINGER`].
     orphans: Vec<(SocketHandle, Protocol, u16, Instant)>,
+    /// One-shot callbacks for TCP sockets, called after the poll that made them ready.
+    waiters: Vec<(SocketHandle, Interest, Notify)>,
+}
+
+/// Called (on the stack's thread, unlocked) when a socket became ready.
+pub(crate) type Notify = Box<dyn FnOnce() + Send>;
+
+/// What a waiter waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interest {
+    /// TCP: data, the end of the stream, or an error.
+    Read,
+    /// TCP: room to send, or an error.
+    Write,
+    /// TCP: the handshake is over (connected, refused or reset); for a listening socket, a
+    /// connection to accept.
+    Open,
+    /// UDP: a datagram.
+    Datagram,
 }
 
 /// Which port space.
@@ -111,6 +130,7 @@ impl StackShared {
                 ports: [HashSet::new(), HashSet::new()],
                 next_port: [first, first],
                 orphans: Vec::new(),
+                waiters: Vec::new(),
             }),
             changed: Condvar::new(),
             link,
@@ -160,7 +180,7 @@ impl StackShared {
     /// The stack's thread: poll, tell the waiting users, sleep until the next reason.
     pub(crate) fn run(&self) {
         while !self.stop.load(Ordering::Relaxed) {
-            let delay = {
+            let (delay, ready) = {
                 let mut st = self.state.lock();
                 let now = self.now();
                 let StackState {
@@ -168,11 +188,15 @@ impl StackShared {
                 } = &mut *st;
                 iface.poll(now, phy, sockets);
                 st.reap_orphans();
+                let ready = st.take_ready();
                 let StackState { iface, sockets, .. } = &mut *st;
                 let delay = iface.poll_delay(now, sockets);
                 self.changed.notify_all();
-                delay
+                (delay, ready)
             };
+            for notify in ready {
+                notify();
+            }
             let wait = delay
                 .map(|d| Duration::from_micros(d.total_micros()))
                 .unwrap_or(IDLE_WAIT);
@@ -181,8 +205,11 @@ impl StackShared {
             }
         }
         // Wake every waiting user: the tunnel is closed.
-        let _st = self.state.lock();
+        let waiters = std::mem::take(&mut self.state.lock().waiters);
         self.changed.notify_all();
+        for (_, _, notify) in waiters {
+            notify();
+        }
     }
 
     pub(crate) fn shutdown(&self) {
@@ -237,9 +264,48 @@ impl StackState {
         self.ports[proto as usize].remove(&port);
     }
 
-    /// Hands a socket whose owner is gone to the stack, which removes it once closed.
+    /// Hands a socket whose owner is gone to the stack, which removes it once closed (its
+    /// waiters are dropped uncalled: nobody is left to tell).
     pub(crate) fn orphan(&mut self, handle: SocketHandle, proto: Protocol, port: u16) {
+        self.waiters.retain(|w| w.0 != handle);
         self.orphans.push((handle, proto, port, Instant::now()));
+    }
+
+    /// Drops the waiters of a socket about to be removed.
+    pub(crate) fn forget(&mut self, handle: SocketHandle) {
+        self.waiters.retain(|w| w.0 != handle);
+    }
+
+    /// Registers a one-shot callback for a socket of a live stream, listener or UDP socket.
+    pub(crate) fn wait_for(&mut self, handle: SocketHandle, interest: Interest, notify: Notify) {
+        self.waiters.push((handle, interest, notify));
+    }
+
+    /// The waiters whose sockets are ready, taken out.
+    fn take_ready(&mut self) -> Vec<Notify> {
+        let mut ready = Vec::new();
+        let mut i = 0;
+        while i < self.waiters.len() {
+            let (h, interest, _) = self.waiters[i];
+            let is = match interest {
+                Interest::Datagram => self.sockets.get::<smoltcp::socket::udp::Socket>(h).can_recv(),
+                _ => {
+                    use smoltcp::socket::tcp::State;
+                    let s = self.sockets.get::<smoltcp::socket::tcp::Socket>(h);
+                    match interest {
+                        Interest::Read => s.can_recv() || !s.may_recv(),
+                        Interest::Write => s.can_send() || !s.may_send(),
+                        _ => !matches!(s.state(), State::SynSent | State::SynReceived | State::Listen),
+                    }
+                }
+            };
+            if is {
+                ready.push(self.waiters.swap_remove(i).2);
+            } else {
+                i += 1;
+            }
+        }
+        ready
     }
 
     fn reap_orphans(&mut self) {

@@ -2,7 +2,7 @@
 //! blocking-with-deadline semantics of `std::net`. Buffers are bounded per connection: a slow
 //! reader closes the window, a slow writer waits (backpressure end to end).
 
-use super::stack::{Protocol, StackShared, StackState};
+use super::stack::{Interest, Protocol, StackShared, StackState};
 use parking_lot::MutexGuard;
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp::{self, State};
@@ -72,6 +72,31 @@ impl TcpStream {
         buffers: TcpBuffers,
         timeout: Option<Duration>,
     ) -> io::Result<TcpStream> {
+        let stream = TcpStream::connect_start(stack, remote, buffers)?;
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut st = stack.lock()?;
+        let result = loop {
+            match stream.connect_state(&st) {
+                Some(r) => break r,
+                None => {
+                    if let Err(e) = stack.wait(&mut st, deadline) {
+                        break Err(e);
+                    }
+                }
+            }
+        };
+        // Unlocked before `stream` can be dropped (its drop takes the lock).
+        drop(st);
+        result.map(|()| stream)
+    }
+
+    /// Sends the SYN and returns at once; [`TcpStream::connected`] tells how it went, and
+    /// [`Interest::Open`] waits for that.
+    pub(crate) fn connect_start(
+        stack: &Arc<StackShared>,
+        remote: SocketAddr,
+        buffers: TcpBuffers,
+    ) -> io::Result<TcpStream> {
         if remote.port() == 0 || remote.ip().is_unspecified() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -91,29 +116,31 @@ impl TcpStream {
             return Err(errno(libc::EINVAL));
         }
         let handle = st.sockets.add(s);
-        let stream = TcpStream {
+        drop(st);
+        stack.kick();
+        Ok(TcpStream {
             stack: stack.clone(),
             handle,
             local,
             remote,
             own_port: port,
             eof: AtomicBool::new(false),
-        };
-        stack.kick();
-        let deadline = timeout.map(|t| Instant::now() + t);
-        let result = loop {
-            match st.sockets.get::<tcp::Socket>(handle).state() {
-                State::SynSent | State::SynReceived => {}
-                State::Closed | State::TimeWait => break Err(errno(libc::ECONNREFUSED)),
-                _ => break Ok(()),
-            }
-            if let Err(e) = stack.wait(&mut st, deadline) {
-                break Err(e);
-            }
-        };
-        // Unlocked before `stream` can be dropped (its drop takes the lock).
-        drop(st);
-        result.map(|()| stream)
+        })
+    }
+
+    /// `None` while the handshake goes on; then connected, or refused.
+    fn connect_state(&self, st: &StackState) -> Option<io::Result<()>> {
+        match st.sockets.get::<tcp::Socket>(self.handle).state() {
+            State::SynSent | State::SynReceived => None,
+            State::Closed | State::TimeWait => Some(Err(errno(libc::ECONNREFUSED))),
+            _ => Some(Ok(())),
+        }
+    }
+
+    /// How a connection started with `connect_start` stands: `None` while connecting.
+    pub fn connected(&self) -> io::Result<Option<()>> {
+        let st = self.stack.lock()?;
+        self.connect_state(&st).transpose()
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -140,29 +167,42 @@ impl TcpStream {
         }
         let mut st = self.stack.lock()?;
         loop {
-            let s = st.sockets.get_mut::<tcp::Socket>(self.handle);
-            if s.can_recv() {
-                let n = s.recv_slice(buf).map_err(|_| errno(libc::ECONNRESET))?;
-                let reopened = s.recv_queue() == 0;
-                drop(st);
-                // The window opened: tell the stack so it can say so to the sender.
-                if n > 0 && reopened {
-                    self.stack.kick();
-                }
+            if let Some(n) = self.read_now(&mut st, buf)? {
                 return Ok(n);
-            }
-            if !s.may_recv() {
-                // A socket closed before its peer's FIN was seen was reset.
-                return match s.state() {
-                    State::Closed if !self.eof.load(Ordering::Relaxed) => Err(errno(libc::ECONNRESET)),
-                    _ => {
-                        self.eof.store(true, Ordering::Relaxed);
-                        Ok(0)
-                    }
-                };
             }
             self.stack.wait(&mut st, deadline)?;
         }
+    }
+
+    /// Reads what has arrived without waiting: `None` when nothing has (and the stream goes
+    /// on), `Some(0)` at its end.
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        let mut st = self.stack.lock()?;
+        self.read_now(&mut st, buf)
+    }
+
+    fn read_now(&self, st: &mut MutexGuard<'_, StackState>, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        let s = st.sockets.get_mut::<tcp::Socket>(self.handle);
+        if s.can_recv() {
+            let before = s.recv_queue();
+            let n = s.recv_slice(buf).map_err(|_| errno(libc::ECONNRESET))?;
+            // The window opened from shut, or by a lot: tell the stack so it can say so.
+            if n > 0 && (before == s.recv_capacity() || s.recv_queue() == 0) {
+                self.stack.kick();
+            }
+            return Ok(Some(n));
+        }
+        if !s.may_recv() {
+            // A socket closed before its peer's FIN was seen was reset.
+            return match s.state() {
+                State::Closed if !self.eof.load(Ordering::Relaxed) => Err(errno(libc::ECONNRESET)),
+                _ => {
+                    self.eof.store(true, Ordering::Relaxed);
+                    Ok(Some(0))
+                }
+            };
+        }
+        Ok(None)
     }
 
     /// Queues some of `buf` (waiting until `deadline` for room); returns how much.
@@ -172,21 +212,42 @@ impl TcpStream {
         }
         let mut st = self.stack.lock()?;
         loop {
-            let s = st.sockets.get_mut::<tcp::Socket>(self.handle);
-            if !s.may_send() {
-                return Err(match s.state() {
-                    State::Closed => errno(libc::ECONNRESET),
-                    _ => errno(libc::EPIPE),
-                });
-            }
-            if s.can_send() {
-                let n = s.send_slice(buf).map_err(|_| errno(libc::EPIPE))?;
-                drop(st);
-                self.stack.kick();
+            let n = self.write_now(&mut st, buf)?;
+            if n > 0 {
                 return Ok(n);
             }
             self.stack.wait(&mut st, deadline)?;
         }
+    }
+
+    /// Queues what fits of `buf` without waiting (0: no room now).
+    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        let mut st = self.stack.lock()?;
+        self.write_now(&mut st, buf)
+    }
+
+    fn write_now(&self, st: &mut MutexGuard<'_, StackState>, buf: &[u8]) -> io::Result<usize> {
+        let s = st.sockets.get_mut::<tcp::Socket>(self.handle);
+        if !s.may_send() {
+            return Err(match s.state() {
+                State::Closed => errno(libc::ECONNRESET),
+                _ => errno(libc::EPIPE),
+            });
+        }
+        if !s.can_send() || buf.is_empty() {
+            return Ok(0);
+        }
+        let n = s.send_slice(buf).map_err(|_| errno(libc::EPIPE))?;
+        self.stack.kick();
+        Ok(n)
+    }
+
+    /// Calls `notify` once, from the stack's thread, when a read or a write would make
+    /// progress (or fail) — or when the tunnel closes. Dropped uncalled if the stream is.
+    pub fn when_ready(&self, interest: Interest, notify: Box<dyn FnOnce() + Send>) -> io::Result<()> {
+        self.stack.lock()?.wait_for(self.handle, interest, notify);
+        self.stack.kick();
+        Ok(())
     }
 
     /// Queues all of `buf`.
@@ -318,6 +379,37 @@ impl TcpListener {
         self.local
     }
 
+    /// The next connection if one is waiting (never waits).
+    pub fn try_accept(&mut self) -> io::Result<Option<TcpStream>> {
+        match self.accept_until(Some(Instant::now())) {
+            Ok(s) => Ok(Some(s)),
+            Err(e) if e.raw_os_error() == Some(libc::ETIMEDOUT) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Calls `notify` once, from the stack's thread, when a connection may be waiting (or the
+    /// tunnel closes). Dropped uncalled if the listener is.
+    pub fn when_acceptable(&self, notify: Box<dyn FnOnce() + Send>) -> io::Result<()> {
+        let mut st = self.stack.lock()?;
+        let once = Arc::new(parking_lot::Mutex::new(Some(notify)));
+        for &h in &self.backlog {
+            let once = once.clone();
+            st.wait_for(
+                h,
+                Interest::Open,
+                Box::new(move || {
+                    if let Some(n) = once.lock().take() {
+                        n();
+                    }
+                }),
+            );
+        }
+        drop(st);
+        self.stack.kick();
+        Ok(())
+    }
+
     /// The next connection (waiting until `deadline`).
     pub fn accept_until(&mut self, deadline: Option<Instant>) -> io::Result<TcpStream> {
         let mut st = self.stack.lock()?;
@@ -361,6 +453,7 @@ impl Drop for TcpListener {
     fn drop(&mut self) {
         let mut st: MutexGuard<'_, StackState> = self.stack.state.lock();
         for h in self.backlog.drain(..) {
+            st.forget(h);
             st.sockets.remove(h);
         }
         st.release_port(Protocol::Tcp, self.local.port());

@@ -2,7 +2,7 @@
 //! `recv_from` with deadlines. Its queues are bounded: datagrams past them are dropped, as
 //! UDP allows.
 
-use super::stack::{Protocol, StackShared};
+use super::stack::{Interest, Protocol, StackShared};
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::udp::{self, PacketBuffer, PacketMetadata, UdpMetadata};
 use smoltcp::wire::{IpEndpoint, IpListenEndpoint};
@@ -90,6 +90,23 @@ impl UdpSocket {
         }
     }
 
+    /// The next datagram and its sender if one is queued (never waits).
+    pub fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<Option<(usize, SocketAddr)>> {
+        match self.recv_from_until(buf, Some(Instant::now())) {
+            Ok(r) => Ok(Some(r)),
+            Err(e) if e.raw_os_error() == Some(libc::ETIMEDOUT) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Calls `notify` once, from the stack's thread, when a datagram is queued (or the tunnel
+    /// closes). Dropped uncalled if the socket is.
+    pub fn when_readable(&self, notify: Box<dyn FnOnce() + Send>) -> io::Result<()> {
+        self.stack.lock()?.wait_for(self.handle, Interest::Datagram, notify);
+        self.stack.kick();
+        Ok(())
+    }
+
     /// The next datagram and its sender (waiting until `deadline`); a datagram longer than
     /// `buf` is cut, as with `recvfrom`.
     pub fn recv_from_until(&self, buf: &mut [u8], deadline: Option<Instant>) -> io::Result<(usize, SocketAddr)> {
@@ -110,6 +127,7 @@ impl UdpSocket {
 impl Drop for UdpSocket {
     fn drop(&mut self) {
         let mut st = self.stack.state.lock();
+        st.forget(self.handle);
         st.sockets.remove(self.handle);
         st.release_port(Protocol::Udp, self.local.port());
     }
