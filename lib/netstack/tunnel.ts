@@ -17,7 +17,7 @@ import { TunnelUdpSocket } from './dgram.js';
 import { TunnelServer } from './server.js';
 import { TunnelSocket } from './socket.js';
 
-export interface TunnelOptions extends Omit<DeviceOptions, 'config' | 'netns' | 'mtu'> {
+export interface TunnelOptions extends Omit<DeviceOptions, 'config' | 'mtu'> {
   /** The device's name (its threads, and its UAPI socket when `uapi` is true). */
   name?: string;
   /** Serve `NAME.sock` for `wg` (default false; directory `socketDir`). */
