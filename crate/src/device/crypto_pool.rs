@@ -64,6 +64,10 @@ impl Job {
     /// The job's owner must be inside [`CryptoPool::run`] with this job posted, and chunk `c`
     /// claimed by the caller alone.
     unsafe fn run_chunk(&self, c: usize) {
+        #[cfg(test)]
+        if self.len == tests::PANICKING_JOB_LEN && c == 3 {
+            panic!("fault injected into chunk 3");
+        }
         let start = c * CHUNK;
         let end = (start + CHUNK).min(self.len);
         // SAFETY: the owner keeps key, counters, bufs and ok alive and untouched until every
@@ -94,7 +98,66 @@ struct Slot {
     done: AtomicUsize,
     /// Helpers between looking at this slot and leaving it.
     readers: AtomicUsize,
+    /// A chunk's crypto panicked (its buffers are not to be trusted).
+    poisoned: AtomicBool,
     job: UnsafeCell<Job>,
+}
+
+/// Counts a claimed chunk as done however its work ends, so that a panic (which stops the
+/// device: `thread_guard.rs`) never leaves the job's owner waiting for it.
+struct ChunkDone<'a>(&'a Slot);
+
+impl Drop for ChunkDone<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.poisoned.store(true, Ordering::SeqCst);
+        }
+        self.0.done.fetch_add(1, Ordering::Release);
+    }
+}
+
+/// Counts a helper out of a slot however it leaves.
+struct Reader<'a>(&'a Slot);
+
+impl Drop for Reader<'_> {
+    fn drop(&mut self) {
+        self.0.readers.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A posted job: until it is dropped — after the owner's own work, or while the owner unwinds
+/// from a panic — helpers may hold pointers into the owner's buffers, so the drop waits for
+/// every claimed chunk and every helper (claiming what is left unclaimed on a panic).
+struct Posted<'a> {
+    slot: &'a Slot,
+    chunks: usize,
+}
+
+impl Drop for Posted<'_> {
+    fn drop(&mut self) {
+        let slot = self.slot;
+        if std::thread::panicking() {
+            let next = slot.next.swap(self.chunks, Ordering::AcqRel);
+            if next < self.chunks {
+                slot.done.fetch_add(self.chunks - next, Ordering::AcqRel);
+            }
+        }
+        let mut spins = 0u32;
+        while slot.done.load(Ordering::Acquire) < self.chunks {
+            spins += 1;
+            if spins.is_multiple_of(SPINS_BEFORE_YIELD) {
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+        slot.active.store(false, Ordering::SeqCst);
+        // A helper that counted itself in before `active` went false may still be about to
+        // read `chunks` and `next`; the slot is reused only when it is gone.
+        while slot.readers.load(Ordering::SeqCst) != 0 {
+            std::hint::spin_loop();
+        }
+    }
 }
 
 impl Slot {
@@ -110,9 +173,9 @@ impl Slot {
             if c >= chunks {
                 return ran;
             }
+            let _done = ChunkDone(self);
             // SAFETY: the job is posted (caller contract) and chunk `c` is claimed here alone.
             unsafe { job.run_chunk(c) };
-            self.done.fetch_add(1, Ordering::Release);
             ran = true;
         }
     }
@@ -149,6 +212,7 @@ impl CryptoPool {
                     next: AtomicUsize::new(0),
                     done: AtomicUsize::new(0),
                     readers: AtomicUsize::new(0),
+                    poisoned: AtomicBool::new(false),
                     job: UnsafeCell::new(Job::EMPTY),
                 })
                 .collect(),
@@ -196,26 +260,18 @@ impl CryptoPool {
         unsafe { *slot.job.get() = job };
         slot.next.store(0, Ordering::Relaxed);
         slot.done.store(0, Ordering::Relaxed);
+        slot.poisoned.store(false, Ordering::Relaxed);
         slot.chunks.store(chunks, Ordering::Relaxed);
         // Publishes the stores above to helpers that see `active`.
         slot.active.store(true, Ordering::SeqCst);
+        let posted = Posted { slot, chunks };
         self.wake_one(me);
-        // SAFETY: the job is posted by this thread, which returns only after every chunk.
+        // SAFETY: the job is posted by this thread, which returns (or unwinds) only after
+        // `posted` saw every chunk done and every helper gone.
         unsafe { slot.work(&job, chunks) };
-        let mut spins = 0u32;
-        while slot.done.load(Ordering::Acquire) < chunks {
-            spins += 1;
-            if spins.is_multiple_of(SPINS_BEFORE_YIELD) {
-                std::thread::yield_now();
-            } else {
-                std::hint::spin_loop();
-            }
-        }
-        slot.active.store(false, Ordering::SeqCst);
-        // A helper that counted itself in before `active` went false may still be about to
-        // read `chunks` and `next`; the slot is reused only when it is gone.
-        while slot.readers.load(Ordering::SeqCst) != 0 {
-            std::hint::spin_loop();
+        drop(posted);
+        if slot.poisoned.swap(false, Ordering::SeqCst) {
+            panic!("a crypto helper panicked while sealing or opening this worker's packets");
         }
     }
 
@@ -250,6 +306,7 @@ impl CryptoPool {
                 continue;
             }
             slot.readers.fetch_add(1, Ordering::SeqCst);
+            let _reader = Reader(slot);
             if slot.active.load(Ordering::SeqCst) {
                 let chunks = slot.chunks.load(Ordering::Relaxed);
                 // SAFETY: `active` is true and this thread is counted in `readers`: the owner
@@ -258,7 +315,6 @@ impl CryptoPool {
                 // SAFETY: as above, the job stays posted while this thread works on it.
                 did |= unsafe { slot.work(&job, chunks) };
             }
-            slot.readers.fetch_sub(1, Ordering::SeqCst);
         }
         did
     }
@@ -311,6 +367,53 @@ mod tests {
                 p
             })
             .collect()
+    }
+
+    /// A job of this many packets panics in its chunk 3 (test builds only).
+    pub(super) const PANICKING_JOB_LEN: usize = 7 * CHUNK + 5;
+
+    /// A chunk that panics (on the owner or on a helper) never leaves anyone waiting: the
+    /// owner's call panics and returns, the helpers go on, and the slot serves the next job.
+    #[test]
+    fn a_panicking_chunk_neither_hangs_nor_breaks_the_pool() {
+        let fds = eventfds(2);
+        let pool = Arc::new(CryptoPool::new(fds.iter().map(|f| f.as_raw_fd()).collect(), true));
+        let stop = Arc::new(AtomicBool::new(false));
+        let helper = {
+            let (pool, stop) = (pool.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut panics = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pool.help(1))).is_err() {
+                        panics += 1;
+                    }
+                }
+                panics
+            })
+        };
+        let key = aead::Key::new(&[9u8; 32]);
+        let mut seed = 1u64;
+        for round in 0..50u64 {
+            let mut bad = packets(&vec![100; PANICKING_JOB_LEN], &mut seed);
+            let counters: Vec<u64> = (0..PANICKING_JOB_LEN as u64).collect();
+            let mut refs: Vec<&mut [u8]> = bad.iter_mut().map(|p| &mut p[..]).collect();
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                pool.seal(0, &key, &counters, &mut refs)
+            }));
+            assert!(r.is_err(), "round {round}: the fault surfaced in the owner");
+            // The slot is whole again: a normal job comes out as `aead` alone makes it.
+            let plain = packets(&[64; 40], &mut seed);
+            let counters: Vec<u64> = (0..40).collect();
+            let mut expect = plain.clone();
+            let mut refs: Vec<&mut [u8]> = expect.iter_mut().map(|p| &mut p[..]).collect();
+            aead::seal(&key, &counters, &mut refs);
+            let mut got = plain.clone();
+            let mut refs: Vec<&mut [u8]> = got.iter_mut().map(|p| &mut p[..]).collect();
+            pool.seal(0, &key, &counters, &mut refs);
+            assert_eq!(got, expect, "round {round}");
+        }
+        stop.store(true, Ordering::Relaxed);
+        helper.join().expect("the helper thread survives its panics");
     }
 
     /// Three workers: this thread owns slot 0 and posts, two helper threads poll `help` until
