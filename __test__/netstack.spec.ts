@@ -92,8 +92,10 @@ describe('netstack tunnels over loopback', () => {
     });
     server.listen(8003);
     await once(server, 'listening');
+    const accepted = once(server, 'connection');
     const c = a.connect({ host: '10.97.0.2', port: 8003 });
     await once(c, 'connect');
+    await accepted;
     const chunk = Buffer.alloc(64 * 1024, 7);
     let written = 0;
     while (c.write(chunk)) {

@@ -36,7 +36,9 @@ export class TunnelSocket extends Duplex {
     this.#connecting = connecting;
     this.#remote = { address: handle.remoteAddress, port: handle.remotePort };
     this.#local = { address: handle.localAddress, port: handle.localPort };
-    if (connecting) this.#awaitConnect();
+    // As with `net.Socket`, `'connect'` is never emitted before the caller could listen for
+    // it (over loopback the handshake can finish before this constructor returns).
+    if (connecting) process.nextTick(() => this.#awaitConnect());
   }
 
   get connecting(): boolean {

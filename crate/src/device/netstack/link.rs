@@ -119,6 +119,11 @@ impl Link {
         true
     }
 
+    /// Stack side: packets queued for the workers and not yet taken.
+    pub(crate) fn outbound_len(&self) -> usize {
+        self.outbound.lock().len()
+    }
+
     /// Stack side: the next decrypted packet, if any.
     pub(crate) fn receive(&self) -> Option<Vec<u8>> {
         self.inbound.lock().pop_front()
@@ -129,6 +134,7 @@ impl Link {
         batch.clear();
         self.unsignal();
         let mut q = self.outbound.lock();
+        let held_back = q.len() >= super::phy::BURST;
         while !batch.is_full() {
             let Some(p) = q.pop_front() else { break };
             // Room for padding and the data header stays behind the packet (as with a TUN).
@@ -142,6 +148,10 @@ impl Link {
         drop(q);
         if more {
             self.signal();
+        }
+        // The stack stopped sending at a full burst: it may go on now.
+        if held_back {
+            self.wake.notify();
         }
         batch.len()
     }

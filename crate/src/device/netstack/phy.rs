@@ -7,6 +7,9 @@ use smoltcp::time::Instant;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+/// Packets queued towards the workers past which the stack stops sending for this poll.
+pub(crate) const BURST: usize = 256;
+
 pub(crate) struct Phy {
     pub(crate) link: Arc<Link>,
     pub(crate) mtu: Arc<AtomicUsize>,
@@ -42,10 +45,18 @@ impl phy::Device for Phy {
 
     fn receive(&mut self, _now: Instant) -> Option<(Rx, Tx<'_>)> {
         let p = self.link.receive()?;
+        // Replies (ACKs) always go out: a full queue drops them in `send`.
         Some((Rx(p, self.link.clone()), Tx(self)))
     }
 
+    /// Nothing more to send this poll while the workers have [`BURST`] packets to take:
+    /// the stack's sockets keep the rest, so a large window leaves in bursts the path can
+    /// carry instead of all at once (a peer slower than this side drops a whole window's
+    /// burst, and without SACK each loss costs a round of recovery).
     fn transmit(&mut self, _now: Instant) -> Option<Tx<'_>> {
+        if self.link.outbound_len() >= BURST {
+            return None;
+        }
         Some(Tx(self))
     }
 

@@ -184,10 +184,10 @@ impl TcpStream {
     fn read_now(&self, st: &mut MutexGuard<'_, StackState>, buf: &mut [u8]) -> io::Result<Option<usize>> {
         let s = st.sockets.get_mut::<tcp::Socket>(self.handle);
         if s.can_recv() {
-            let before = s.recv_queue();
             let n = s.recv_slice(buf).map_err(|_| errno(libc::ECONNRESET))?;
-            // The window opened from shut, or by a lot: tell the stack so it can say so.
-            if n > 0 && (before == s.recv_capacity() || s.recv_queue() == 0) {
+            // The window opened: the stack's next poll tells the sender (which may be waiting
+            // on a closed window, so that poll must not wait for a timer).
+            if n > 0 {
                 self.stack.kick();
             }
             return Ok(Some(n));
