@@ -153,7 +153,6 @@ const ERRNO_NAMES: &[(i32, &str)] = &[
     (libc::EMSGSIZE, "EMSGSIZE"),
     (libc::EPROTONOSUPPORT, "EPROTONOSUPPORT"),
     (libc::EOPNOTSUPP, "EOPNOTSUPP"),
-    (libc::EPFNOSUPPORT, "EPFNOSUPPORT"),
     (libc::EAFNOSUPPORT, "EAFNOSUPPORT"),
     (libc::EADDRINUSE, "EADDRINUSE"),
     (libc::EADDRNOTAVAIL, "EADDRNOTAVAIL"),
@@ -168,22 +167,32 @@ const ERRNO_NAMES: &[(i32, &str)] = &[
     (libc::EALREADY, "EALREADY"),
     (libc::EINPROGRESS, "EINPROGRESS"),
     (libc::EPROTO, "EPROTO"),
-    (libc::EBADR, "EBADR"),
     (libc::ENOTCONN, "ENOTCONN"),
     (libc::ENODATA, "ENODATA"),
 ];
 
+/// errno names that only some C libraries define (not the Windows CRT).
+#[cfg(target_os = "linux")]
+const PLATFORM_ERRNO_NAMES: &[(i32, &str)] = &[(libc::EPFNOSUPPORT, "EPFNOSUPPORT"), (libc::EBADR, "EBADR")];
+#[cfg(all(unix, not(target_os = "linux")))]
+const PLATFORM_ERRNO_NAMES: &[(i32, &str)] = &[(libc::EPFNOSUPPORT, "EPFNOSUPPORT")];
+#[cfg(not(unix))]
+const PLATFORM_ERRNO_NAMES: &[(i32, &str)] = &[];
+
+fn all_errno_names() -> impl Iterator<Item = &'static (i32, &'static str)> {
+    ERRNO_NAMES.iter().chain(PLATFORM_ERRNO_NAMES)
+}
+
 /// The symbolic name of an errno value (`EUNKNOWN` for one not in the table).
 pub fn errno_name(errno: i32) -> &'static str {
-    ERRNO_NAMES
-        .iter()
+    all_errno_names()
         .find(|(n, _)| *n == errno)
         .map_or("EUNKNOWN", |(_, name)| name)
 }
 
 /// The errno value of a symbolic name.
 pub fn errno_from_name(name: &str) -> Option<i32> {
-    ERRNO_NAMES.iter().find(|(_, n)| *n == name).map(|(errno, _)| *errno)
+    all_errno_names().find(|(_, n)| *n == name).map(|(errno, _)| *errno)
 }
 
 #[cfg(test)]

@@ -28,13 +28,7 @@ pub fn connect_unix(path: &Path, timeout: Option<Duration>) -> io::Result<UnixSt
     for (dst, &src) in addr.sun_path.iter_mut().zip(bytes) {
         *dst = src as libc::c_char;
     }
-    // SAFETY: plain socket(2) call; the result is checked before use.
-    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` is a freshly created descriptor that nothing else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let fd = unix_stream_socket()?;
     if let Some(t) = timeout {
         set_timeval_opt(&fd, libc::SO_SNDTIMEO, t)?;
     }
@@ -51,6 +45,36 @@ pub fn connect_unix(path: &Path, timeout: Option<Duration>) -> io::Result<UnixSt
     let stream = UnixStream::from(fd);
     stream.set_write_timeout(None)?;
     Ok(stream)
+}
+
+/// A close-on-exec AF_UNIX stream socket, atomically where the kernel allows it (Linux).
+#[cfg(target_os = "linux")]
+fn unix_stream_socket() -> io::Result<OwnedFd> {
+    // SAFETY: plain socket(2) call; the result is checked before use.
+    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a freshly created descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// A close-on-exec AF_UNIX stream socket. The BSDs' socket(2) on macOS has no SOCK_CLOEXEC:
+/// FD_CLOEXEC is set right after (as libuv does there).
+#[cfg(not(target_os = "linux"))]
+fn unix_stream_socket() -> io::Result<OwnedFd> {
+    // SAFETY: plain socket(2) call; the result is checked before use.
+    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a freshly created descriptor that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: fcntl(F_SETFD) on a descriptor we own.
+    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fd)
 }
 
 fn set_timeval_opt(fd: &OwnedFd, opt: libc::c_int, t: Duration) -> io::Result<()> {
@@ -99,14 +123,6 @@ pub fn send_all(stream: &UnixStream, mut data: &[u8]) -> io::Result<()> {
         data = &data[n as usize..];
     }
     Ok(())
-}
-
-/// An I/O failure on an open connection. A read or write timeout becomes ETIMEDOUT.
-pub fn io_error(err: &io::Error, context: &str) -> Error {
-    match err.kind() {
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Error::from_errno(libc::ETIMEDOUT, context),
-        _ => Error::from_io(err, context),
-    }
 }
 
 fn not_found(errno: i32, context: &str) -> Error {

@@ -4,9 +4,9 @@
 //! them and hands them to JS through a weak thread-safe function, which never keeps the process
 //! alive and never blocks (a full JS queue drops the batch and counts it).
 
-use super::error::IntoJs;
-use super::model::{device_config_from_js, device_to_js, JsDevice, JsDeviceConfig};
-use super::task::{spawn, Blocking};
+use crate::bindings::error::IntoJs;
+use crate::bindings::model::{device_config_from_js, device_to_js, JsDevice, JsDeviceConfig};
+use crate::bindings::task::{spawn, Blocking};
 use crate::device::{event_channel, DeviceEvent, DeviceOptions, Netns};
 use crate::error::Error;
 use crate::uapi::value::format_endpoint;
@@ -100,7 +100,7 @@ impl NativeDevice {
     ) -> napi::Result<NativeDevice, String> {
         let netns = match (options.netns_path, options.netns_fd) {
             (Some(_), Some(_)) => {
-                return Err(super::error::to_js(Error::invalid_argument(
+                return Err(crate::bindings::error::to_js(Error::invalid_argument(
                     "netns: give a path or a descriptor, not both",
                 )))
             }
@@ -155,7 +155,7 @@ impl NativeDevice {
                     std::thread::Builder::new()
                         .name(format!("wgkit-events-{}", inner.device().name()))
                         .spawn(move || forward_events(rx, tsfn, &stop, &dropped))
-                        .map_err(|e| super::error::to_js(Error::from_io(&e, "spawning the event thread")))?,
+                        .map_err(|e| crate::bindings::error::to_js(Error::from_io(&e, "spawning the event thread")))?,
                 )
             }
             _ => None,
