@@ -18,12 +18,21 @@ function addonWithout(drop: RegExp): Record<string, unknown> {
   return Object.fromEntries(Object.entries(real).filter(([name]) => !drop.test(name)));
 }
 
-// The facade as a macOS build of the addon would give it.
-vi.mock('../lib/binding.js', () => ({ default: withPlatformCheck(addonWithout(LINUX_ONLY), 'darwin') }));
+/** wgkit's public API over the real addon stripped as `platform`'s build has it. */
+async function wgkitAs(platform: string, drop: RegExp): Promise<typeof import('../lib/index.js')> {
+  vi.resetModules();
+  vi.doMock('../lib/binding.js', () => {
+    const addon = withPlatformCheck(addonWithout(drop), platform);
+    return { default: addon, hasNativeExport: (name: string) => Reflect.has(addon, name) };
+  });
+  try {
+    return await import('../lib/index.js');
+  } finally {
+    vi.doUnmock('../lib/binding.js');
+  }
+}
 
-const wgkit = await import('../lib/index.js');
-
-async function rejection(promise: Promise<unknown>): Promise<{ code?: unknown; message: string; name: string }> {
+async function rejection(promise: Promise<unknown>): Promise<{ code?: unknown; message: string; name: string; errno?: unknown }> {
   try {
     await promise;
   } catch (error) {
@@ -32,7 +41,9 @@ async function rejection(promise: Promise<unknown>): Promise<{ code?: unknown; m
   throw new Error('expected a rejection');
 }
 
-describe('a platform without the Linux-only exports', () => {
+describe('macOS: an addon without the Linux-only exports', async () => {
+  const wgkit = await wgkitAs('darwin', LINUX_ONLY);
+
   it('still generates and derives keys', () => {
     const priv = wgkit.Key.fromBase64('GHuMwljFfqd2a7cs6BaUOmHflK23zME8VNvC5B37S3k=', 'private');
     expect(priv.publicKey().toBase64()).toBe('aPxGwq8zERHQ3Q1cOZFdJ+cvJX5Ka4mLN38AyYKYF10=');
@@ -50,12 +61,29 @@ describe('a platform without the Linux-only exports', () => {
     );
   });
 
-  it('rejects listing kernel devices, and the client reports it', async () => {
+  it('the client manages userspace devices only, as wg does there', async () => {
     const client = new wgkit.WireGuardClient({ socketDir: '/nonexistent-wgpt' });
-    const error = await rejection(client.listDevices());
+    expect(await client.listDevices()).toEqual([]);
+    const error = await rejection(client.device('wgpt0'));
+    expect([error.code, error.errno, error.message]).toEqual(['ERR_WGKIT_DEVICE_NOT_FOUND', 'ENODEV', 'wgpt0: No such device']);
+  });
+});
+
+describe('Windows: an addon without the Unix-only exports either', async () => {
+  const wgkit = await wgkitAs('win32', new RegExp(`${LINUX_ONLY.source}|${UNIX_ONLY.source}`));
+
+  it('rejects listing devices with ERR_WGKIT_UNSUPPORTED_PLATFORM naming win32', async () => {
+    const error = await rejection(new wgkit.WireGuardClient().listDevices());
     expect(error.name).toBe('UnsupportedPlatformError');
     expect(error.code).toBe('ERR_WGKIT_UNSUPPORTED_PLATFORM');
-    expect(error.message).toMatch(/^Kernel WireGuard and rtnetlink is not available on darwin: /);
+    expect(error.message).toMatch(/^The userspace \(UAPI\) backend is not available on win32: wgkit implements it on Linux and macOS only\./);
+  });
+
+  it('still parses and writes configurations', () => {
+    const text = '[Interface]\nListenPort = 51820\nPrivateKey = GHuMwljFfqd2a7cs6BaUOmHflK23zME8VNvC5B37S3k=\n\n';
+    const { config } = wgkit.parseWgQuickConfig(text);
+    expect(config.interface.listenPort).toBe(51820);
+    expect(wgkit.formatWgQuickConfig(config)).toBe(text);
   });
 });
 

@@ -6,5 +6,11 @@
 import native from '../lib/native.cjs';
 import { withPlatformCheck } from './platform.js';
 
-export default withPlatformCheck(native);
+const checked = withPlatformCheck(native);
+export default checked;
+
+/** Whether this platform's addon has the export `name` (without throwing when it has not). */
+export function hasNativeExport(name: string): boolean {
+  return Reflect.has(checked, name);
+}
 export type * from '../lib/native.cjs';
