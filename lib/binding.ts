@@ -11,6 +11,6 @@ export default checked;
 
 /** Whether this platform's addon has the export `name` (without throwing when it has not). */
 export function hasNativeExport(name: string): boolean {
-  return Reflect.has(checked, name);
+  return Reflect.get(native, name) !== undefined;
 }
 export type * from '../lib/native.cjs';

@@ -43,17 +43,19 @@ export function unsupportedPlatform(capability: Capability, platform: string): U
 }
 
 /**
- * `addon`, where reading a platform-specific export that it lacks throws
+ * `addon`, where reading a platform-specific export that it lacks (the generated loader copies
+ * every name it was generated with, so a missing one reads as `undefined`) throws
  * `UnsupportedPlatformError` (`ERR_WGKIT_UNSUPPORTED_PLATFORM`). Other reads are unchanged.
  */
 export function withPlatformCheck<T extends object>(addon: T, platform: string = process.platform): T {
   return new Proxy(addon, {
     get(target, property, receiver) {
-      if (typeof property === 'string' && !Reflect.has(target, property)) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (value === undefined && typeof property === 'string') {
         const capability = capabilityOf(property);
         if (capability !== undefined) throw unsupportedPlatform(capability, platform);
       }
-      return Reflect.get(target, property, receiver);
+      return value;
     },
   });
 }

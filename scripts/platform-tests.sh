@@ -147,6 +147,16 @@ smoke_windows_x64() {
     # Node refuses Windows versions before 8.1; wine's default is older.
     wine winecfg -v win10 >/dev/null 2>&1 && touch "$WINEPREFIX/.wgkit-win10"
   fi
+  # wine 8 lacks bcryptprimitives.dll (ProcessPrng), which every Rust-built DLL imports and
+  # every Windows 10 has: a small stand-in (scripts/wine/bcryptprimitives.c) goes into this
+  # prefix only.
+  local shim="$WINEPREFIX/drive_c/windows/system32/bcryptprimitives.dll"
+  if [ ! -f "$shim" ] || [ scripts/wine/bcryptprimitives.c -nt "$shim" ]; then
+    cross_toolchain x86_64-pc-windows-gnu
+    python3 -m ziglang cc -target x86_64-windows-gnu -shared -O2 -o "$work/bcryptprimitives.dll" \
+      scripts/wine/bcryptprimitives.c -ladvapi32 || return 1
+    cp "$work/bcryptprimitives.dll" "$shim"
+  fi
   rm -f "$out"
   # node.exe's stdout must be a file under wine (a pipe gives EBADF at the first write).
   wine "$bin/node.exe" "Z:$PWD/scripts/platform-smoke.mjs" "Z:$pkg" "Z:$out" >"$work/win32-x64-msvc/stdout.txt" 2>&1
