@@ -33,7 +33,9 @@ step() {
   shift
   local start=$SECONDS rc=0
   echo "== platform: $name"
-  timeout --kill-after=10 "$STEP_TIMEOUT" "$@" || rc=$?
+  # The step runs in a fresh copy of this script (timeout cannot run a shell function), which
+  # timeout kills with its children when time is up.
+  timeout --kill-after=10 "$STEP_TIMEOUT" bash "$0" --step "$@" || rc=$?
   local took=$((SECONDS - start))
   if [ "$rc" -eq 0 ]; then
     summary+=("$(printf '%-44s %5ss  ok' "$name" "$took")")
@@ -93,13 +95,13 @@ cargo_test_linux_arm64() {
   cross_toolchain aarch64-unknown-linux-gnu
   CARGO_TARGET_DIR="$PWD/target/cross" \
     CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64-static -L /usr/aarch64-linux-gnu" \
-    cargo zigbuild test --quiet --lib --target aarch64-unknown-linux-gnu -p wgkit -- "${PORTABLE_TESTS[@]}"
+    cargo-zigbuild test --quiet --lib --target aarch64-unknown-linux-gnu -p wgkit -- "${PORTABLE_TESTS[@]}"
 }
 
 cargo_test_linux_x64_musl() {
   cross_toolchain x86_64-unknown-linux-musl
   CARGO_TARGET_DIR="$PWD/target/cross" \
-    cargo zigbuild test --quiet --lib --target x86_64-unknown-linux-musl -p wgkit -- "${PORTABLE_TESTS[@]}"
+    cargo-zigbuild test --quiet --lib --target x86_64-unknown-linux-musl -p wgkit -- "${PORTABLE_TESTS[@]}"
 }
 
 # The .node's dynamic dependencies are musl's libc.so and nothing else.
@@ -112,7 +114,7 @@ musl_needs_only_libc() {
 
 clippy_darwin() {
   cross_toolchain "$1"
-  CARGO_TARGET_DIR="$PWD/target/cross" cargo zigbuild clippy --quiet --target "$1" -p wgkit -- -D warnings
+  CARGO_TARGET_DIR="$PWD/target/cross" cargo-zigbuild clippy --quiet --target "$1" -p wgkit -- -D warnings
 }
 
 # A Mach-O dylib for the right CPU that exports the N-API module registration symbol.
@@ -163,6 +165,12 @@ smoke_windows_x64() {
   local rc=$?
   smoke_result "$out" && [ "$rc" -eq 0 ]
 }
+
+if [ "${1:-}" = --step ]; then
+  shift
+  "$@"
+  exit
+fi
 
 platforms=("$@")
 [ "${#platforms[@]}" -gt 0 ] || platforms=(linux-arm64-gnu linux-x64-musl linux-arm64-musl darwin-x64 darwin-arm64 win32-x64-msvc)

@@ -6,10 +6,12 @@
 //!
 //! What only Linux has (kernel WireGuard through generic netlink, rtnetlink, the embedded device
 //! on TUN with epoll and network namespaces) is behind `cfg(target_os = "linux")` here, at module
-//! granularity; everything else builds on every target.
+//! granularity; everything else builds on every target. The embedded device is built against
+//! glibc's libc types only for now (musl's `msghdr` and socket flags differ in width), so musl
+//! builds have kernel and rtnetlink support but no embedded device.
 
 pub mod aead;
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub mod device;
 pub mod error;
 pub mod keys;
@@ -17,7 +19,7 @@ pub mod model;
 #[cfg(target_os = "linux")]
 pub mod netlink;
 pub mod uapi;
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub mod userspace_device;
 
 mod bindings;

@@ -82,7 +82,8 @@ fn set_timeval_opt(fd: &OwnedFd, opt: libc::c_int, t: Duration) -> io::Result<()
     let t = t.max(Duration::from_micros(1));
     let tv = libc::timeval {
         tv_sec: t.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
-        tv_usec: t.subsec_micros() as libc::suseconds_t,
+        // Under a million: fits every C library's suseconds_t (i32 on macOS, i64 elsewhere).
+        tv_usec: t.subsec_micros() as _,
     };
     // SAFETY: `tv` is a valid timeval and its size is passed.
     let rc = unsafe {
