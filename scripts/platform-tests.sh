@@ -120,23 +120,28 @@ clippy_darwin() {
 # A Mach-O dylib for the right CPU that exports the N-API module registration symbol.
 macho_exports_napi() {
   local node="npm/$1/wgkit.$1.node" arch="$2"
-  file -b "$node" 2>/dev/null || true
-  llvm-objdump --macho --private-header "$node" | grep -Eq "MH_MAGIC_64 +$arch " || { echo "$node: not a Mach-O $arch file"; return 1; }
-  llvm-objdump --macho --exports-trie "$node" | grep -q ' _napi_register_module_v1$' || { echo "$node: no _napi_register_module_v1 export"; return 1; }
+  # Whole outputs first: `grep -q` would close the pipe early, and pipefail would see SIGPIPE.
+  local header exports
+  header=$(llvm-objdump --macho --private-header "$node") || return 1
+  exports=$(llvm-objdump --macho --exports-trie "$node") || return 1
+  grep -Eq "MH_MAGIC_64 +$arch " <<<"$header" || { echo "$node: not a Mach-O $arch file"; return 1; }
+  grep -q ' _napi_register_module_v1$' <<<"$exports" || { echo "$node: no _napi_register_module_v1 export"; return 1; }
   echo "$node: Mach-O $arch, exports _napi_register_module_v1"
 }
 
 # The DLL imports only Windows system DLLs (no libnode.dll, no node.exe import library) and
 # exports napi_register_module_v1.
 windows_dll_imports() {
-  local node="npm/win32-x64-msvc/wgkit.win32-x64-msvc.node" dlls
-  dlls=$(llvm-objdump -p "$node" | sed -n 's/^ *DLL Name: //p' | sort -u)
+  local node="npm/win32-x64-msvc/wgkit.win32-x64-msvc.node" headers dlls
+  headers=$(llvm-objdump -p "$node") || return 1
+  dlls=$(sed -n 's/^ *DLL Name: //p' <<<"$headers" | sort -u)
   echo "imports: $(echo "$dlls" | tr '\n' ' ')"
   if echo "$dlls" | grep -viE '^(kernel32|ntdll|ws2_32|advapi32|bcrypt|bcryptprimitives|userenv|iphlpapi|msvcrt|api-ms-win-[a-z0-9-]+)\.dll$'; then
     echo "unexpected DLL imports above"
     return 1
   fi
-  llvm-objdump -p "$node" | grep -q 'napi_register_module_v1' || { echo "no napi_register_module_v1 export"; return 1; }
+  grep -Eq '^ +[0-9]+ +0x[0-9a-f]+ +napi_register_module_v1$' <<<"$headers" || { echo "no napi_register_module_v1 export"; return 1; }
+  echo "exports napi_register_module_v1"
 }
 
 smoke_windows_x64() {
