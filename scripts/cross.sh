@@ -6,7 +6,8 @@
 # Uses plain `cargo zigbuild` (zig as the C compiler and linker; the napi CLI refuses gnu
 # Windows targets on Linux hosts) and installs what it needs itself: the Rust target
 # (rustup), zig and cargo-zigbuild (PyPI, in a venv under ~/.cache/wgkit-cross).
-# Cargo's output goes to target/cross so the host build in target/ is left alone.
+# Cargo's output goes to target/cross (or $WGKIT_CROSS_TARGET_DIR) so the host build in target/
+# is left alone.
 #
 # Windows is built for x86_64-pc-windows-gnu (MSVC's CRT and SDK are not reachable from
 # here). The addon resolves every napi_* function from the host process at run time
@@ -37,7 +38,7 @@ esac
 source scripts/cross-toolchain.sh
 cross_toolchain "$triple"
 
-export CARGO_TARGET_DIR="$PWD/target/cross"
+export CARGO_TARGET_DIR="${WGKIT_CROSS_TARGET_DIR:-$PWD/target/cross}"
 zig_target="$triple"
 case "$triple" in
   # glibc 2.17, the floor napi-rs's own cross toolchain uses.

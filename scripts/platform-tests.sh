@@ -93,14 +93,14 @@ smoke_linux_arm64() {
 cargo_test_linux_arm64() {
   cross_apt qemu-user-static libc6-arm64-cross || return 1
   cross_toolchain aarch64-unknown-linux-gnu
-  CARGO_TARGET_DIR="$PWD/target/cross" \
+  CARGO_TARGET_DIR="${WGKIT_CROSS_TARGET_DIR:-$PWD/target/cross}" \
     CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64-static -L /usr/aarch64-linux-gnu" \
     cargo-zigbuild test --quiet --lib --target aarch64-unknown-linux-gnu -p wgkit -- "${PORTABLE_TESTS[@]}"
 }
 
 cargo_test_linux_x64_musl() {
   cross_toolchain x86_64-unknown-linux-musl
-  CARGO_TARGET_DIR="$PWD/target/cross" \
+  CARGO_TARGET_DIR="${WGKIT_CROSS_TARGET_DIR:-$PWD/target/cross}" \
     cargo-zigbuild test --quiet --lib --target x86_64-unknown-linux-musl -p wgkit -- "${PORTABLE_TESTS[@]}"
 }
 
@@ -114,7 +114,7 @@ musl_needs_only_libc() {
 
 clippy_darwin() {
   cross_toolchain "$1"
-  CARGO_TARGET_DIR="$PWD/target/cross" cargo-zigbuild clippy --quiet --target "$1" -p wgkit -- -D warnings
+  CARGO_TARGET_DIR="${WGKIT_CROSS_TARGET_DIR:-$PWD/target/cross}" cargo-zigbuild clippy --quiet --target "$1" -p wgkit -- -D warnings
 }
 
 # A Mach-O dylib for the right CPU that exports the N-API module registration symbol.
