@@ -38,10 +38,10 @@ step() {
   timeout --kill-after=10 "$STEP_TIMEOUT" bash "$0" --step "$@" || rc=$?
   local took=$((SECONDS - start))
   if [ "$rc" -eq 0 ]; then
-    summary+=("$(printf '%-44s %5ss  ok' "$name" "$took")")
+    summary+=("$(printf '%-52s %5ss  ok' "$name" "$took")")
   else
     failures=$((failures + 1))
-    summary+=("$(printf '%-44s %5ss  FAILED (exit %s)' "$name" "$took" "$rc")")
+    summary+=("$(printf '%-52s %5ss  FAILED (exit %s)' "$name" "$took" "$rc")")
   fi
   return 0
 }

@@ -9,6 +9,8 @@ bash scripts/setup.sh
 # The other platforms' cross builds and emulated tests run in the background (at low CPU
 # priority, in their own process group) beside everything below; their exit status is checked
 # at the end. WGKIT_PLATFORM_TESTS: "none" skips them, or a list of platforms (default: all).
+# A cold run (toolchains cached in ~/.cache/wgkit-cross, no cargo cache in target/cross) took
+# 25 minutes at nice 19 on 2 shared cores; a warm one about 5 (mostly the two cargo tests).
 platform_log=target/platform-tests.log
 platform_pid=""
 if [ "${WGKIT_PLATFORM_TESTS:-}" != none ]; then
