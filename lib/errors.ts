@@ -31,6 +31,11 @@ export const ErrorCodes = {
   HOOK_FAILED: 'ERR_WGKIT_HOOK_FAILED',
   /** DNS servers were asked for and no `resolvconf` program exists. */
   DNS_UNAVAILABLE: 'ERR_WGKIT_DNS_UNAVAILABLE',
+  /**
+   * This platform has no implementation of the feature (kernel WireGuard, rtnetlink and the
+   * embedded TUN device are Linux-only; the UAPI client needs Unix sockets).
+   */
+  UNSUPPORTED_PLATFORM: 'ERR_WGKIT_UNSUPPORTED_PLATFORM',
   /** The operation was cancelled through an AbortSignal (Node's own code for aborts). */
   ABORTED: 'ABORT_ERR',
 } as const;
@@ -73,6 +78,7 @@ export class SystemError extends WgkitError {}
 export class PartiallyAppliedError extends WgkitError {}
 export class InterfaceExistsError extends WgkitError {}
 export class HookError extends WgkitError {}
+export class UnsupportedPlatformError extends WgkitError {}
 
 /** An operation cancelled through its AbortSignal; `name` is `AbortError` as on the web. */
 export class AbortError extends WgkitError {
@@ -134,6 +140,7 @@ const classByCode: Record<string, new (code: ErrorCode, message: string, options
   [ErrorCodes.INTERFACE_EXISTS]: InterfaceExistsError,
   [ErrorCodes.HOOK_FAILED]: HookError,
   [ErrorCodes.DNS_UNAVAILABLE]: BackendUnavailableError,
+  [ErrorCodes.UNSUPPORTED_PLATFORM]: UnsupportedPlatformError,
 };
 
 const knownCodes = new Set<string>(Object.values(ErrorCodes));
@@ -148,7 +155,7 @@ const TASK_ERROR = /^\[([A-Z0-9_]+)(?::([A-Z0-9]+))?\] ([\s\S]*)$/;
  * bug) is returned unchanged.
  */
 export function fromNative(error: unknown, field?: string): unknown {
-  if (!(error instanceof Error)) return error;
+  if (!(error instanceof Error) || error instanceof WgkitError) return error;
   if (error.name === 'AbortError') return new AbortError(undefined, { field, cause: error });
   const raw = (error as { code?: unknown }).code;
   let code: string | undefined;

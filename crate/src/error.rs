@@ -112,6 +112,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 /// The C library's description of an errno, as `strerror(3)` gives it.
+#[cfg(unix)]
 pub fn strerror(errno: i32) -> String {
     std::io::Error::from_raw_os_error(errno)
         .to_string()
@@ -119,6 +120,17 @@ pub fn strerror(errno: i32) -> String {
         .next()
         .unwrap_or_default()
         .to_string()
+}
+
+/// The C runtime's description of an errno. (On Windows `std::io::Error` takes the number as a
+/// Win32 error code, whose text is something else.)
+#[cfg(windows)]
+pub fn strerror(errno: i32) -> String {
+    // SAFETY: the CRT's strerror returns a NUL-terminated string (its "Unknown error" for an
+    // unknown number), valid until the next strerror call on this thread; it is copied at once.
+    unsafe { std::ffi::CStr::from_ptr(libc::strerror(errno)) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// errno values and their symbolic names, as Node reports them in `error.code`.
@@ -153,7 +165,6 @@ const ERRNO_NAMES: &[(i32, &str)] = &[
     (libc::EMSGSIZE, "EMSGSIZE"),
     (libc::EPROTONOSUPPORT, "EPROTONOSUPPORT"),
     (libc::EOPNOTSUPP, "EOPNOTSUPP"),
-    (libc::EPFNOSUPPORT, "EPFNOSUPPORT"),
     (libc::EAFNOSUPPORT, "EAFNOSUPPORT"),
     (libc::EADDRINUSE, "EADDRINUSE"),
     (libc::EADDRNOTAVAIL, "EADDRNOTAVAIL"),
@@ -168,22 +179,32 @@ const ERRNO_NAMES: &[(i32, &str)] = &[
     (libc::EALREADY, "EALREADY"),
     (libc::EINPROGRESS, "EINPROGRESS"),
     (libc::EPROTO, "EPROTO"),
-    (libc::EBADR, "EBADR"),
     (libc::ENOTCONN, "ENOTCONN"),
     (libc::ENODATA, "ENODATA"),
 ];
 
+/// errno names that only some C libraries define (not the Windows CRT).
+#[cfg(target_os = "linux")]
+const PLATFORM_ERRNO_NAMES: &[(i32, &str)] = &[(libc::EPFNOSUPPORT, "EPFNOSUPPORT"), (libc::EBADR, "EBADR")];
+#[cfg(all(unix, not(target_os = "linux")))]
+const PLATFORM_ERRNO_NAMES: &[(i32, &str)] = &[(libc::EPFNOSUPPORT, "EPFNOSUPPORT")];
+#[cfg(not(unix))]
+const PLATFORM_ERRNO_NAMES: &[(i32, &str)] = &[];
+
+fn all_errno_names() -> impl Iterator<Item = &'static (i32, &'static str)> {
+    ERRNO_NAMES.iter().chain(PLATFORM_ERRNO_NAMES)
+}
+
 /// The symbolic name of an errno value (`EUNKNOWN` for one not in the table).
 pub fn errno_name(errno: i32) -> &'static str {
-    ERRNO_NAMES
-        .iter()
+    all_errno_names()
         .find(|(n, _)| *n == errno)
         .map_or("EUNKNOWN", |(_, name)| name)
 }
 
 /// The errno value of a symbolic name.
 pub fn errno_from_name(name: &str) -> Option<i32> {
-    ERRNO_NAMES.iter().find(|(_, n)| *n == name).map(|(errno, _)| *errno)
+    all_errno_names().find(|(_, n)| *n == name).map(|(errno, _)| *errno)
 }
 
 #[cfg(test)]

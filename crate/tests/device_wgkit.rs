@@ -1,5 +1,8 @@
 //! wgkit ↔ wgkit through two network namespaces (needs root).
 
+// The embedded device: Linux with glibc only (crate/src/lib.rs).
+#![cfg(all(target_os = "linux", target_env = "gnu"))]
+
 mod common;
 
 use common::*;

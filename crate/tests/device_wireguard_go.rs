@@ -1,6 +1,9 @@
 //! wgkit ↔ Debian wireguard-go (configured with `wg set`), each side initiating (needs root,
 //! wireguard-go and wg).
 
+// The embedded device: Linux with glibc only (crate/src/lib.rs).
+#![cfg(all(target_os = "linux", target_env = "gnu"))]
+
 mod common;
 
 use common::*;

@@ -1,6 +1,9 @@
 //! Interface addresses in a throw-away namespace: add, list, delete for IPv4 and IPv6,
 //! EEXIST on a duplicate, ENODEV for a missing link (needs root).
 
+// Linux only (network namespaces, netlink, Debian's wg and wireguard-go).
+#![cfg(target_os = "linux")]
+
 mod rtnl_support;
 
 use rtnl_support::*;

@@ -1,6 +1,9 @@
 //! Link settings in throw-away namespaces: get, MTU, up/down, moving a link to another
 //! namespace by name, path and descriptor, the kind guard of delete (needs root).
 
+// Linux only (network namespaces, netlink, Debian's wg and wireguard-go).
+#![cfg(target_os = "linux")]
+
 mod rtnl_support;
 
 use rtnl_support::*;

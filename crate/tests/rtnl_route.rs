@@ -2,6 +2,9 @@
 //! metric, IPv4 and IPv6, default routes; `route get` with the route MTU and the link MTU,
 //! and with a fwmark (needs root).
 
+// Linux only (network namespaces, netlink, Debian's wg and wireguard-go).
+#![cfg(target_os = "linux")]
+
 mod rtnl_support;
 
 use rtnl_support::*;

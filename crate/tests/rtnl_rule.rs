@@ -2,6 +2,9 @@
 //! `not fwmark T table T` and `table main suppress_prefixlength 0`; add, list, duplicates,
 //! delete (needs root).
 
+// Linux only (network namespaces, netlink, Debian's wg and wireguard-go).
+#![cfg(target_os = "linux")]
+
 mod rtnl_support;
 
 use rtnl_support::*;

@@ -1,6 +1,9 @@
 //! Sysctls as a network namespace sees them, and the promise that no operation with a
 //! namespace target moves the calling thread (needs root).
 
+// Linux only (network namespaces, netlink, Debian's wg and wireguard-go).
+#![cfg(target_os = "linux")]
+
 mod rtnl_support;
 
 use rtnl_support::*;

@@ -4,6 +4,9 @@
 //! UAPI sockets are not per-namespace (/var/run/wireguard is shared), so every device name is
 //! unique to this process (`wgu<pid><tag>`).
 
+// Linux only (network namespaces, netlink, Debian's wg and wireguard-go).
+#![cfg(target_os = "linux")]
+
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::os::unix::net::{UnixListener, UnixStream};

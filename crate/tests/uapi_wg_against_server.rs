@@ -1,6 +1,9 @@
 //! Debian's `wg` manages a device served by our `UapiServer`, backed by an in-memory handler
 //! with wg's set semantics. Needs root (the socket lives in /var/run/wireguard) and `wg`.
 
+// Linux only (network namespaces, netlink, Debian's wg and wireguard-go).
+#![cfg(target_os = "linux")]
+
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;

@@ -5,6 +5,7 @@
 import type { WgConfig } from '../config/model.js';
 import { parseWgConfig } from '../config/wg.js';
 import { DeviceNotFoundError, ErrorCodes, throwIfAborted } from '../errors.js';
+import { hasNativeExport } from '../binding.js';
 import { KernelBackend } from './kernel-backend.js';
 import type { DeviceChange, DeviceInfo, DeviceType } from '../types.js';
 import type { Backend } from './backend.js';
@@ -39,7 +40,9 @@ export class WireGuardClient {
   readonly #backends: readonly Backend[];
 
   constructor(options: ClientOptions = {}) {
-    this.#backends = [new KernelBackend(options.netns), new UserspaceBackend(options.socketDir)];
+    // Kernel WireGuard exists on Linux only; elsewhere every device is a userspace one, as in wg.
+    const kernel = hasNativeExport('kernelListDevices') ? [new KernelBackend(options.netns)] : [];
+    this.#backends = [...kernel, new UserspaceBackend(options.socketDir)];
   }
 
   /** Names of all devices: kernel devices first, then userspace devices, as wg lists them. */

@@ -5,13 +5,19 @@
 //! items have no callers; the vitest suites exercise them.
 #![cfg_attr(test, allow(dead_code))]
 
-mod device;
+//!
+//! Every platform: keys and OS facts. Unix: the UAPI client (Unix sockets), with the device
+//! model and worker-pool tasks it shares with `linux`. Linux: kernel, rtnetlink, embedded
+//! device. What a platform lacks is not exported; `lib/platform.ts` reports it.
+
 mod error;
-mod kernel;
 mod keys;
+#[cfg(target_os = "linux")]
+mod linux;
+#[cfg(unix)]
 mod model;
-mod netstack;
-mod rtnl;
 mod system;
+#[cfg(unix)]
 mod task;
+#[cfg(unix)]
 mod uapi;

@@ -1,11 +1,12 @@
 //! The UAPI client: list, get and set userspace devices through their sockets, as wg does.
 
+use super::errno::io_error;
 use super::errno::{missing_errno, parse_errno, reply_error};
 use super::get_reply::read_get_reply;
 use super::lines::{Line, LineReader};
 use super::name::DEFAULT_SOCKET_DIR;
 use super::set_request::format_set_request;
-use super::socket::{has_device, io_error, list_devices, open_device, send_all};
+use super::socket::{has_device, list_devices, open_device, send_all};
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{Device, DeviceConfig};
 use std::io;

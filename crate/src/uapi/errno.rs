@@ -62,6 +62,14 @@ pub fn errno_for_error(err: &Error) -> i32 {
     }
 }
 
+/// An I/O failure on an open connection. A read or write timeout becomes ETIMEDOUT.
+pub fn io_error(err: &std::io::Error, context: &str) -> Error {
+    match err.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => Error::from_errno(libc::ETIMEDOUT, context),
+        _ => Error::from_io(err, context),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,7 +37,7 @@ pub fn read_get_reply<R: Read>(reader: &mut LineReader<R>, name: &str) -> Result
                 return Err(protocol(&context, "connection closed before the end of the reply"))
             }
             Ok(Line::TooLong) => return Err(protocol(&context, "reply line too long")),
-            Err(e) => return Err(super::socket::io_error(&e, &context)),
+            Err(e) => return Err(super::errno::io_error(&e, &context)),
         };
         if line.is_empty() {
             break;

@@ -21,19 +21,30 @@
 //! - The server reads and validates a whole `set=1` request before calling the handler; a
 //!   request cut short by EOF is not applied (EPROTO), where wireguard-go applies what it got.
 
+#[cfg(unix)]
 pub mod client;
 pub mod deadline;
 pub mod errno;
 pub mod get_reply;
 pub mod get_writer;
+#[cfg(unix)]
+#[path = "interface_index_unix.rs"]
+mod interface_index;
+#[cfg(windows)]
+#[path = "interface_index_windows.rs"]
+mod interface_index;
 pub mod lines;
 pub mod name;
+#[cfg(unix)]
 pub mod server;
 pub mod set_parser;
 pub mod set_request;
+#[cfg(unix)]
 pub mod socket;
 pub mod value;
 
+#[cfg(unix)]
 pub use client::{UapiClient, UapiConnection, DEFAULT_CONNECT_TIMEOUT, DEFAULT_IO_TIMEOUT};
 pub use name::{socket_path, validate_name, DEFAULT_SOCKET_DIR};
+#[cfg(unix)]
 pub use server::{UapiHandler, UapiServer, UapiServerOptions};

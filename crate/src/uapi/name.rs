@@ -49,7 +49,7 @@ pub fn socket_path(dir: &Path, name: &str) -> crate::error::Result<PathBuf> {
 }
 
 /// The device name of a directory entry, if it is `<name>.sock` with a non-empty name.
-pub(crate) fn name_from_socket_file(file_name: &str) -> Option<&str> {
+pub fn name_from_socket_file(file_name: &str) -> Option<&str> {
     file_name.strip_suffix(SOCKET_SUFFIX).filter(|n| !n.is_empty())
 }
 

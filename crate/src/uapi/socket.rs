@@ -28,13 +28,7 @@ pub fn connect_unix(path: &Path, timeout: Option<Duration>) -> io::Result<UnixSt
     for (dst, &src) in addr.sun_path.iter_mut().zip(bytes) {
         *dst = src as libc::c_char;
     }
-    // SAFETY: plain socket(2) call; the result is checked before use.
-    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` is a freshly created descriptor that nothing else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let fd = unix_stream_socket()?;
     if let Some(t) = timeout {
         set_timeval_opt(&fd, libc::SO_SNDTIMEO, t)?;
     }
@@ -53,12 +47,43 @@ pub fn connect_unix(path: &Path, timeout: Option<Duration>) -> io::Result<UnixSt
     Ok(stream)
 }
 
+/// A close-on-exec AF_UNIX stream socket, atomically where the kernel allows it (Linux).
+#[cfg(target_os = "linux")]
+fn unix_stream_socket() -> io::Result<OwnedFd> {
+    // SAFETY: plain socket(2) call; the result is checked before use.
+    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a freshly created descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// A close-on-exec AF_UNIX stream socket. The BSDs' socket(2) on macOS has no SOCK_CLOEXEC:
+/// FD_CLOEXEC is set right after (as libuv does there).
+#[cfg(not(target_os = "linux"))]
+fn unix_stream_socket() -> io::Result<OwnedFd> {
+    // SAFETY: plain socket(2) call; the result is checked before use.
+    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a freshly created descriptor that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: fcntl(F_SETFD) on a descriptor we own.
+    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fd)
+}
+
 fn set_timeval_opt(fd: &OwnedFd, opt: libc::c_int, t: Duration) -> io::Result<()> {
     // A zero timeval means "no timeout" to the kernel; use the smallest non-zero one instead.
     let t = t.max(Duration::from_micros(1));
     let tv = libc::timeval {
         tv_sec: t.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
-        tv_usec: t.subsec_micros() as libc::suseconds_t,
+        // Under a million: fits every C library's suseconds_t (i32 on macOS, i64 elsewhere).
+        tv_usec: t.subsec_micros() as _,
     };
     // SAFETY: `tv` is a valid timeval and its size is passed.
     let rc = unsafe {
@@ -129,14 +154,6 @@ pub fn send_all_by(stream: &UnixStream, mut data: &[u8], deadline: Option<Instan
         }
     }
     Ok(())
-}
-
-/// An I/O failure on an open connection. A read or write timeout becomes ETIMEDOUT.
-pub fn io_error(err: &io::Error, context: &str) -> Error {
-    match err.kind() {
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Error::from_errno(libc::ETIMEDOUT, context),
-        _ => Error::from_io(err, context),
-    }
 }
 
 fn not_found(errno: i32, context: &str) -> Error {

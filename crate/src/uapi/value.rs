@@ -1,9 +1,9 @@
 //! The value syntax of UAPI lines: decimal numbers, hex keys, numeric endpoints and
 //! allowed-IP prefixes, shared by the client and the server.
 
+use super::interface_index::interface_index;
 use crate::keys::Key;
 use crate::model::AllowedIp;
-use std::ffi::CString;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
 /// Unsigned decimal: ASCII digits only (no sign, no spaces), at most `max`. Leading zeros are
@@ -48,10 +48,7 @@ fn parse_zone(zone: &str) -> Option<u32> {
     if let Some(n) = parse_decimal(zone, u32::MAX as u64) {
         return Some(n as u32);
     }
-    let c = CString::new(zone).ok()?;
-    // SAFETY: `c` is a valid NUL-terminated string for the duration of the call.
-    let index = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    (index != 0).then_some(index)
+    interface_index(zone)
 }
 
 /// `ip:port`, `[v6]:port` or `[v6%scope]:port` (numeric scope), as wg writes endpoints.

@@ -6,7 +6,7 @@
 //! in chunks of up to [`READ_CHUNK`] bytes, so a busy stream costs one N-API call per chunk,
 //! not per segment.
 
-use super::error::to_js;
+use crate::bindings::error::to_js;
 use crate::device::netstack::{Interest, TcpBuffers, TcpListener, TcpStream, UdpSocket};
 use crate::device::{Netstack, NetstackOptions};
 use crate::error::{Error, ErrorCode};

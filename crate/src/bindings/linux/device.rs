@@ -4,10 +4,10 @@
 //! them and hands them to JS through a weak thread-safe function, which never keeps the process
 //! alive and never blocks (a full JS queue drops the batch and counts it).
 
-use super::error::IntoJs;
-use super::model::{device_config_from_js, device_to_js, JsDevice, JsDeviceConfig};
+use crate::bindings::error::IntoJs;
+use crate::bindings::model::{device_config_from_js, device_to_js, JsDevice, JsDeviceConfig};
 use super::netstack::{netstack_options_from_js, JsNetstackOptions, NativeNetstack};
-use super::task::{spawn, Blocking};
+use crate::bindings::task::{spawn, Blocking};
 use crate::device::{event_channel, Device, DeviceEvent, DeviceOptions, Netns, Netstack};
 use crate::error::Error;
 use crate::thread_guard::spawn_guarded;
@@ -132,7 +132,7 @@ impl NativeDevice {
     pub fn netstack(&self) -> napi::Result<NativeNetstack, String> {
         match &self.netstack {
             Some(n) => Ok(NativeNetstack::new(n.clone())),
-            None => Err(super::error::to_js(Error::invalid_argument(
+            None => Err(crate::bindings::error::to_js(Error::invalid_argument(
                 "This device has a TUN interface, not a netstack",
             ))),
         }
@@ -213,7 +213,7 @@ impl NativeDevice {
     ) -> napi::Result<NativeDevice, String> {
         let netns = match (options.netns_path, options.netns_fd) {
             (Some(_), Some(_)) => {
-                return Err(super::error::to_js(Error::invalid_argument(
+                return Err(crate::bindings::error::to_js(Error::invalid_argument(
                     "netns: give a path or a descriptor, not both",
                 )))
             }
@@ -272,7 +272,7 @@ impl NativeDevice {
                         move |thread, message| device.stop_after_panic(thread, message),
                         move || forward_events(rx, tsfn, &stop, &dropped),
                     )
-                    .map_err(|e| super::error::to_js(Error::from_io(&e, "spawning the event thread")))?,
+                    .map_err(|e| crate::bindings::error::to_js(Error::from_io(&e, "spawning the event thread")))?,
                 )
             }
             _ => None,

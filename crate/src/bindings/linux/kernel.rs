@@ -2,9 +2,9 @@
 //! client in `lib/client/`. Every call may target a network namespace; only a short-lived
 //! helper thread ever enters it.
 
-use super::error::IntoJs;
-use super::model::{device_config_from_js, device_to_js, JsDevice, JsDeviceConfig};
-use super::task::{spawn, Blocking};
+use crate::bindings::error::IntoJs;
+use crate::bindings::model::{device_config_from_js, device_to_js, JsDevice, JsDeviceConfig};
+use crate::bindings::task::{spawn, Blocking};
 use crate::model::Device;
 use crate::netlink::{list_devices, DeviceRef, LinkInfo, Links, NetnsTarget, WireguardNetlink};
 use napi::bindgen_prelude::{AbortSignal, AsyncTask, Either};

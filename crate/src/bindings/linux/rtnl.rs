@@ -6,7 +6,7 @@
 //! ERR_WGKIT_INVALID_ARGUMENT before anything is sent.
 
 use super::kernel::{netns_target, to_target};
-use super::task::{spawn, Blocking};
+use crate::bindings::task::{spawn, Blocking};
 use crate::error::{Error, Result};
 use crate::netlink::{
     sysctl, Address, Family, IpPrefix, LinkChange, LinkSettings, Route, RouteLookup, RouteSpec, Rtnl, Rule, RuleSpec,

@@ -1,0 +1,116 @@
+/**
+ * A platform's addon exports only what the platform can serve (crate/src/bindings: kernel,
+ * rtnetlink and the embedded device on Linux, the UAPI client on Unix). These tests load the
+ * real addon with those exports removed, as the macOS and Windows builds have it, and check
+ * that wgkit still imports, the portable functions still work, and the missing features fail
+ * with ERR_WGKIT_UNSUPPORTED_PLATFORM through the public API.
+ */
+import { createRequire } from 'node:module';
+import { describe, expect, it, vi } from 'vitest';
+import { capabilityOf, withPlatformCheck } from '../lib/platform.js';
+
+const LINUX_ONLY = /^(kernel|rtnl|sysctl|NativeDevice)/;
+const UNIX_ONLY = /^uapi/;
+
+/**
+ * The real addon with the exports matching `drop` missing, as the loader (lib/native.cjs) gives
+ * a build for another platform: it copies every name it was generated with from the binary, so
+ * a name the binary lacks is present and `undefined`.
+ */
+function addonWithout(drop: RegExp): Record<string, unknown> {
+  const real = createRequire(import.meta.url)('../lib/native.cjs') as Record<string, unknown>;
+  return Object.fromEntries(Object.entries(real).map(([name, value]) => [name, drop.test(name) ? undefined : value]));
+}
+
+/** wgkit's public API over the real addon stripped as `platform`'s build has it. */
+async function wgkitAs(platform: string, drop: RegExp): Promise<typeof import('../lib/index.js')> {
+  vi.resetModules();
+  vi.doMock('../lib/binding.js', () => {
+    const raw = addonWithout(drop);
+    return { default: withPlatformCheck(raw, platform), hasNativeExport: (name: string) => raw[name] !== undefined };
+  });
+  try {
+    return await import('../lib/index.js');
+  } finally {
+    vi.doUnmock('../lib/binding.js');
+  }
+}
+
+async function rejection(promise: Promise<unknown>): Promise<{ code?: unknown; message: string; name: string; errno?: unknown }> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as { code?: unknown; message: string; name: string };
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('macOS: an addon without the Linux-only exports', async () => {
+  const wgkit = await wgkitAs('darwin', LINUX_ONLY);
+
+  it('still generates and derives keys', () => {
+    const priv = wgkit.Key.fromBase64('GHuMwljFfqd2a7cs6BaUOmHflK23zME8VNvC5B37S3k=', 'private');
+    expect(priv.publicKey().toBase64()).toBe('aPxGwq8zERHQ3Q1cOZFdJ+cvJX5Ka4mLN38AyYKYF10=');
+    expect(wgkit.generatePrivateKey().publicKey().toBase64()).toMatch(/^[A-Za-z0-9+/]{43}=$/);
+  });
+
+  it('rejects creating the embedded device with ERR_WGKIT_UNSUPPORTED_PLATFORM', async () => {
+    const error = await rejection(wgkit.WireGuardDevice.create('wgpt0'));
+    expect(error).toBeInstanceOf(wgkit.UnsupportedPlatformError);
+    expect(error.code).toBe('ERR_WGKIT_UNSUPPORTED_PLATFORM');
+    expect(error.code).toBe(wgkit.ErrorCodes.UNSUPPORTED_PLATFORM);
+    expect(error.message).toBe(
+      'The embedded WireGuard device (TUN) is not available on darwin: wgkit implements it on Linux with glibc only. ' +
+        'A userspace tunnel without TUN (netstack) is planned for other platforms.',
+    );
+  });
+
+  it('the client manages userspace devices only, as wg does there', async () => {
+    const client = new wgkit.WireGuardClient({ socketDir: '/nonexistent-wgpt' });
+    expect(await client.listDevices()).toEqual([]);
+    const error = await rejection(client.device('wgpt0'));
+    expect([error.code, error.errno, error.message]).toEqual(['ERR_WGKIT_DEVICE_NOT_FOUND', 'ENODEV', 'wgpt0: No such device']);
+  });
+});
+
+describe('Windows: an addon without the Unix-only exports either', async () => {
+  const wgkit = await wgkitAs('win32', new RegExp(`${LINUX_ONLY.source}|${UNIX_ONLY.source}`));
+
+  it('rejects listing devices with ERR_WGKIT_UNSUPPORTED_PLATFORM naming win32', async () => {
+    const error = await rejection(new wgkit.WireGuardClient().listDevices());
+    expect(error.name).toBe('UnsupportedPlatformError');
+    expect(error.code).toBe('ERR_WGKIT_UNSUPPORTED_PLATFORM');
+    expect(error.message).toMatch(/^The userspace \(UAPI\) backend is not available on win32: wgkit implements it on Linux and macOS only\./);
+  });
+
+  it('still parses and writes configurations', () => {
+    const text = '[Interface]\nListenPort = 51820\nPrivateKey = GHuMwljFfqd2a7cs6BaUOmHflK23zME8VNvC5B37S3k=\n\n';
+    const { config } = wgkit.parseWgQuickConfig(text);
+    expect(config.interface.listenPort).toBe(51820);
+    expect(wgkit.formatWgQuickConfig(config)).toBe(text);
+  });
+});
+
+describe('withPlatformCheck', () => {
+  it('names the feature and the platform of a missing export, and passes everything else through', () => {
+    const addon = withPlatformCheck(addonWithout(UNIX_ONLY), 'win32') as Record<string, unknown>;
+    expect(() => addon.uapiListDevices).toThrow(
+      expect.objectContaining({
+        code: 'ERR_WGKIT_UNSUPPORTED_PLATFORM',
+        message: expect.stringMatching(/^The userspace \(UAPI\) backend is not available on win32: wgkit implements it on Linux and macOS only\./),
+      }),
+    );
+    expect(typeof addon.kernelListDevices).toBe('function');
+    // An export that no platform lacks reads as usual, even when absent.
+    expect(addon.noSuchExport).toBeUndefined();
+  });
+
+  it('classifies exports by feature', () => {
+    expect(capabilityOf('rtnlAddRoute')?.platforms).toBe('Linux');
+    expect(capabilityOf('NativeDevice')?.platforms).toBe('Linux with glibc');
+    expect(capabilityOf('NativeDevice')?.feature).toBe('The embedded WireGuard device (TUN)');
+    expect(capabilityOf('uapiGetDevice')?.platforms).toBe('Linux and macOS');
+    expect(capabilityOf('NativeKey')).toBeUndefined();
+    expect(capabilityOf('strerrorByName')).toBeUndefined();
+  });
+});

@@ -1,0 +1,154 @@
+// The portable smoke test that scripts/platform-tests.sh runs in another platform's official
+// Node (arm64 Linux under qemu, Windows x64 under wine):
+//   node platform-smoke.mjs PACKAGE_DIR RESULT_FILE
+// PACKAGE_DIR holds the package as installed (package.json, dist/, lib/native.cjs and
+// lib/wgkit.<platform>.node), so the generated loader picks the .node by itself. Results go
+// to RESULT_FILE (wine's node.exe cannot write to a pipe); the last line is
+// "N passed, M failed" and the exit status is 1 if anything failed.
+import { writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const [pkgArg, resultFile] = process.argv.slice(2);
+if (!pkgArg || !resultFile) {
+  console.error('usage: node platform-smoke.mjs PACKAGE_DIR RESULT_FILE');
+  process.exit(2);
+}
+const pkg = resolve(pkgArg);
+const requireFromPackage = createRequire(join(pkg, 'package.json'));
+const lines = [];
+let passed = 0;
+let failed = 0;
+const finish = () => {
+  lines.push(`${passed} passed, ${failed} failed`);
+  writeFileSync(resultFile, lines.join('\n') + '\n');
+  process.exitCode = failed === 0 ? 0 : 1;
+};
+
+async function check(name, fn) {
+  try {
+    await fn();
+    passed += 1;
+    lines.push(`ok   ${name}`);
+  } catch (error) {
+    failed += 1;
+    lines.push(`FAIL ${name}: ${error && error.stack ? error.stack : String(error)}`);
+  }
+}
+
+function equal(actual, expected, what) {
+  const a = JSON.stringify(actual);
+  const e = JSON.stringify(expected);
+  if (a !== e) throw new Error(`${what}: got ${a}, expected ${e}`);
+}
+
+let wgkit;
+try {
+  wgkit = await import(pathToFileURL(join(pkg, 'dist', 'index.js')).href);
+} catch (error) {
+  failed += 1;
+  lines.push(`FAIL import wgkit: ${error && error.stack ? error.stack : String(error)}`);
+  finish();
+  process.exit();
+}
+lines.push(`node ${process.version} ${process.platform}-${process.arch}`);
+
+const PRIV = 'GHuMwljFfqd2a7cs6BaUOmHflK23zME8VNvC5B37S3k=';
+const PUB = 'aPxGwq8zERHQ3Q1cOZFdJ+cvJX5Ka4mLN38AyYKYF10=';
+
+await check('the loader picked the package own .node', () => {
+  const native = requireFromPackage('./lib/native.cjs');
+  if (typeof native.NativeKey !== 'function') throw new Error('no NativeKey export');
+  const loaded = Object.keys(requireFromPackage.cache).filter((f) => f.endsWith('.node'));
+  if (loaded.length !== 1 || !loaded[0].startsWith(join(pkg, 'lib'))) throw new Error(`loaded ${JSON.stringify(loaded)}`);
+  lines.push(`     ${loaded[0]}`);
+});
+
+await check('public key of a known private key (X25519)', () => {
+  equal(wgkit.publicKey(PRIV).toBase64(), PUB, 'public key');
+});
+
+await check('generated keys: canonical base64, distinct, derivable', () => {
+  const a = wgkit.generatePrivateKey();
+  const b = wgkit.generatePrivateKey();
+  if (a.toBase64() === b.toBase64()) throw new Error('two generated keys are equal');
+  if (!/^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/.test(a.publicKey().toBase64())) throw new Error('bad public key');
+  equal(wgkit.Key.fromBase64(a.toBase64(), 'private').publicKey().toBase64(), a.publicKey().toBase64(), 'derived');
+  equal(wgkit.generatePresharedKey().toBase64().length, 44, 'preshared key length');
+});
+
+await check('hex round trip', () => {
+  const k = wgkit.Key.fromBase64(PUB);
+  equal(wgkit.Key.fromHex(k.toHex()).toBase64(), PUB, 'hex');
+});
+
+await check('a malformed key is ERR_WGKIT_INVALID_KEY', () => {
+  try {
+    wgkit.publicKey('not a key');
+  } catch (error) {
+    equal(error.code, 'ERR_WGKIT_INVALID_KEY', 'code');
+    return;
+  }
+  throw new Error('no error');
+});
+
+const CONFIG = `[Interface]
+PrivateKey = ${PRIV}
+ListenPort = 51820
+Address = 10.0.0.1/24, fd00::1/64
+MTU = 1420
+
+[Peer]
+PublicKey = ${PUB}
+AllowedIPs = 10.0.0.2/32, fd00::2/128
+Endpoint = 192.0.2.1:51820
+PersistentKeepalive = 25
+`;
+
+await check('wg-quick config: parse, write, parse again', () => {
+  const first = wgkit.parseWgQuickConfig(CONFIG).config;
+  const text = wgkit.formatWgQuickConfig(first);
+  const second = wgkit.parseWgQuickConfig(text).config;
+  equal(wgkit.formatWgQuickConfig(second), text, 'second write');
+  equal(first.interface.listenPort, 51820, 'listen port');
+  equal(first.peers.length, 1, 'peers');
+  if (!text.includes('PersistentKeepalive = 25')) throw new Error(`written config lacks keepalive:\n${text}`);
+});
+
+await check('an invalid config is ERR_WGKIT_INVALID_CONFIG with its line', () => {
+  try {
+    wgkit.parseWgQuickConfig('[Interface]\nListenPort = 70000\n');
+  } catch (error) {
+    equal(error.code, 'ERR_WGKIT_INVALID_CONFIG', 'code');
+    equal(error.problems[0].line, 2, 'line');
+    return;
+  }
+  throw new Error('no error');
+});
+
+await check('errno text from the C library (wg perror messages)', () => {
+  const native = requireFromPackage('./lib/native.cjs');
+  equal(native.strerrorByName('ENODEV'), 'No such device', 'ENODEV');
+  equal(native.strerrorByName('EACCES'), 'Permission denied', 'EACCES');
+  equal(native.strerrorByName('ENOPE'), null, 'unknown name');
+});
+
+const linux = process.platform === 'linux';
+await check(`the embedded device ${linux ? 'is exported' : 'is ERR_WGKIT_UNSUPPORTED_PLATFORM'}`, async () => {
+  const native = requireFromPackage('./lib/native.cjs');
+  equal(typeof native.NativeDevice, linux ? 'function' : 'undefined', 'NativeDevice export');
+  equal(typeof native.kernelGetDevice, linux ? 'function' : 'undefined', 'kernelGetDevice export');
+  equal(typeof native.uapiGetDevice, process.platform === 'win32' ? 'undefined' : 'function', 'uapiGetDevice export');
+  if (linux) return;
+  try {
+    await wgkit.WireGuardDevice.create('wgpt0');
+  } catch (error) {
+    equal(error.code, 'ERR_WGKIT_UNSUPPORTED_PLATFORM', 'code');
+    if (!error.message.includes(process.platform)) throw new Error(`message does not name the platform: ${error.message}`);
+    return;
+  }
+  throw new Error('no error');
+});
+
+finish();

