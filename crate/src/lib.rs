@@ -9,6 +9,8 @@ pub mod error;
 pub mod keys;
 pub mod model;
 pub mod netlink;
+#[cfg(target_os = "linux")]
+pub mod proxy;
 pub mod thread_guard;
 pub mod uapi;
 pub mod userspace_device;
