@@ -120,4 +120,10 @@ fn refuse(kind: Listener, mut s: TcpStream, e: &io::Error) {
     if kind == Listener::Http {
         let _ = http::respond(&mut s, 503, "Service Unavailable", &format!("{e}\n"));
     }
+    // Closing with the client's request unread would reset the connection (and could lose
+    // the answer): end our side, then take what has come, briefly.
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let _ = s.set_read_timeout(Some(super::POLL / 2));
+    let mut sink = [0u8; 4096];
+    let _ = std::io::Read::read(&mut s, &mut sink);
 }

@@ -162,7 +162,10 @@ fn split_fields(s: &str) -> std::result::Result<Vec<String>, String> {
             (field.to_string(), &rest[end..])
         };
         if field.is_empty() {
-            return Err("empty field".into());
+            return Err(match s.contains("::") {
+                true => "an IPv6 address must be in brackets".into(),
+                false => "empty field".into(),
+            });
         }
         fields.push(field);
         match after.strip_prefix(':') {
@@ -170,7 +173,7 @@ fn split_fields(s: &str) -> std::result::Result<Vec<String>, String> {
             None => break,
         }
         if fields.len() > 4 {
-            return Err("too many fields (IPv6 addresses go in brackets)".into());
+            return Err("too many fields (an IPv6 address must be in brackets)".into());
         }
     }
     Ok(fields)
@@ -296,11 +299,14 @@ mod tests {
             ("--http", "host:80", "`host' is not an IP address to listen on"),
             ("-L", "80:10.0.0.1", "wrong number of fields"),
             ("-L", "80:10.0.0.1:0", "a target port cannot be 0"),
+            ("-U", "::1:53:10.0.0.1:53", "an IPv6 address must be in brackets"),
             (
                 "-U",
-                "::1:53:10.0.0.1:53",
-                "too many fields (IPv6 addresses go in brackets)",
+                "fd00:1:2:3:4:5:6:7",
+                "too many fields (an IPv6 address must be in brackets)",
             ),
+            ("-L", "80::1:2", "an IPv6 address must be in brackets"),
+            ("-L", "80:a::2", "an IPv6 address must be in brackets"),
             ("-R", "[10.0.0.1]:80:a:1", "`[10.0.0.1]' is not an IPv6 address"),
             (
                 "--stdio",
