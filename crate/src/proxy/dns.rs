@@ -86,7 +86,17 @@ impl Resolver {
         let mut v6: Option<Answer> = None;
         let mut buf = vec![0u8; 4096];
         while v4.is_none() || v6.is_none() {
-            let (n, from) = sock.recv_from_until(&mut buf, Some(deadline))?;
+            let (n, from) = match sock.recv_from_until(&mut buf, Some(deadline)) {
+                Ok(r) => r,
+                // One family answered with addresses and the other did not in time: use them.
+                Err(e) if e.raw_os_error() == Some(libc::ETIMEDOUT) => match (v4.take(), v6.take()) {
+                    (Some(Answer::Addresses(a)), _) | (_, Some(Answer::Addresses(a))) if !a.is_empty() => {
+                        return Ok(Answer::Addresses(a))
+                    }
+                    _ => return Err(e),
+                },
+                Err(e) => return Err(e),
+            };
             if from != to {
                 continue;
             }

@@ -8,7 +8,11 @@ use super::{forward, health, http, socks5, Context};
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+
+/// Health requests answered at once.
+const HEALTH_REQUESTS: usize = 16;
 
 pub(crate) fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     let l = TcpListener::bind(addr)?;
@@ -47,6 +51,7 @@ fn listener_of(spec: &Spec) -> Option<Listener> {
 /// Serves `l` until the proxy stops; the listener is closed when this returns.
 pub(crate) fn serve(ctx: Arc<Context>, l: TcpListener, spec: Spec) {
     let local = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let health_busy = Arc::new(AtomicUsize::new(0));
     while !ctx.stopping() {
         if let Err(e) = wait_readable(&l) {
             ctx.log(&format!("{} {local}: {e}", spec.kind()));
@@ -74,12 +79,23 @@ pub(crate) fn serve(ctx: Arc<Context>, l: TcpListener, spec: Spec) {
             continue;
         }
         let started = match listener_of(&spec) {
+            // The health endpoint answers outside the connection limit (it must answer when
+            // the proxy is full), with a small limit of its own.
+            None if health_busy.load(Ordering::Relaxed) >= HEALTH_REQUESTS => {
+                let _ = s.set_write_timeout(Some(super::POLL));
+                let _ = http::respond(
+                    &mut { s },
+                    503,
+                    "Service Unavailable",
+                    "Too many health requests at once\n",
+                );
+                Ok(())
+            }
             None => {
-                // The health endpoint answers outside the connection limit: it must answer
-                // when the proxy is full.
-                let c = ctx.clone();
+                let (c, busy) = (ctx.clone(), Busy::take(&health_busy));
                 ctx.spawn("health", move || {
                     let _ = health::serve(&c, s);
+                    drop(busy);
                 })
                 .map(|_| ())
             }
@@ -126,4 +142,20 @@ fn refuse(kind: Listener, mut s: TcpStream, e: &io::Error) {
     let _ = s.set_read_timeout(Some(super::POLL / 2));
     let mut sink = [0u8; 4096];
     let _ = std::io::Read::read(&mut s, &mut sink);
+}
+
+/// One health request in progress (given back when dropped, even by a panic).
+struct Busy(Arc<AtomicUsize>);
+
+impl Busy {
+    fn take(n: &Arc<AtomicUsize>) -> Busy {
+        n.fetch_add(1, Ordering::Relaxed);
+        Busy(n.clone())
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }

@@ -226,7 +226,12 @@ impl Context {
     pub(crate) fn resolve_target(&self, t: &Target) -> io::Result<SocketAddr> {
         let ip = match &t.host {
             Host::Ip(ip) => *ip,
-            Host::Name(n) => self.resolver.resolve(n)?[0],
+            Host::Name(n) => self
+                .resolver
+                .resolve(n)?
+                .first()
+                .copied()
+                .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("`{n}' has no address")))?,
         };
         Ok(SocketAddr::new(ip, t.port))
     }
