@@ -31,7 +31,11 @@
 //!   Then [`Proxy::listeners`] / [`Proxy::ready_lines`] tell the bound addresses (port 0
 //!   becomes the port the system chose).
 //! * [`Proxy::stop`] closes the listeners, shuts down every open connection and waits for the
-//!   proxy's threads; [`Proxy::wait_stdio`] waits for a `--stdio` session to end.
+//!   proxy's threads (a connection still connecting to its target is waited for, up to
+//!   `connect_timeout`); [`Proxy::wait_stdio`] waits for a `--stdio` session to end.
+//! * [`Proxy::ready`] and [`Proxy::metrics`] give what `/readyz` and `/metrics` answer.
+//! * Threads: one per listener, two per TCP connection (three per UDP ASSOCIATE), one per `-U`
+//!   session; at most 256 KiB in flight per direction of a connection.
 //! * [`ProxyOptions`]: the connection limit (a connection past it is refused: SOCKS5 and `-L`
 //!   close it, HTTP answers 503, and the log says `Connection limit reached: N connections are
 //!   open`), timeouts, SOCKS5 credentials, the log sink, stdio streams.
