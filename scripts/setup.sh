@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 # it only in a private mount namespace with their own resolvconf.conf).
 APT_PACKAGES=(
   wireguard-tools wireguard-go iproute2 iputils-ping iperf3 socat netcat-openbsd tcpdump
-  qemu-system-x86 kmod cpio xz-utils ca-certificates python3 nftables openresolv util-linux
+  qemu-system-x86 kmod cpio xz-utils ca-certificates python3 nftables openresolv util-linux curl
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -18,6 +18,8 @@ pub mod keys;
 pub mod model;
 #[cfg(target_os = "linux")]
 pub mod netlink;
+#[cfg(target_os = "linux")]
+pub mod proxy;
 pub mod thread_guard;
 pub mod uapi;
 #[cfg(all(target_os = "linux", target_env = "gnu"))]

@@ -97,7 +97,7 @@ use boringtun::noise::rate_limiter::RateLimiter;
 use boringtun::x25519::{PublicKey, StaticSecret};
 use inner::Inner;
 use netns::NetnsHandle;
-pub use netstack::{Netstack, NetstackOptions};
+pub use netstack::{Netstack, NetstackOptions, TcpBuffers, TcpListener, TcpStream, UdpSocket};
 use parking_lot::{Condvar, Mutex, RwLock};
 use peer::Peer;
 use std::collections::HashMap;
