@@ -18,7 +18,7 @@ pub mod keys;
 pub mod model;
 #[cfg(target_os = "linux")]
 pub mod netlink;
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub mod proxy;
 pub mod thread_guard;
 pub mod uapi;

@@ -2,6 +2,9 @@
 //! ways checked by SHA-256, IPv6, UDP, refused connections, many connections at once, and a
 //! closed device waking its blocked users.
 
+// The embedded device: Linux with glibc only (crate/src/lib.rs).
+#![cfg(all(target_os = "linux", target_env = "gnu"))]
+
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;

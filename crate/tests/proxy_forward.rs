@@ -2,6 +2,9 @@
 //! checked by SHA-256 both ways and its single-stream throughput, `-U` with per-client
 //! sessions, `-R` from the peer to a host server, and `--stdio`.
 
+// The embedded device: Linux with glibc only (crate/src/lib.rs).
+#![cfg(all(target_os = "linux", target_env = "gnu"))]
+
 mod proxy_support;
 
 use proxy_support::*;

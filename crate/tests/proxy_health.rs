@@ -2,6 +2,9 @@
 //! connection limit, its argument errors, binding all or nothing, and `stop()` leaving no
 //! listener and no connection.
 
+// The embedded device: Linux with glibc only (crate/src/lib.rs).
+#![cfg(all(target_os = "linux", target_env = "gnu"))]
+
 mod proxy_support;
 
 use proxy_support::*;

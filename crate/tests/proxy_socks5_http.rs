@@ -3,6 +3,9 @@
 //! answer, TCP), username/password, UDP ASSOCIATE, HTTP CONNECT and an absolute-URI GET, and
 //! curl through both (curl is installed by scripts/setup.sh).
 
+// The embedded device: Linux with glibc only (crate/src/lib.rs).
+#![cfg(all(target_os = "linux", target_env = "gnu"))]
+
 mod proxy_support;
 
 use proxy_support::*;
