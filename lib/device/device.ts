@@ -132,6 +132,11 @@ export class WireGuardDevice extends EventEmitter<DeviceEventMap> {
     return device;
   }
 
+  /** The native device (for the proxy engine). @internal */
+  get nativeHandle(): NativeDevice {
+    return this.#native;
+  }
+
   /** The TCP/IP stack of a netstack device. @internal */
   get nativeNetstack(): NativeNetstack {
     return call(() => this.#native.netstack());

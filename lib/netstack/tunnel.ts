@@ -64,7 +64,7 @@ export class NetstackTunnel {
       });
     }
     const dns = (parsed.interface.dns ?? []).filter((d) => isIP(d) !== 0);
-    const name = options.name ?? `wgkit-ns${process.pid}-${counter++}`;
+    const name = options.name ?? `wgns${process.pid.toString(36)}-${(counter++).toString(36)}`;
     const device = await WireGuardDevice.createNetstack(
       name,
       {

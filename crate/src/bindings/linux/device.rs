@@ -205,6 +205,11 @@ impl NativeDevice {
 }
 
 impl NativeDevice {
+    /// The device and its stack, for a proxy (netstack devices only).
+    pub(crate) fn netstack_parts(&self) -> Option<(Arc<Device>, Netstack)> {
+        self.netstack.clone().map(|n| (self.inner.device().clone(), n))
+    }
+
     /// Converts the options, sets up the event forwarder and makes the device with `make`.
     fn start(
         options: JsDeviceOptions,

@@ -8,4 +8,6 @@ mod device;
 mod kernel;
 #[cfg(target_env = "gnu")]
 mod netstack;
+#[cfg(target_env = "gnu")]
+mod proxy;
 mod rtnl;
