@@ -69,6 +69,16 @@ pub(crate) fn apply(shared: &Shared, config: DeviceConfig) -> Result<()> {
     #[cfg(test)]
     let _armed = fault::arm(&shared.name);
     let staged = stage(&shared.state.read(), config, &mut prepared)?;
+    if staged.peers.len() > shared.max_peers {
+        return Err(Error::from_errno(
+            libc::E2BIG,
+            format!(
+                "Too many peers: the change would leave {} on the device, at most {} are allowed",
+                staged.peers.len(),
+                shared.max_peers
+            ),
+        ));
+    }
     // Fallible OS work last: once it has succeeded, nothing can fail.
     let new_sockets = match listen_port {
         Some(p) if p == 0 || p != cur_port => {
