@@ -6,9 +6,12 @@
 pub mod aead;
 pub mod device;
 pub mod error;
+mod heap_trim;
 pub mod keys;
 pub mod model;
 pub mod netlink;
+#[cfg(test)]
+mod scale_tests;
 pub mod thread_guard;
 pub mod uapi;
 pub mod userspace_device;
