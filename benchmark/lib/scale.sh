@@ -10,6 +10,10 @@
 proc_rss_kb() { awk '/^VmRSS/{print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 proc_cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{print int(($14+$15)*1000/hz)}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
+# Each step may take BENCH_SCALE_TIMEOUT seconds (default 300); a contender past it is reported
+# as failed with the time it ran.
+: "${BENCH_SCALE_TIMEOUT:=300}"
+
 # measure_scale ID N
 measure_scale() {
   local id=$1 n=$2 ifname="wk${RUN_ID}${C_INDEX[$1]}s" conf="$RUN_DIR/scale-$2.conf" pid t0 set_ms get_ms sync_ms
@@ -19,9 +23,12 @@ measure_scale() {
   pid=$START_PID
   sleep 0.5
   rss0=$(proc_rss_kb "$pid") cpu0=$(proc_cpu_ms "$pid") t0=$(now_ms)
-  if ! timeout 900 ip netns exec "$NS_A" wg setconf "$ifname" "$conf" 2>"$err"; then
+  timeout "$BENCH_SCALE_TIMEOUT" ip netns exec "$NS_A" wg setconf "$ifname" "$conf" 2>"$err"
+  local rc=$?
+  if ((rc)); then
     set_ms=$(($(now_ms) - t0))
-    emit kind=scale contender="$id" peers:="$n" ok:=false set_ms:="$set_ms" \
+    ((rc == 124)) && echo "stopped after $BENCH_SCALE_TIMEOUT s" >>"$err"
+    emit kind=scale contender="$id" peers:="$n" ok:=false set_ms:="$set_ms" rss_at_failure_kb:="$(proc_rss_kb "$pid")" \
       error="wg setconf: $(tail -1 "$err"); device log: $(tail -1 "$RUN_DIR/$id-scale-$n.log" 2>/dev/null)"
     printf '  %-12s %d peers: wg setconf failed after %d ms: %s\n' "$id" "$n" "$set_ms" "$(tail -1 "$err")" >&2
     stop_pid "$pid"
@@ -30,13 +37,13 @@ measure_scale() {
   set_ms=$(($(now_ms) - t0)) cpu1=$(proc_cpu_ms "$pid")
   sleep 2
   rss1=$(proc_rss_kb "$pid")
-  t0=$(now_ms); lines=$(timeout 900 ip netns exec "$NS_A" wg show "$ifname" dump | wc -l); get_ms=$(($(now_ms) - t0))
+  t0=$(now_ms); lines=$(timeout "$BENCH_SCALE_TIMEOUT" ip netns exec "$NS_A" wg show "$ifname" dump | wc -l); get_ms=$(($(now_ms) - t0))
   t0=$(now_ms)
-  if timeout 900 ip netns exec "$NS_A" wg syncconf "$ifname" "$conf" 2>>"$err"; then sync_ms=$(($(now_ms) - t0)); else sync_ms=null; fi
+  if timeout "$BENCH_SCALE_TIMEOUT" ip netns exec "$NS_A" wg syncconf "$ifname" "$conf" 2>>"$err"; then sync_ms=$(($(now_ms) - t0)); else sync_ms=null; fi
   local client_ms=null client_get_ms=null client_peers=null
-  if timeout 900 ip netns exec "$NS_A" wg setconf "$ifname" "$RUN_DIR/scale-empty.conf" 2>>"$err" \
-     && out=$(timeout 900 ip netns exec "$NS_A" node "$BENCH_DIR/lib/client-conf.mjs" "$REPO_DIR" "$ifname" "$conf" 2>>"$err"); then
-    client_ms=$(jq .set_ms <<<"$out") client_get_ms=$(jq .get_ms <<<"$out") client_peers=$(jq .peers <<<"$out")
+  if timeout "$BENCH_SCALE_TIMEOUT" ip netns exec "$NS_A" wg setconf "$ifname" "$RUN_DIR/scale-empty.conf" 2>>"$err" \
+     && out=$(timeout "$BENCH_SCALE_TIMEOUT" ip netns exec "$NS_A" node "$BENCH_DIR/lib/client-conf.mjs" "$REPO_DIR" "$ifname" "$conf" 2>>"$err"); then
+    client_ms=$(jq ".set_ms|round" <<<"$out") client_get_ms=$(jq ".get_ms|round" <<<"$out") client_peers=$(jq .peers <<<"$out")
   fi
   emit kind=scale contender="$id" peers:="$n" ok:=true set_ms:="$set_ms" set_cpu_ms:=$((cpu1 - cpu0)) get_ms:="$get_ms" \
     peers_read:=$((lines - 1)) syncconf_ms:="$sync_ms" rss_before_kb:="$rss0" rss_after_kb:="$rss1" \

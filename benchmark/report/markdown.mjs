@@ -72,7 +72,7 @@ export function markdown(s, m) {
     for (const c of s.scale) {
       out.push(c.ok
         ? `| ${label(s, c.contender)} | ${c.peers} | ${c.set_ms} | ${c.set_cpu_ms} | ${c.get_ms} | ${c.peers_read} | ${c.syncconf_ms ?? '–'} | ${c.client_set_ms === null ? '–' : fmt(c.client_set_ms, 0)} | ${c.rss_per_peer_bytes} | |`
-        : `| ${label(s, c.contender)} | ${c.peers} | – | – | – | – | – | – | – | failed: ${c.error} |`);
+        : `| ${label(s, c.contender)} | ${c.peers} | – | – | – | – | – | – | – | failed after ${c.set_ms ?? '?'} ms${c.rss_at_failure_kb ? ` at ${fmt(c.rss_at_failure_kb / 1024, 0)} MiB RSS` : ''}: ${c.error} |`);
     }
     out.push('');
   }

@@ -33,5 +33,6 @@ for (const id of ids) {
 if (s.handshake?.ok) lines.push('', `handshakes/s/core: ${fmt(s.handshake.full.per_second, 0)} complete, ${fmt(s.handshake.responder.per_second, 0)} responder; flood: ${fmt(s.handshake.flood.verified_per_second, 0)} verified + ${fmt(s.handshake.flood.cookie_replies_per_second, 0)} cookie replies /s`);
 if (s.eventRate?.ok) lines.push(`events into JS: ${fmt(s.eventRate.delivered_per_second, 0)}/s delivered (${s.eventRate.events_dropped} of ${s.eventRate.events_delivered + s.eventRate.events_dropped} dropped at the full queue)`);
 for (const c of s.control) if (c.ok) lines.push(`control ${c.contender} ${c.method}: apply ${fmt(c.set_ms, 0)} ms, read ${fmt(c.get_ms, 0)} ms (${c.peers_read} peers)`);
-lines.push('', `written: ${join(outDir, `${name}.md`)}, latest.json, latest.svg`);
+for (const c of s.scale) lines.push(c.ok ? `scale ${c.contender} ${c.peers}: setconf ${c.set_ms} ms, dump ${c.get_ms} ms, ${c.rss_per_peer_bytes} B/peer` : `scale ${c.contender} ${c.peers}: failed: ${c.error}`);
+lines.push('', `written: ${join(outDir, `${name}.md`)}, ${name}.json, ${name}.svg`);
 console.log(lines.join('\n'));

@@ -17,6 +17,10 @@ use std::time::Duration;
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one read or write may block by default.
 pub const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(30);
+/// What the wait for a set's reply gains per peer in the request: a device builds a tunnel (a
+/// Diffie-Hellman) and may start a handshake (two more) for each new one, so 100,000 new peers
+/// take many seconds of CPU, more on a busy machine.
+pub const REPLY_TIMEOUT_PER_PEER: Duration = Duration::from_millis(1);
 /// The longest reply line the client accepts (real lines are under 100 bytes).
 pub const MAX_REPLY_LINE: usize = 4096;
 
@@ -86,6 +90,7 @@ impl UapiClient {
         let read_half = stream.try_clone().map_err(|e| Error::from_io(&e, &context))?;
         Ok(UapiConnection {
             name: name.to_string(),
+            io_timeout: self.io_timeout,
             stream,
             reader: LineReader::new(read_half, MAX_REPLY_LINE),
         })
@@ -105,6 +110,8 @@ impl UapiClient {
 /// One open UAPI connection. After an error the connection should be dropped.
 pub struct UapiConnection {
     name: String,
+    /// The client's timeout for one read or write (a set's reply may wait longer).
+    io_timeout: Option<Duration>,
     stream: UnixStream,
     reader: LineReader<UnixStream>,
 }
@@ -136,7 +143,16 @@ impl UapiConnection {
             }
             return Err(io_error(&e, &context));
         }
-        read_status(&mut self.reader, &context)?
+        if let Some(base) = self.io_timeout {
+            // Socket options are the socket's: the reader's descriptor waits as long.
+            let per_peer = REPLY_TIMEOUT_PER_PEER.saturating_mul(config.peers.len().min(u32::MAX as usize) as u32);
+            self.stream
+                .set_read_timeout(Some(base.saturating_add(per_peer)))
+                .map_err(|e| io_error(&e, &context))?;
+        }
+        let status = read_status(&mut self.reader, &context)?;
+        self.stream.set_read_timeout(self.io_timeout).map_err(|e| io_error(&e, &context))?;
+        status
     }
 }
 
