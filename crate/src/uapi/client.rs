@@ -151,7 +151,9 @@ impl UapiConnection {
                 .map_err(|e| io_error(&e, &context))?;
         }
         let status = read_status(&mut self.reader, &context)?;
-        self.stream.set_read_timeout(self.io_timeout).map_err(|e| io_error(&e, &context))?;
+        self.stream
+            .set_read_timeout(self.io_timeout)
+            .map_err(|e| io_error(&e, &context))?;
         status
     }
 }
@@ -278,6 +280,58 @@ mod tests {
         assert_eq!(e.errno, Some(libc::ETIMEDOUT));
         assert!(start.elapsed() < Duration::from_secs(5));
         drop(listener);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A set's reply may take longer than one I/O timeout: the wait grows with its peers.
+    #[test]
+    fn a_large_set_waits_longer_for_its_reply() {
+        use crate::keys::Key;
+        use crate::model::PeerConfig;
+        let dir = temp_dir("big-set");
+        let path = dir.join("slow.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let server = std::thread::spawn(move || {
+            let mut served = Vec::new();
+            for _ in 0..2 {
+                let (mut s, _) = listener.accept().unwrap();
+                let mut request = Vec::new();
+                let mut buf = [0u8; 65536];
+                while !request.ends_with(b"\n\n") {
+                    let n = s.read(&mut buf).unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                }
+                // Longer than the I/O timeout, shorter than it plus 1 ms for each of 1000 peers.
+                std::thread::sleep(Duration::from_millis(600));
+                let _ = s.write_all(b"errno=0\n\n");
+                served.push(request.len());
+            }
+            served
+        });
+        let client = UapiClient::new()
+            .with_socket_dir(&dir)
+            .with_io_timeout(Some(Duration::from_millis(200)));
+        let many = DeviceConfig {
+            peers: (0..1000u32)
+                .map(|i| {
+                    let mut k = [7u8; 32];
+                    k[..4].copy_from_slice(&i.to_le_bytes());
+                    PeerConfig::new(Key::from_bytes(k))
+                })
+                .collect(),
+            ..Default::default()
+        };
+        client.set_device("slow", &many).unwrap();
+        let one = DeviceConfig {
+            listen_port: Some(1),
+            ..Default::default()
+        };
+        let e = client.set_device("slow", &one).unwrap_err();
+        assert_eq!(e.errno, Some(libc::ETIMEDOUT));
+        assert_eq!(server.join().unwrap().len(), 2);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
