@@ -19,7 +19,7 @@
 //! streams in), so thousands of idle connections leave room for `wg show`; wireguard-go serves
 //! it with 2000 idle connections open, and so does this server.
 //! Deadlines do not restart per byte: from its first byte a whole request must arrive within the
-//! request timeout (10 s), and a whole reply must be taken within the write timeout (10 s); a
+//! request timeout (10 s, plus a second per MiB received: `deadline.rs`), and a whole reply must be taken within the write timeout (10 s); a
 //! trickling client is cut off then (the connection closes). Between requests a connection may
 //! stay silent for the idle timeout (60 s). A connection over the limit, or one the OS gives no
 //! thread, is closed at once and an error line goes to stderr (at most one a second). Threads
