@@ -495,8 +495,16 @@ fn serve_connection(stream: &UnixStream, shared: &Shared) {
             b"get=1" => match reader.read_byte() {
                 Ok(Some(b'\n')) => match call(shared, |h| h.get()) {
                     Ok(device) => {
+                        let large = device.peers.len() >= crate::heap_trim::TRIM_FROM_PEERS;
                         let text = format_get_reply(&device);
-                        if send_all_by(stream, text.as_bytes(), reply_deadline()).is_err() {
+                        drop(device);
+                        let sent = send_all_by(stream, text.as_bytes(), reply_deadline());
+                        drop(text);
+                        if large {
+                            // The snapshot and its text were as large as the peer table.
+                            crate::heap_trim::release_free_memory();
+                        }
+                        if sent.is_err() {
                             return;
                         }
                         continue;
