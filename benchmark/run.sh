@@ -1,29 +1,34 @@
 #!/usr/bin/env bash
-# npm run bench [-- --quick] [-- --runs N --seconds S --pings N --peers N --skip-control --skip-handshake]
+# npm run bench [-- --quick] [-- --runs N --seconds S --pings N --peers N --scale "10000 100000" --skip-control --skip-handshake --skip-scale]
 # Installs what is missing, builds what changed, runs every contender in two private network
 # namespaces, and writes benchmark/results/latest.{md,json,svg}. Needs root (netns, TUN).
 # Environment: BENCH_CONTENDERS="wgkit wggo-debian ..." selects contenders; BENCH_KEEP=1 keeps the scratch dir.
+# --scale lists the peer counts of the scale section (default 10k, 100k, 1M; --quick: 10k);
+# --results NAME writes benchmark/results/NAME.* instead of latest.* (for a partial run).
 set -uo pipefail
 
 LIB="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib"
-for f in common contenders install netns tunnel throughput latency handshake controlplane jsboundary; do
+for f in common contenders install netns tunnel throughput latency handshake controlplane jsboundary scale; do
   # shellcheck source=/dev/null
   source "$LIB/$f.sh"
 done
 
 BENCH_RUNS=3 BENCH_SECONDS=10 BENCH_PINGS=200 BENCH_PEERS=10000 BENCH_HS_SECONDS=3 MODE=full
-DO_CONTROL=1 DO_HANDSHAKE=1 DO_THROUGHPUT=1
+DO_CONTROL=1 DO_HANDSHAKE=1 DO_THROUGHPUT=1 DO_SCALE=1 BENCH_SCALE="10000 100000 1000000" BENCH_RESULTS=latest
 while (($#)); do
   case $1 in
-    --quick) MODE=quick BENCH_RUNS=1 BENCH_SECONDS=3 BENCH_PINGS=100 BENCH_HS_SECONDS=1 ;;
+    --quick) MODE=quick BENCH_RUNS=1 BENCH_SECONDS=3 BENCH_PINGS=100 BENCH_HS_SECONDS=1 BENCH_SCALE=10000 ;;
     --runs) BENCH_RUNS=$2; shift ;;
     --seconds) BENCH_SECONDS=$2; shift ;;
     --pings) BENCH_PINGS=$2; shift ;;
     --peers) BENCH_PEERS=$2; shift ;;
+    --scale) BENCH_SCALE=$2; shift ;;
+    --results) BENCH_RESULTS=$2; shift ;;
     --skip-control) DO_CONTROL=0 ;;
+    --skip-scale) DO_SCALE=0 ;;
     --skip-handshake) DO_HANDSHAKE=0 ;;
     --skip-throughput) DO_THROUGHPUT=0 ;;
-    -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
     *) echo "unknown option: $1" >&2; exit 2 ;;
   esac
   shift
@@ -75,8 +80,13 @@ if ((DO_CONTROL)); then
   measure_controlplane_kernel
 fi
 
+if ((DO_SCALE)); then
+  log "scale: $BENCH_SCALE peers (endpoint, keepalive, 2 allowed IPs, a third with preshared keys)"
+  measure_scale_all
+fi
+
 record_contenders
 emit kind=settings_end finished="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 mkdir -p "$RESULTS_DIR"
-cp "$RAW" "$RESULTS_DIR/latest.raw.jsonl"
-node "$BENCH_DIR/report/report.mjs" "$RAW" "$RESULTS_DIR"
+cp "$RAW" "$RESULTS_DIR/$BENCH_RESULTS.raw.jsonl"
+node "$BENCH_DIR/report/report.mjs" "$RAW" "$RESULTS_DIR" "$BENCH_RESULTS"

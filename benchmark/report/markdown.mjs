@@ -65,6 +65,17 @@ export function markdown(s, m) {
       : `| ${label(s, c.contender)} | ${c.method} | – | – | – | – | failed: ${c.error} |`);
   }
   out.push('');
+  if (s.scale?.length) {
+    out.push('## Scale (one device, N peers)', '');
+    out.push('Each peer has an endpoint, a persistent keepalive (so each starts a handshake at once) and two allowed IPs, every third a preshared key; the interface has a private key (`benchmark/lib/gen-scale-peers.mjs`). Fresh device per contender and size. apply = `wg setconf` wall-clock ms (and the device\'s CPU ms for it: the machine may be shared, CPU time is steadier); read = `wg show NAME dump`; syncconf = `wg syncconf` of the same file; client = `WireGuardClient.setConf()` on the emptied device. RSS/peer = (VmRSS 2 s after the apply − VmRSS before) / N.', '');
+    out.push('| contender | peers | apply ms | apply CPU ms | read ms | peers read | syncconf ms | client apply ms | RSS/peer B | |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+    for (const c of s.scale) {
+      out.push(c.ok
+        ? `| ${label(s, c.contender)} | ${c.peers} | ${c.set_ms} | ${c.set_cpu_ms} | ${c.get_ms} | ${c.peers_read} | ${c.syncconf_ms ?? '–'} | ${c.client_set_ms === null ? '–' : fmt(c.client_set_ms, 0)} | ${c.rss_per_peer_bytes} | |`
+        : `| ${label(s, c.contender)} | ${c.peers} | – | – | – | – | – | – | – | failed after ${c.set_ms ?? '?'} ms${c.rss_at_failure_kb ? ` at ${fmt(c.rss_at_failure_kb / 1024, 0)} MiB RSS` : ''}: ${c.error} |`);
+    }
+    out.push('');
+  }
   out.push('## JS boundary (N-API calls per data packet)', '');
   const j = s.jsBoundary;
   if (j?.ok) {

@@ -1,5 +1,5 @@
 // Builds latest.json, latest.md and latest.svg from the raw records and prints a console summary.
-// Usage: node report.mjs RAW.jsonl RESULTS_DIR
+// Usage: node report.mjs RAW.jsonl RESULTS_DIR [NAME]  (writes NAME.{json,md,svg}, default latest)
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { machine } from './machine.mjs';
@@ -8,13 +8,13 @@ import { fmt } from './stats.mjs';
 import { summarize } from './summarize.mjs';
 import { svg } from './svg.mjs';
 
-const [rawFile, outDir] = process.argv.slice(2);
+const [rawFile, outDir, name = 'latest'] = process.argv.slice(2);
 const records = readFileSync(rawFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
 const m = machine();
 const s = summarize(records);
-writeFileSync(join(outDir, 'latest.json'), JSON.stringify({ machine: m, ...s }, null, 2) + '\n');
-writeFileSync(join(outDir, 'latest.md'), markdown(s, m));
-writeFileSync(join(outDir, 'latest.svg'), svg(s, m));
+writeFileSync(join(outDir, `${name}.json`), JSON.stringify({ machine: m, ...s }, null, 2) + '\n');
+writeFileSync(join(outDir, `${name}.md`), markdown(s, m));
+writeFileSync(join(outDir, `${name}.svg`), svg(s, m));
 
 const lines = ['', `wgkit benchmark — ${m.cpu}, ${m.cores} cores, kernel ${m.kernel}, ${s.settings.mode} mode`, ''];
 const ids = s.contenders.map((c) => c.id);
@@ -33,5 +33,6 @@ for (const id of ids) {
 if (s.handshake?.ok) lines.push('', `handshakes/s/core: ${fmt(s.handshake.full.per_second, 0)} complete, ${fmt(s.handshake.responder.per_second, 0)} responder; flood: ${fmt(s.handshake.flood.verified_per_second, 0)} verified + ${fmt(s.handshake.flood.cookie_replies_per_second, 0)} cookie replies /s`);
 if (s.eventRate?.ok) lines.push(`events into JS: ${fmt(s.eventRate.delivered_per_second, 0)}/s delivered (${s.eventRate.events_dropped} of ${s.eventRate.events_delivered + s.eventRate.events_dropped} dropped at the full queue)`);
 for (const c of s.control) if (c.ok) lines.push(`control ${c.contender} ${c.method}: apply ${fmt(c.set_ms, 0)} ms, read ${fmt(c.get_ms, 0)} ms (${c.peers_read} peers)`);
-lines.push('', `written: ${join(outDir, 'latest.md')}, latest.json, latest.svg`);
+for (const c of s.scale) lines.push(c.ok ? `scale ${c.contender} ${c.peers}: setconf ${c.set_ms} ms, dump ${c.get_ms} ms, ${c.rss_per_peer_bytes} B/peer` : `scale ${c.contender} ${c.peers}: failed: ${c.error}`);
+lines.push('', `written: ${join(outDir, `${name}.md`)}, ${name}.json, ${name}.svg`);
 console.log(lines.join('\n'));

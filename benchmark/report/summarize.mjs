@@ -50,9 +50,10 @@ export function summarize(records) {
   }
   const handshake = records.find((r) => r.kind === 'handshake') ?? null;
   const control = records.filter((r) => r.kind === 'control');
+  const scale = records.filter((r) => r.kind === 'scale');
   const jsBoundary = records.find((r) => r.kind === 'js_boundary') ?? null;
   const eventRate = records.find((r) => r.kind === 'event_rate') ?? null;
   const settings = records.find((r) => r.kind === 'settings') ?? {};
   const finished = records.find((r) => r.kind === 'settings_end')?.finished ?? null;
-  return { settings: { ...settings, finished }, contenders, throughput, latency, handshake, control, jsBoundary, eventRate };
+  return { settings: { ...settings, finished }, contenders, throughput, latency, handshake, control, scale, jsBoundary, eventRate };
 }

@@ -14,12 +14,15 @@ pub mod aead;
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub mod device;
 pub mod error;
+mod heap_trim;
 pub mod keys;
 pub mod model;
 #[cfg(target_os = "linux")]
 pub mod netlink;
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub mod proxy;
+#[cfg(all(test, target_os = "linux", target_env = "gnu"))]
+mod scale_tests;
 pub mod thread_guard;
 pub mod uapi;
 #[cfg(all(target_os = "linux", target_env = "gnu"))]

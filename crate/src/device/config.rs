@@ -54,6 +54,17 @@ pub(crate) fn normalize_endpoint(ep: SocketAddr) -> SocketAddr {
 /// cannot fail. Until the swap nothing the device uses has changed, so any error (or a panic)
 /// before it leaves the device exactly as it was.
 pub(crate) fn apply(shared: &Shared, config: DeviceConfig) -> Result<()> {
+    let large = config.peers.len() >= crate::heap_trim::TRIM_FROM_PEERS;
+    let result = apply_change(shared, config);
+    if large {
+        // The parsed change and the replaced tables are gone (or, on an error, the staged
+        // ones): give their memory back.
+        crate::heap_trim::release_free_memory();
+    }
+    result
+}
+
+fn apply_change(shared: &Shared, config: DeviceConfig) -> Result<()> {
     validate(&config)?;
     let _serial = shared.apply_lock.lock();
     let (cur_port, cur_mark) = {
@@ -69,6 +80,16 @@ pub(crate) fn apply(shared: &Shared, config: DeviceConfig) -> Result<()> {
     #[cfg(test)]
     let _armed = fault::arm(&shared.name);
     let staged = stage(&shared.state.read(), config, &mut prepared)?;
+    if staged.peers.len() > shared.max_peers {
+        return Err(Error::from_errno(
+            libc::E2BIG,
+            format!(
+                "Too many peers: the change would leave {} on the device, at most {} are allowed",
+                staged.peers.len(),
+                shared.max_peers
+            ),
+        ));
+    }
     // Fallible OS work last: once it has succeeded, nothing can fail.
     let new_sockets = match listen_port {
         Some(p) if p == 0 || p != cur_port => {
@@ -115,12 +136,51 @@ pub(crate) fn apply(shared: &Shared, config: DeviceConfig) -> Result<()> {
     Ok(())
 }
 
+/// Below this many first keepalives one thread sends them all.
+const PARALLEL_KEEPALIVES_FROM: usize = 512;
+/// At most this many threads build first keepalives.
+const MAX_KEEPALIVE_THREADS: usize = 8;
+
 /// As the kernel does: turning persistent keepalive on sends one at once (which starts a
-/// handshake when there is no session).
+/// handshake when there is no session). Each is a handshake initiation for a new peer (two
+/// Diffie-Hellmans, about 60 µs), so a change that adds many such peers builds them on every
+/// core, each thread with its own send batch.
 fn send_first_keepalives(shared: &Shared, peers: &[Arc<Peer>]) {
     if peers.is_empty() {
         return;
     }
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let threads = cores
+        .min(MAX_KEEPALIVE_THREADS)
+        .min(peers.len() / (PARALLEL_KEEPALIVES_FROM / 2))
+        .max(1);
+    if peers.len() < PARALLEL_KEEPALIVES_FROM || threads < 2 {
+        return send_keepalives_on_this_thread(shared, peers);
+    }
+    let chunk = peers.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = peers
+            .chunks(chunk)
+            .map(|part| {
+                let spawned = std::thread::Builder::new()
+                    .name("wgkit-keepalive".into())
+                    .spawn_scoped(s, move || send_keepalives_on_this_thread(shared, part));
+                (part, spawned.ok())
+            })
+            .collect();
+        for (part, handle) in handles {
+            match handle.map(|h| h.join()) {
+                Some(Ok(())) => {}
+                // Not started (a process at its thread limit), or it panicked: done here (a
+                // peer it had already sent to has its initiation pending, so it sends nothing
+                // again).
+                _ => send_keepalives_on_this_thread(shared, part),
+            }
+        }
+    });
+}
+
+fn send_keepalives_on_this_thread(shared: &Shared, peers: &[Arc<Peer>]) {
     let mut io = Io::new(shared, 0);
     let mut buf = vec![0u8; 256];
     for peer in peers {

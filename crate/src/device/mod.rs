@@ -115,6 +115,8 @@ use udp::Sockets;
 pub const HANDSHAKE_RATE_LIMIT: u64 = 100;
 /// The timer tick.
 pub const TIMER_TICK: Duration = Duration::from_millis(250);
+/// The most peers a device holds by default: the kernel's `MAX_PEERS_PER_DEVICE` (2^20).
+pub const MAX_PEERS: usize = 1 << 20;
 /// Default MTU (wireguard-go's and wg-quick's).
 pub const DEFAULT_MTU: u32 = 1420;
 
@@ -139,6 +141,9 @@ pub struct DeviceOptions {
     /// poll); dropped after a second without packets. `None` = the `WGKIT_CPU_LATENCY_US`
     /// environment variable, else off.
     pub cpu_latency_us: Option<u32>,
+    /// The most peers the device holds ([`MAX_PEERS`] by default); a change that would give it
+    /// more fails with E2BIG ("Argument list too long", as the kernel's) and changes nothing.
+    pub max_peers: usize,
 }
 
 impl Default for DeviceOptions {
@@ -151,6 +156,7 @@ impl Default for DeviceOptions {
             fwmark: 0,
             events: None,
             cpu_latency_us: None,
+            max_peers: MAX_PEERS,
         }
     }
 }
@@ -250,6 +256,8 @@ pub(crate) struct Shared {
     pub(crate) crypto: Arc<crypto_pool::CryptoPool>,
     pub(crate) netns: NetnsHandle,
     pub(crate) apply_lock: Mutex<()>,
+    /// `DeviceOptions::max_peers`.
+    pub(crate) max_peers: usize,
 }
 
 impl Shared {
@@ -431,6 +439,7 @@ impl Device {
             crypto,
             netns,
             apply_lock: Mutex::new(()),
+            max_peers: options.max_peers,
         });
         let device = Device {
             shared: shared.clone(),

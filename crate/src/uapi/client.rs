@@ -18,6 +18,10 @@ use std::time::Duration;
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one read or write may block by default.
 pub const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(30);
+/// What the wait for a set's reply gains per peer in the request: a device builds a tunnel (a
+/// Diffie-Hellman) and may start a handshake (two more) for each new one, so 100,000 new peers
+/// take many seconds of CPU, more on a busy machine.
+pub const REPLY_TIMEOUT_PER_PEER: Duration = Duration::from_millis(1);
 /// The longest reply line the client accepts (real lines are under 100 bytes).
 pub const MAX_REPLY_LINE: usize = 4096;
 
@@ -87,6 +91,7 @@ impl UapiClient {
         let read_half = stream.try_clone().map_err(|e| Error::from_io(&e, &context))?;
         Ok(UapiConnection {
             name: name.to_string(),
+            io_timeout: self.io_timeout,
             stream,
             reader: LineReader::new(read_half, MAX_REPLY_LINE),
         })
@@ -106,6 +111,8 @@ impl UapiClient {
 /// One open UAPI connection. After an error the connection should be dropped.
 pub struct UapiConnection {
     name: String,
+    /// The client's timeout for one read or write (a set's reply may wait longer).
+    io_timeout: Option<Duration>,
     stream: UnixStream,
     reader: LineReader<UnixStream>,
 }
@@ -137,7 +144,18 @@ impl UapiConnection {
             }
             return Err(io_error(&e, &context));
         }
-        read_status(&mut self.reader, &context)?
+        if let Some(base) = self.io_timeout {
+            // Socket options are the socket's: the reader's descriptor waits as long.
+            let per_peer = REPLY_TIMEOUT_PER_PEER.saturating_mul(config.peers.len().min(u32::MAX as usize) as u32);
+            self.stream
+                .set_read_timeout(Some(base.saturating_add(per_peer)))
+                .map_err(|e| io_error(&e, &context))?;
+        }
+        let status = read_status(&mut self.reader, &context)?;
+        self.stream
+            .set_read_timeout(self.io_timeout)
+            .map_err(|e| io_error(&e, &context))?;
+        status
     }
 }
 
@@ -263,6 +281,58 @@ mod tests {
         assert_eq!(e.errno, Some(libc::ETIMEDOUT));
         assert!(start.elapsed() < Duration::from_secs(5));
         drop(listener);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A set's reply may take longer than one I/O timeout: the wait grows with its peers.
+    #[test]
+    fn a_large_set_waits_longer_for_its_reply() {
+        use crate::keys::Key;
+        use crate::model::PeerConfig;
+        let dir = temp_dir("big-set");
+        let path = dir.join("slow.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let server = std::thread::spawn(move || {
+            let mut served = Vec::new();
+            for _ in 0..2 {
+                let (mut s, _) = listener.accept().unwrap();
+                let mut request = Vec::new();
+                let mut buf = [0u8; 65536];
+                while !request.ends_with(b"\n\n") {
+                    let n = s.read(&mut buf).unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                }
+                // Longer than the I/O timeout, shorter than it plus 1 ms for each of 1000 peers.
+                std::thread::sleep(Duration::from_millis(600));
+                let _ = s.write_all(b"errno=0\n\n");
+                served.push(request.len());
+            }
+            served
+        });
+        let client = UapiClient::new()
+            .with_socket_dir(&dir)
+            .with_io_timeout(Some(Duration::from_millis(200)));
+        let many = DeviceConfig {
+            peers: (0..1000u32)
+                .map(|i| {
+                    let mut k = [7u8; 32];
+                    k[..4].copy_from_slice(&i.to_le_bytes());
+                    PeerConfig::new(Key::from_bytes(k))
+                })
+                .collect(),
+            ..Default::default()
+        };
+        client.set_device("slow", &many).unwrap();
+        let one = DeviceConfig {
+            listen_port: Some(1),
+            ..Default::default()
+        };
+        let e = client.set_device("slow", &one).unwrap_err();
+        assert_eq!(e.errno, Some(libc::ETIMEDOUT));
+        assert_eq!(server.join().unwrap().len(), 2);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

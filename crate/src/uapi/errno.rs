@@ -13,6 +13,8 @@ pub const IPC_ERROR_IO: i32 = -libc::EIO;
 pub const IPC_ERROR_PROTOCOL: i32 = -libc::EPROTO;
 /// wireguard-go `ipc.IpcErrorInvalid`.
 pub const IPC_ERROR_INVALID: i32 = -libc::EINVAL;
+/// A request over the server's size bound (the kernel's errno for a device at its peer limit).
+pub const IPC_ERROR_TOO_BIG: i32 = -libc::E2BIG;
 /// wireguard-go `ipc.IpcErrorPortInUse`.
 pub const IPC_ERROR_PORT_IN_USE: i32 = -libc::EADDRINUSE;
 

@@ -88,6 +88,44 @@ impl<R: Read> LineReader<R> {
         }
     }
 
+    /// Discards the rest of a request without keeping it: up to and including its empty line
+    /// (a line that is empty or only `\r`). `mid_line` says the stream is inside a line (after
+    /// `TooLong`), whose remaining bytes go first. Returns false if the stream ended before the
+    /// empty line. Used to answer an oversized request once the client has sent all of it, so
+    /// the client is not cut off while still writing.
+    pub fn skip_request(&mut self, mid_line: bool) -> io::Result<bool> {
+        self.line.clear();
+        // Bytes of the current line so far (`\r` not counted), or `None` inside a line too long
+        // to matter.
+        let mut current: Option<usize> = if mid_line { None } else { Some(0) };
+        loop {
+            if self.start == self.end {
+                let n = loop {
+                    match self.inner.read(&mut self.buf[..]) {
+                        Ok(n) => break n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(e),
+                    }
+                };
+                if n == 0 {
+                    return Ok(false);
+                }
+                self.start = 0;
+                self.end = n;
+            }
+            while self.start < self.end {
+                let b = self.buf[self.start];
+                self.start += 1;
+                match b {
+                    b'\n' if current == Some(0) => return Ok(true),
+                    b'\n' => current = Some(0),
+                    b'\r' => {}
+                    _ => current = current.map(|_| 1),
+                }
+            }
+        }
+    }
+
     /// Reads one byte (wireguard-go checks the byte after `get=1\n`).
     pub fn read_byte(&mut self) -> io::Result<Option<u8>> {
         if self.start == self.end {
@@ -169,6 +207,30 @@ pub(crate) mod tests {
         assert_eq!(all_lines(b"abcde\n", 1, 4), (vec![], "TooLong".into()));
         assert_eq!(all_lines(b"abcde\n", 100, 4), (vec![], "TooLong".into()));
         assert_eq!(all_lines(b"abcdefgh", 3, 4), (vec![], "TooLong".into()));
+    }
+
+    #[test]
+    fn skipping_a_request_stops_after_its_empty_line() {
+        for chunk in [1, 2, 7, 100] {
+            let data = b"a=1\nb=2\r\n\r\nget=1\n";
+            let mut r = LineReader::new(Chunked { data, chunk }, 100);
+            assert!(r.skip_request(false).unwrap(), "chunk {chunk}");
+            assert_eq!(r.read_line().unwrap(), Line::Complete(b"get=1"));
+            // Inside a line: its own end is not the request's end.
+            let data = b"xxxxxxxx\n\nget=1\n";
+            let mut r = LineReader::new(Chunked { data, chunk }, 5);
+            assert_eq!(r.read_line().unwrap(), Line::TooLong);
+            assert!(r.skip_request(true).unwrap());
+            assert_eq!(r.read_line().unwrap(), Line::Complete(b"get=1"));
+            let mut r = LineReader::new(
+                Chunked {
+                    data: b"a=1\nb=2\n",
+                    chunk,
+                },
+                100,
+            );
+            assert!(!r.skip_request(false).unwrap(), "ended before the empty line");
+        }
     }
 
     #[test]

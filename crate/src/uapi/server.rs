@@ -6,8 +6,10 @@
 //! connection as wireguard-go does. Unlike wireguard-go, a `set=1` request is read and
 //! validated completely before the handler sees it, so a bad line leaves the device unchanged;
 //! the reply carries wireguard-go's negative errno (EINVAL=-22 for a bad value, EPROTO=-71 for a
-//! line without `=` or a request cut short, EIO=-5 for an oversized request, EIO for a handler
-//! that panicked). An unknown operation closes the connection. Handler calls are serialised
+//! line without `=` or a request cut short, E2BIG=-7 for an oversized request, EIO for a handler
+//! that panicked). An oversized request is read to its end (and dropped, nothing applied)
+//! before the reply, so the client, still writing it, gets the errno instead of a closed socket;
+//! an error line goes to stderr too. An unknown operation closes the connection. Handler calls are serialised
 //! (wireguard-go's ipcMutex).
 //!
 //! **Stalled clients.** No client can keep another from its answer. Connections get a thread
@@ -17,7 +19,7 @@
 //! streams in), so thousands of idle connections leave room for `wg show`; wireguard-go serves
 //! it with 2000 idle connections open, and so does this server.
 //! Deadlines do not restart per byte: from its first byte a whole request must arrive within the
-//! request timeout (10 s), and a whole reply must be taken within the write timeout (10 s); a
+//! request timeout (10 s, plus a second per MiB received: `deadline.rs`), and a whole reply must be taken within the write timeout (10 s); a
 //! trickling client is cut off then (the connection closes). Between requests a connection may
 //! stay silent for the idle timeout (60 s). A connection over the limit, or one the OS gives no
 //! thread, is closed at once and an error line goes to stderr (at most one a second). Threads
@@ -28,7 +30,7 @@
 //! connections, joins every thread and removes the socket file if it is still ours.
 
 use super::deadline::DeadlineStream;
-use super::errno::{errno_for_error, IPC_ERROR_INVALID, IPC_ERROR_IO, IPC_ERROR_PROTOCOL};
+use super::errno::{errno_for_error, IPC_ERROR_INVALID, IPC_ERROR_PROTOCOL, IPC_ERROR_TOO_BIG};
 use super::get_writer::format_get_reply;
 use super::lines::{Line, LineReader};
 use super::name::{socket_path, DEFAULT_SOCKET_DIR};
@@ -68,8 +70,9 @@ pub trait UapiHandler: Send + Sync {
 pub struct UapiServerOptions {
     /// Where the socket goes; `/var/run/wireguard` by default.
     pub socket_dir: PathBuf,
-    /// The most bytes one `set=1` request may have (16 MiB by default; a wg config with 130 000
-    /// allowed IPs is about 4 MiB).
+    /// The most bytes one `set=1` request may have (256 MiB by default: 2^20 peers, the
+    /// kernel's per-device maximum, each with a preshared key, an endpoint, a keepalive and two
+    /// allowed IPs, take about 240 MiB; the parsed request takes about as much memory).
     pub max_request_bytes: usize,
     /// The longest line accepted (4096 bytes by default; real lines are under 100).
     pub max_line_bytes: usize,
@@ -90,7 +93,7 @@ impl Default for UapiServerOptions {
     fn default() -> Self {
         UapiServerOptions {
             socket_dir: PathBuf::from(DEFAULT_SOCKET_DIR),
-            max_request_bytes: 16 << 20,
+            max_request_bytes: 256 << 20,
             max_line_bytes: 4096,
             max_connections: 4096,
             idle_timeout: Some(Duration::from_secs(60)),
@@ -113,6 +116,8 @@ struct Shared {
     threads: Mutex<Vec<JoinHandle<()>>>,
     next_id: AtomicU64,
     refusals: RefusalLog,
+    /// Requests refused for their size, or by a limit of the device.
+    oversized: RefusalLog,
 }
 
 struct Running {
@@ -172,6 +177,7 @@ impl UapiServer {
             threads: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(0),
             refusals: RefusalLog::default(),
+            oversized: RefusalLog::default(),
         });
         let thread_shared = shared.clone();
         let panic_handler = shared.handler.clone();
@@ -467,18 +473,47 @@ fn serve_connection(stream: &UnixStream, shared: &Shared) {
             b"set=1" => match read_set_body(&mut reader, options.max_request_bytes) {
                 Ok(SetBody::Complete(Ok(config))) => match call(shared, |h| h.set(config)) {
                     Ok(()) => (status(0), true),
-                    Err(e) => (status(errno_for_error(&e)), true),
+                    Err(e) => {
+                        if e.errno == Some(libc::E2BIG) {
+                            shared
+                                .oversized
+                                .note(&shared.name, &format!("set refused: {}", e.message));
+                        }
+                        (status(errno_for_error(&e)), true)
+                    }
                 },
                 Ok(SetBody::Complete(Err(e))) => (status(errno_for_error(&e)), true),
                 Ok(SetBody::Truncated) => (status(IPC_ERROR_PROTOCOL), false),
-                Ok(SetBody::TooLarge) => (status(IPC_ERROR_IO), false),
+                Ok(SetBody::TooLarge { mid_line }) => {
+                    let what = if mid_line {
+                        format!("a set request line longer than {} bytes", options.max_line_bytes)
+                    } else {
+                        format!("a set request larger than {} bytes", options.max_request_bytes)
+                    };
+                    shared
+                        .oversized
+                        .note(&shared.name, &format!("{what}, refused (nothing applied)"));
+                    // Read the rest first: the client gets its answer, not a closed socket.
+                    match reader.skip_request(mid_line) {
+                        Ok(true) => (status(IPC_ERROR_TOO_BIG), true),
+                        _ => return,
+                    }
+                }
                 Err(_) => return,
             },
             b"get=1" => match reader.read_byte() {
                 Ok(Some(b'\n')) => match call(shared, |h| h.get()) {
                     Ok(device) => {
+                        let large = device.peers.len() >= crate::heap_trim::TRIM_FROM_PEERS;
                         let text = format_get_reply(&device);
-                        if send_all_by(stream, text.as_bytes(), reply_deadline()).is_err() {
+                        drop(device);
+                        let sent = send_all_by(stream, text.as_bytes(), reply_deadline());
+                        drop(text);
+                        if large {
+                            // The snapshot and its text were as large as the peer table.
+                            crate::heap_trim::release_free_memory();
+                        }
+                        if sent.is_err() {
                             return;
                         }
                         continue;
@@ -666,10 +701,31 @@ mod tests {
         let server = UapiServer::bind_with("t3", h.clone(), opts).unwrap();
         let pk = format!("public_key={}\n", "01".repeat(32));
         let body = format!("set=1\n{pk}{}\n", "allowed_ip=10.0.0.0/8\n".repeat(100));
-        assert_eq!(exchange(server.socket_path(), body.as_bytes()), "errno=-5\n\n");
-        let long = format!("set=1\nlisten_port={}\n\n", "1".repeat(5000));
-        assert_eq!(exchange(server.socket_path(), long.as_bytes()), "errno=-5\n\n");
-        assert_eq!(h.sets.load(Ordering::SeqCst), 0);
+        // Each is read to its end and answered; the connection stays usable.
+        let reply = exchange(server.socket_path(), format!("{body}get=1\n\n").as_bytes());
+        assert!(reply.starts_with("errno=-7\n\nlisten_port=51820\n"), "{reply}");
+        assert!(reply.ends_with("\nerrno=0\n\n"), "{reply}");
+        let long = format!("set=1\nlisten_port={}\n\nset=1\nlisten_port=2\n\n", "1".repeat(5000));
+        assert_eq!(
+            exchange(server.socket_path(), long.as_bytes()),
+            "errno=-7\n\nerrno=0\n\n"
+        );
+        assert_eq!(
+            h.sets.load(Ordering::SeqCst),
+            1,
+            "only the small request reached the handler"
+        );
+        assert_eq!(
+            server
+                .running
+                .as_ref()
+                .unwrap()
+                .shared
+                .oversized
+                .refused
+                .load(Ordering::Relaxed),
+            2
+        );
     }
 
     #[test]

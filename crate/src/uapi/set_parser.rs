@@ -168,8 +168,9 @@ pub enum SetBody {
     Complete(Result<DeviceConfig>),
     /// The stream ended before the blank line (nothing is applied).
     Truncated,
-    /// A line or the whole request exceeded its bound; the stream is out of sync.
-    TooLarge,
+    /// A line or the whole request exceeded its bound (nothing is applied). `mid_line`: the
+    /// stream stopped inside the over-long line (`LineReader::skip_request` resyncs it).
+    TooLarge { mid_line: bool },
 }
 
 /// Reads the body of a `set=1` request (after the `set=1` line) up to its blank line,
@@ -186,12 +187,12 @@ pub fn read_set_body<R: Read>(reader: &mut LineReader<R>, max_bytes: usize) -> s
                 }
                 total += line.len() + 1;
                 if total > max_bytes {
-                    return Ok(SetBody::TooLarge);
+                    return Ok(SetBody::TooLarge { mid_line: false });
                 }
                 parser.line(line);
             }
             Line::Eof | Line::Truncated => return Ok(SetBody::Truncated),
-            Line::TooLong => return Ok(SetBody::TooLarge),
+            Line::TooLong => return Ok(SetBody::TooLarge { mid_line: true }),
         }
     }
 }
@@ -202,7 +203,7 @@ pub fn parse_set_body(body: &[u8]) -> Result<DeviceConfig> {
     match read_set_body(&mut reader, usize::MAX) {
         Ok(SetBody::Complete(result)) => result,
         Ok(SetBody::Truncated) => Err(protocol("request ended before its blank line".into())),
-        Ok(SetBody::TooLarge) => Err(protocol("request too large".into())),
+        Ok(SetBody::TooLarge { .. }) => Err(protocol("request too large".into())),
         Err(e) => Err(Error::from_io(&e, "read")),
     }
 }
@@ -332,14 +333,20 @@ mod tests {
     fn size_bounds() {
         let body = format!("{}{}\n", pk(1), "allowed_ip=10.0.0.0/8\n".repeat(100));
         let mut r = LineReader::new(body.as_bytes(), 200);
-        assert!(matches!(read_set_body(&mut r, 1000).unwrap(), SetBody::TooLarge));
+        assert!(matches!(
+            read_set_body(&mut r, 1000).unwrap(),
+            SetBody::TooLarge { mid_line: false }
+        ));
         let mut r = LineReader::new(body.as_bytes(), 200);
         assert!(matches!(
             read_set_body(&mut r, 10_000).unwrap(),
             SetBody::Complete(Ok(_))
         ));
         let mut r = LineReader::new(body.as_bytes(), 50);
-        assert!(matches!(read_set_body(&mut r, 10_000).unwrap(), SetBody::TooLarge));
+        assert!(matches!(
+            read_set_body(&mut r, 10_000).unwrap(),
+            SetBody::TooLarge { mid_line: true }
+        ));
         let mut r = LineReader::new(&b"listen_port=1\n"[..], 50);
         assert!(matches!(read_set_body(&mut r, 10_000).unwrap(), SetBody::Truncated));
     }
