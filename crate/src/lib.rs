@@ -6,6 +6,8 @@
 pub mod aead;
 pub mod device;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod keys;
 pub mod model;
 pub mod netlink;
