@@ -90,15 +90,15 @@ mod tests {
     use super::*;
     use crate::device::fault::{self, Fault};
     use crate::device::Netns;
+    use crate::device::{event_channel, DeviceEvent};
+    use crate::error::ErrorCode;
     use crate::keys::Key;
     use crate::model::{AllowedIp, AllowedIpChange, DeviceConfig, PeerConfig};
+    use crate::thread_guard::fault as thread_fault;
     use crate::uapi::UapiClient;
     use std::io::{Read, Write};
     use std::os::unix::net::UnixStream;
     use std::process::Command;
-    use crate::device::{event_channel, DeviceEvent};
-    use crate::error::ErrorCode;
-    use crate::thread_guard::fault as thread_fault;
     use std::sync::mpsc::Receiver;
     use std::time::{Duration, Instant};
 

@@ -39,7 +39,9 @@ fuzz_target!(|input: Input| {
         .enumerate()
         .map(|(i, p)| {
             let len = p.len as usize % 9100;
-            (0..len).map(|j| (j as u8).wrapping_mul(31) ^ p.fill ^ i as u8).collect()
+            (0..len)
+                .map(|j| (j as u8).wrapping_mul(31) ^ p.fill ^ i as u8)
+                .collect()
         })
         .collect();
 
@@ -61,7 +63,13 @@ fuzz_target!(|input: Input| {
         reference
             .seal_in_place_append_tag(nonce(counters[i]), Aad::empty(), &mut expected)
             .expect("seal");
-        assert_eq!(sealed[i], expected, "sealed packet {i} of {} ({} bytes)", plain.len(), p.len());
+        assert_eq!(
+            sealed[i],
+            expected,
+            "sealed packet {i} of {} ({} bytes)",
+            plain.len(),
+            p.len()
+        );
     }
 
     // Open, some corrupted: valid exactly where ring says so, and then the plaintext.
@@ -80,7 +88,9 @@ fuzz_target!(|input: Input| {
     }
     for i in 0..plain.len() {
         let mut r = corrupted[i].clone();
-        let want = reference.open_in_place(nonce(counters[i]), Aad::empty(), &mut r).map(|p| p.to_vec());
+        let want = reference
+            .open_in_place(nonce(counters[i]), Aad::empty(), &mut r)
+            .map(|p| p.to_vec());
         assert_eq!(ok[i], want.is_ok(), "tag verdict of packet {i}");
         if let Ok(p) = want {
             assert_eq!(&opened[i][..p.len()], &p[..], "plaintext of packet {i}");

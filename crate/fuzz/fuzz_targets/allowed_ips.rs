@@ -30,7 +30,16 @@ impl Ip {
         match self {
             Ip::SmallV4(a, b) => IpAddr::V4(Ipv4Addr::new(10, a & 3, b & 0xc3, b)),
             Ip::V4(a) => IpAddr::V4(a.into()),
-            Ip::SmallV6(a, b) => IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, a as u16 & 3, 0, 0, b as u16 & 0xc3, b as u16)),
+            Ip::SmallV6(a, b) => IpAddr::V6(Ipv6Addr::new(
+                0xfd00,
+                0,
+                0,
+                a as u16 & 3,
+                0,
+                0,
+                b as u16 & 0xc3,
+                b as u16,
+            )),
             Ip::V6(a) => IpAddr::V6(a.into()),
         }
     }
@@ -55,7 +64,11 @@ fn contains(p: &AllowedIp, addr: IpAddr) -> bool {
     if v6p != v6a {
         return false;
     }
-    let mask = if p.cidr == 0 { 0 } else { u128::MAX << (128 - p.cidr as u32) };
+    let mask = if p.cidr == 0 {
+        0
+    } else {
+        u128::MAX << (128 - p.cidr as u32)
+    };
     pb & mask == ab & mask
 }
 

@@ -44,7 +44,14 @@ fn fold(mut acc: u64) -> u16 {
 
 /// A well-formed super-packet: IP header, TCP (with options) or UDP header, payload.
 fn packet(i: &Input) -> (Vec<u8>, usize, usize) {
-    let (ihl, l4_len) = (if i.v6 { 40 } else { 20 }, if i.udp { 8 } else { 20 + 4 * (i.tcp_header_words as usize % 11) });
+    let (ihl, l4_len) = (
+        if i.v6 { 40 } else { 20 },
+        if i.udp {
+            8
+        } else {
+            20 + 4 * (i.tcp_header_words as usize % 11)
+        },
+    );
     let total = ihl + l4_len + i.payload.len();
     let mut p = vec![0u8; total];
     if i.v6 {
@@ -96,7 +103,9 @@ fuzz_target!(|input: Input| {
         hdr = raw;
     }
     let original = pkt.clone();
-    let Some(segments) = gso_split(&hdr, &mut pkt) else { return };
+    let Some(segments) = gso_split(&hdr, &mut pkt) else {
+        return;
+    };
     if input.raw_header.is_some() || input.raw_packet.is_some() {
         // Arbitrary input: no panic, bounded output.
         assert!(segments.iter().all(|s| s.len() <= 65535 + 64));
@@ -130,7 +139,11 @@ fuzz_target!(|input: Input| {
     assert!(mss > 0 && tcp_type != input.udp);
     let hlen = ihl + l4_len;
     let payload = &original[hlen..];
-    let chunks: Vec<&[u8]> = if payload.is_empty() { vec![&[][..]] } else { payload.chunks(mss).collect() };
+    let chunks: Vec<&[u8]> = if payload.is_empty() {
+        vec![&[][..]]
+    } else {
+        payload.chunks(mss).collect()
+    };
     assert_eq!(segments.len(), chunks.len(), "segment count");
     let proto = if input.udp { 17 } else { 6 };
     for (k, (seg, chunk)) in segments.iter().zip(&chunks).enumerate() {
@@ -147,7 +160,11 @@ fuzz_target!(|input: Input| {
             assert_eq!(&seg[12..20], &original[12..20]);
         }
         let l4 = &seg[ihl..];
-        assert_eq!(fold(sum(l4, pseudo(seg, input.v6, proto, ihl))), 0xffff, "L4 checksum of segment {k}");
+        assert_eq!(
+            fold(sum(l4, pseudo(seg, input.v6, proto, ihl))),
+            0xffff,
+            "L4 checksum of segment {k}"
+        );
         if input.udp {
             assert_eq!(u16::from_be_bytes([l4[4], l4[5]]) as usize, l4.len());
         } else {

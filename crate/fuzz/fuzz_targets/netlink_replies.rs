@@ -7,10 +7,14 @@ use libfuzzer_sys::fuzz_target;
 use wgkit::fuzzing::{netlink_exchange, NetlinkQuery};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&which, rest)) = data.split_first() else { return };
+    let Some((&which, rest)) = data.split_first() else {
+        return;
+    };
     let query = match which % 12 {
         0 => NetlinkQuery::ResolveFamily,
-        1 | 2 | 3 => NetlinkQuery::GetDevice { family: 0x20 + (which as u16 >> 4) },
+        1 | 2 | 3 => NetlinkQuery::GetDevice {
+            family: 0x20 + (which as u16 >> 4),
+        },
         4 => NetlinkQuery::ListLinks,
         5 => NetlinkQuery::GetLink,
         6 => NetlinkQuery::ListAddresses,

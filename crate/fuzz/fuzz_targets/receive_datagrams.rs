@@ -66,7 +66,10 @@ fn rig() -> &'static Mutex<Rig> {
         p.endpoint = Some(sock.local_addr().unwrap());
         p.allowed_ips = ["10.77.0.2/32", "fd77::2/128"]
             .iter()
-            .map(|s| AllowedIpChange { ip: AllowedIp::parse(s).unwrap(), remove: false })
+            .map(|s| AllowedIpChange {
+                ip: AllowedIp::parse(s).unwrap(),
+                remove: false,
+            })
             .collect();
         dev.apply(DeviceConfig {
             private_key: Some(device_key.clone()),
@@ -119,7 +122,11 @@ impl Rig {
         let mut got = false;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let timeout = if got || left.is_zero() { Duration::from_millis(1) } else { left };
+            let timeout = if got || left.is_zero() {
+                Duration::from_millis(1)
+            } else {
+                left
+            };
             self.sock.set_read_timeout(Some(timeout)).unwrap();
             match self.sock.recv_from(&mut buf) {
                 Ok((n, _)) => got |= self.take(&buf[..n]),

@@ -21,7 +21,12 @@ fn endpoint(u: &mut Unstructured) -> arbitrary::Result<SocketAddr> {
         SocketAddr::V4(SocketAddrV4::new(u32::arbitrary(u)?.into(), u.arbitrary()?))
     } else {
         // The reply carries no flow label; the scope id it does.
-        SocketAddr::V6(SocketAddrV6::new(u128::arbitrary(u)?.into(), u.arbitrary()?, 0, u.arbitrary()?))
+        SocketAddr::V6(SocketAddrV6::new(
+            u128::arbitrary(u)?.into(),
+            u.arbitrary()?,
+            0,
+            u.arbitrary()?,
+        ))
     })
 }
 
@@ -48,7 +53,11 @@ fn device(u: &mut Unstructured) -> arbitrary::Result<Device> {
         p.preshared_key = Some(key(u)?).filter(|k| !k.is_zero());
         p.endpoint = if u.arbitrary()? { Some(endpoint(u)?) } else { None };
         p.persistent_keepalive_interval = u.arbitrary()?;
-        p.last_handshake = Some(Timespec { sec: time(u)?, nsec: time(u)? }).filter(|t| *t != Timespec::default());
+        p.last_handshake = Some(Timespec {
+            sec: time(u)?,
+            nsec: time(u)?,
+        })
+        .filter(|t| *t != Timespec::default());
         p.rx_bytes = u.arbitrary()?;
         p.tx_bytes = u.arbitrary()?;
         for _ in 0..u.int_in_range(0..=5)? {

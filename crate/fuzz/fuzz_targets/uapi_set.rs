@@ -25,7 +25,7 @@ fn device() -> &'static Device {
                 ..Default::default()
             },
         )
-            .expect("create a netstack device");
+        .expect("create a netstack device");
         // The stack lives as long as the process.
         std::mem::forget(net);
         dev
@@ -64,7 +64,11 @@ fuzz_target!(|body: &[u8]| {
     assert_eq!(keys, keys_of_lines(body));
 
     // Formatter and parser agree.
-    if config.peers.iter().all(|p| p.remove || p.protocol_version.is_none_or(|v| v == 1)) {
+    if config
+        .peers
+        .iter()
+        .all(|p| p.remove || p.protocol_version.is_none_or(|v| v == 1))
+    {
         let text = format_set_request(&config).expect("a parsed config formats");
         let again = parse_set_body(text.strip_prefix("set=1\n").expect("set=1").as_bytes()).expect("reparse");
         assert_eq!(again, normalized(config.clone()));
