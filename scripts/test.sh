@@ -30,6 +30,8 @@ echo "== cargo test"
 cargo test --quiet
 echo "== tsc (type check)"
 npm run --silent typecheck
+echo "== fuzz (every target briefly: scripts/fuzz.sh)"
+bash scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
 echo "== vitest"
 npx vitest run
 

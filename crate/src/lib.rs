@@ -14,6 +14,9 @@ pub mod aead;
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub mod device;
 pub mod error;
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod heap_trim;
 pub mod keys;
 pub mod model;

@@ -72,6 +72,8 @@ mod config;
 mod cpu_latency;
 mod crypto_pool;
 mod events;
+#[doc(hidden)]
+pub mod fuzzing;
 mod icmp;
 mod inner;
 mod lanes;

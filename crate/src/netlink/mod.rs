@@ -25,6 +25,8 @@
 mod ack;
 mod address;
 mod attr;
+#[doc(hidden)]
+pub mod fuzzing;
 mod genl;
 mod get;
 mod link;

@@ -135,7 +135,10 @@ pub(crate) fn split(
         GSO_TCPV6 => !v4,
         _ => true,
     };
-    if l4 < ihl || l4_len < 8 || hlen > pkt.len() || mss == 0 || !family_ok {
+    // A TCP header is at least 20 bytes (data offset 5): a smaller one would put the flags and
+    // checksum fields written below past the segment's headers.
+    let min_l4 = if proto == PROTO_TCP { 20 } else { 8 };
+    if l4 < ihl || l4_len < min_l4 || hlen > pkt.len() || mss == 0 || !family_ok {
         return Err(SplitError::Malformed);
     }
     // The sums that are the same for every segment: the pseudo-header's addresses and
@@ -606,6 +609,57 @@ pub(crate) mod tests {
             ),
             Err(SplitError::Malformed)
         );
+    }
+
+    /// Found by the `gso_split` fuzz target: a TSO header over a packet whose "TCP" data
+    /// offset is 3 (12 bytes) and a 1-byte gso_size made the split write the TCP flags past
+    /// a 33-byte segment (index out of bounds). A TCP header under 20 bytes is malformed.
+    #[test]
+    fn tso_with_a_tcp_header_under_20_bytes_is_rejected() {
+        let mut p = vec![
+            0x45, 0, 0, 44, 0xb0, 0x3d, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, // IPv4, UDP
+            0x12, 0x34, 0x56, 0x78, 0, 0, 0, 0, // "UDP" header
+            61, 129, 176, 61, 61, 255, 255, 255, 255, 255, 255, 255, 255, 69, 79, 236, // payload
+        ];
+        let hdr = VnetHdr {
+            flags: VIRTIO_NET_HDR_F_NEEDS_CSUM,
+            gso_type: GSO_TCPV4,
+            hdr_len: 28,
+            gso_size: 1,
+            csum_start: 20,
+            csum_offset: 6,
+        };
+        let mut sink = VecSink {
+            room: 64,
+            buf: vec![0u8; 2048],
+            got: vec![],
+        };
+        assert_eq!(split(&hdr, &mut p, 0, &mut sink), Err(SplitError::Malformed));
+        assert!(sink.got.is_empty());
+        // Data offsets 0 to 4, whatever the segment size: refused, never a panic.
+        for offset in 0..5u8 {
+            for mss in [1u16, 2, 7, 100] {
+                let mut q = tcp_packet(false, 1, 0x10, &[0u8; 40]);
+                q[32] = offset << 4;
+                let hdr = VnetHdr {
+                    gso_type: GSO_TCPV4,
+                    gso_size: mss,
+                    csum_start: 20,
+                    csum_offset: 16,
+                    ..Default::default()
+                };
+                let mut sink = VecSink {
+                    room: 64,
+                    buf: vec![0u8; 2048],
+                    got: vec![],
+                };
+                assert_eq!(
+                    split(&hdr, &mut q, 0, &mut sink),
+                    Err(SplitError::Malformed),
+                    "offset {offset}"
+                );
+            }
+        }
     }
 
     #[test]
