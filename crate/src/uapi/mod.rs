@@ -23,6 +23,7 @@
 
 #[cfg(unix)]
 pub mod client;
+#[cfg(unix)]
 pub mod deadline;
 pub mod errno;
 pub mod get_reply;
