@@ -5,12 +5,9 @@
 // to 2^24 ns); with boringtun's 37 s offset, a peer that had seen wgkit refused wireguard-go's
 // initiations as replays for 27 s. Each peer kind checks the timestamps itself (wireguard-go's
 // `After`, wgkit's boringtun), so both are tried. Two namespaces: the host in A, the peer in B.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { explain, NetnsPlace, peerUp, Side, vethOf, type Kind } from './helpers/interop.js';
-import { Cleanup, uniqueName, vethPair, type Netns } from './helpers/netns.js';
+import { explain, peerUp, vethSides, type Kind } from './helpers/interop.js';
+import { Cleanup } from './helpers/netns.js';
 
 /** Within this the peer must answer the moved key: one initiation retry (5 s) and some slack. */
 const AT_ONCE_MS = 8_000;
@@ -28,26 +25,7 @@ describe.each(moves)('a private key moves from %s to %s, the peer is %s', (from,
     async () => {
       const cleanup = new Cleanup();
       try {
-        const dir = mkdtempSync(join(tmpdir(), 'wgpr-keymove-'));
-        cleanup.defer(() => rmSync(dir, { recursive: true, force: true }));
-        const { a: nsA, b: nsB } = vethPair('wgpr');
-        cleanup.add(nsA);
-        cleanup.add(nsB);
-        const side = (kind: Kind, ns: Netns, host: number) => {
-          const s = new Side({
-            kind,
-            place: new NetnsPlace(ns),
-            ifname: uniqueName('wgpr'),
-            dev: vethOf(ns),
-            underlay: { v4: `192.0.2.${host}`, v6: `2001:db8:ffff::${host}` },
-            tunnel: { v4: `10.71.0.${host}`, v6: `fd00:71::${host}` },
-            port: 51710 + host,
-            dir,
-          });
-          // Daemons stop before their namespaces go.
-          cleanup.defer(() => s.stop());
-          return s;
-        };
+        const { nsA, nsB, side } = vethSides(cleanup, 'wgpr', 71);
         const first = side(from, nsA, 1);
         const peer = side(peerKind, nsB, 2);
         peerUp(first, peer);

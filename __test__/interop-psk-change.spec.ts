@@ -3,12 +3,11 @@
 // mixes in the new key. wgkit in namespace A initiates the first session; then wireguard-go
 // (in B) is restarted to force a handshake from its side: without the new key it cannot
 // complete it against wgkit, with it it can.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { explain, NetnsPlace, peerUp, Side, sleep, vethOf, type Kind } from './helpers/interop.js';
-import { Cleanup, run, uniqueName, vethPair, type Netns } from './helpers/netns.js';
+import { explain, peerUp, sleep, vethSides } from './helpers/interop.js';
+import { Cleanup, run } from './helpers/netns.js';
 
 describe('wgkit ↔ wireguard-go: a preshared key set on a running tunnel', () => {
   it(
@@ -16,26 +15,7 @@ describe('wgkit ↔ wireguard-go: a preshared key set on a running tunnel', () =
     async () => {
       const cleanup = new Cleanup();
       try {
-        const dir = mkdtempSync(join(tmpdir(), 'wgpr-psk-'));
-        cleanup.defer(() => rmSync(dir, { recursive: true, force: true }));
-        const { a: nsA, b: nsB } = vethPair('wgpr');
-        cleanup.add(nsA);
-        cleanup.add(nsB);
-        const side = (kind: Kind, ns: Netns, host: number) => {
-          const s = new Side({
-            kind,
-            place: new NetnsPlace(ns),
-            ifname: uniqueName('wgpr'),
-            dev: vethOf(ns),
-            underlay: { v4: `192.0.2.${host}`, v6: `2001:db8:ffff::${host}` },
-            tunnel: { v4: `10.72.0.${host}`, v6: `fd00:72::${host}` },
-            port: 51720 + host,
-            dir,
-          });
-          // Daemons stop before their namespaces go.
-          cleanup.defer(() => s.stop());
-          return s;
-        };
+        const { nsA, nsB, dir, side } = vethSides(cleanup, 'wgpr', 72);
         const w = side('wgkit', nsA, 1);
         const g = side('wireguard-go', nsB, 2);
         peerUp(w, g);

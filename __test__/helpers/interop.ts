@@ -8,10 +8,11 @@
  * one WireGuard device in a place, with its underlay (outer) addresses and tunnel addresses.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { projectRoot, runInKernelGuest, type KernelGuestResult } from './kernel-vm.js';
-import { run, type Netns } from './netns.js';
+import { run, uniqueName, vethPair, type Cleanup, type Netns } from './netns.js';
 
 export const WGKIT_USERSPACE = join(projectRoot, 'bin', 'wgkit-userspace.js');
 export const REPLAY_UDP = join(projectRoot, '__test__', 'helpers', 'replay-udp.py');
@@ -403,6 +404,36 @@ export class Side {
 export function peerUp(a: Side, b: Side): void {
   a.peer = b;
   b.peer = a;
+}
+
+/**
+ * Two namespaces A and B joined by a veth pair, a scratch directory, and a factory of sides:
+ * host 1 and 2 by convention, tunnel addresses 10.NET.0.HOST and fd00:NET::HOST, listen port
+ * 51000 + 10 * NET + HOST. `cleanup` stops every side made (before its namespace goes) and
+ * removes the namespaces and the directory.
+ */
+export function vethSides(cleanup: Cleanup, prefix: string, net: number) {
+  const dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
+  cleanup.defer(() => rmSync(dir, { recursive: true, force: true }));
+  const { a, b } = vethPair(prefix);
+  cleanup.add(a);
+  cleanup.add(b);
+  const side = (kind: Kind, ns: Netns, host: number) => {
+    const s = new Side({
+      kind,
+      place: new NetnsPlace(ns),
+      ifname: uniqueName(prefix),
+      dev: vethOf(ns),
+      underlay: { v4: `192.0.2.${host}`, v6: `2001:db8:ffff::${host}` },
+      tunnel: { v4: `10.${net}.0.${host}`, v6: `fd00:${net}::${host}` },
+      port: 51000 + 10 * net + host,
+      dir,
+    });
+    // Daemons stop before their namespaces go.
+    cleanup.defer(() => s.stop());
+    return s;
+  };
+  return { nsA: a, nsB: b, dir, side };
 }
 
 /** The veth device of a namespace made by `vethPair`. */
