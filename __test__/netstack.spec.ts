@@ -145,8 +145,12 @@ describe('netstack tunnels over loopback', () => {
     }
   });
 
-  it('rejects bad arguments with a code', () => {
-    expect(() => a.connect({ host: 'example.com', port: 80 })).toThrow(expect.objectContaining({ code: 'ERR_WGKIT_INVALID_ARGUMENT' }));
+  it('rejects bad arguments with a code', async () => {
+    expect(() => a.connect({ host: '', port: 80 })).toThrow(expect.objectContaining({ code: 'ERR_WGKIT_INVALID_ARGUMENT', field: 'host' }));
+    expect(() => a.connect({ host: '10.0.0.1', port: 65536 })).toThrow(expect.objectContaining({ code: 'ERR_WGKIT_INVALID_ARGUMENT', field: 'port' }));
+    // A name resolves through the tunnel's DNS, which this config has none of.
+    const [error] = (await once(a.connect({ host: 'example.com', port: 80 }), 'error')) as [NodeJS.ErrnoException];
+    expect(error).toMatchObject({ code: 'ERR_WGKIT_NO_DNS', hostname: 'example.com' });
   });
 });
 

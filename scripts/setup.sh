@@ -8,10 +8,12 @@ cd "$(dirname "$0")/.."
 # qemu for the kernel-WireGuard guest; python3 replays captured datagrams in the interop tests;
 # nftables and openresolv for wg-quick's default-route firewall and DNS (openresolv has no
 # install scripts: nothing changes /etc/resolv.conf until resolvconf is run, and the tests run
-# it only in a private mount namespace with their own resolvconf.conf).
+# it only in a private mount namespace with their own resolvconf.conf); openssl makes the test CA
+# of the netstack HTTPS tests.
 APT_PACKAGES=(
   wireguard-tools wireguard-go iproute2 iputils-ping iperf3 socat netcat-openbsd tcpdump
   qemu-system-x86 kmod cpio xz-utils ca-certificates python3 nftables openresolv util-linux curl
+  openssl
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

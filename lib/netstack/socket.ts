@@ -25,20 +25,37 @@ export class TunnelSocket extends Duplex {
   #timer: NodeJS.Timeout | undefined;
   #bytesRead = 0;
   #bytesWritten = 0;
-  readonly #remote: { address: string; port: number };
-  readonly #local: { address: string; port: number };
+  #remote = { address: '', port: 0 };
+  #local = { address: '', port: 0 };
+  /** Options set before the connection started (while its name resolved), applied by `attach`. */
+  readonly #options: { noDelay?: boolean; keepAlive?: [boolean, number] } = {};
 
-  /** @internal Made by `NetstackTunnel.connect` and by servers. */
-  constructor(handle: NativeTcpSocket, connecting: boolean, options: TunnelSocketOptions = {}) {
+  /**
+   * @internal Made by `NetstackTunnel.connect` and by servers. `handle` is `null` while the
+   * host name is being resolved; `attach` or `failLookup` follows.
+   */
+  constructor(handle: NativeTcpSocket | null, connecting: boolean, options: TunnelSocketOptions = {}) {
     const hwm = options.highWaterMark ?? 256 * 1024;
     super({ allowHalfOpen: true, readableHighWaterMark: hwm, writableHighWaterMark: hwm, decodeStrings: true });
+    this.#connecting = connecting || handle === null;
+    if (handle) this.attach(handle);
+  }
+
+  /** @internal The connection the name resolved to has started (or, from a server, is open). */
+  attach(handle: NativeTcpSocket): void {
     this.#native = handle;
-    this.#connecting = connecting;
     this.#remote = { address: handle.remoteAddress, port: handle.remotePort };
     this.#local = { address: handle.localAddress, port: handle.localPort };
+    if (this.#options.noDelay !== undefined) handle.setNoDelay(this.#options.noDelay);
+    if (this.#options.keepAlive) handle.setKeepAlive(...this.#options.keepAlive);
     // As with `net.Socket`, `'connect'` is never emitted before the caller could listen for
     // it (over loopback the handshake can finish before this constructor returns).
-    if (connecting) process.nextTick(() => this.#awaitConnect());
+    if (this.#connecting) process.nextTick(() => this.#awaitConnect());
+  }
+
+  /** @internal The host name did not resolve, or the connection could not start. */
+  failLookup(error: Error): void {
+    this.destroy(error);
   }
 
   get connecting(): boolean {
@@ -59,7 +76,7 @@ export class TunnelSocket extends Duplex {
   }
 
   get remoteAddress(): string | undefined {
-    return this.destroyed ? undefined : this.#remote.address;
+    return this.destroyed || !this.#remote.address ? undefined : this.#remote.address;
   }
 
   get remotePort(): number | undefined {
@@ -71,7 +88,7 @@ export class TunnelSocket extends Duplex {
   }
 
   get localAddress(): string | undefined {
-    return this.destroyed ? undefined : this.#local.address;
+    return this.destroyed || !this.#local.address ? undefined : this.#local.address;
   }
 
   get localPort(): number | undefined {
@@ -96,11 +113,13 @@ export class TunnelSocket extends Duplex {
   }
 
   setNoDelay(noDelay = true): this {
+    this.#options.noDelay = noDelay;
     this.#native?.setNoDelay(noDelay);
     return this;
   }
 
   setKeepAlive(enable = false, initialDelay = 0): this {
+    this.#options.keepAlive = [enable, Math.max(0, Math.floor(initialDelay))];
     this.#native?.setKeepAlive(enable, Math.max(0, Math.floor(initialDelay)));
     return this;
   }

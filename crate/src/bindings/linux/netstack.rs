@@ -7,7 +7,9 @@
 //! not per segment.
 
 use crate::bindings::error::to_js;
-use crate::device::netstack::{Interest, TcpBuffers, TcpListener, TcpStream, UdpSocket};
+use crate::device::netstack::{
+    EchoReply, IcmpSocket, Interest, TcpBuffers, TcpListener, TcpStream, UdpSocket, MAX_ECHO_PAYLOAD,
+};
 use crate::device::{Netstack, NetstackOptions};
 use crate::error::{Error, ErrorCode};
 use crate::model::AllowedIp;
@@ -384,6 +386,90 @@ impl NativeUdpSocket {
     pub fn when_readable(&self, callback: Function<(), ()>) -> napi::Result<(), String> {
         let notify = notifier(callback)?;
         self.socket()?.when_readable(notify).map_err(|e| io_to_js(e, "recv"))
+    }
+
+    #[napi(catch_unwind)]
+    pub fn close(&self) {
+        self.socket.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+}
+
+// ---- ICMP echo (`tunnel.ping`, lib/netstack/ping.ts) ----------------------------------------
+
+#[napi(object)]
+pub struct JsEchoReply {
+    pub address: String,
+    pub seq: u32,
+    pub data: Buffer,
+}
+
+#[napi]
+impl NativeNetstack {
+    /// An ICMP echo socket with identifier `ident` (0 to 65535).
+    #[napi(catch_unwind)]
+    pub fn open_ping(&self, ident: u32) -> napi::Result<NativeIcmpSocket, String> {
+        let ident = u16::try_from(ident).map_err(|_| {
+            to_js(Error::invalid_argument(format!(
+                "ICMP identifier {ident} is out of range"
+            )))
+        })?;
+        let s = self.net.icmp_bind(ident).map_err(|e| io_to_js(e, "socket"))?;
+        Ok(NativeIcmpSocket {
+            socket: Mutex::new(Some(Arc::new(s))),
+        })
+    }
+}
+
+#[napi]
+pub struct NativeIcmpSocket {
+    socket: Mutex<Option<Arc<IcmpSocket>>>,
+}
+
+impl NativeIcmpSocket {
+    fn socket(&self) -> napi::Result<Arc<IcmpSocket>, String> {
+        self.socket
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| to_js(Error::invalid_argument("The socket is closed")))
+    }
+}
+
+#[napi]
+impl NativeIcmpSocket {
+    /// Queues an echo request (ICMP for IPv4 `host`, ICMPv6 for IPv6).
+    #[napi(catch_unwind)]
+    pub fn send(&self, host: String, seq: u32, data: Buffer) -> napi::Result<(), String> {
+        let to: IpAddr = host
+            .parse()
+            .map_err(|_| to_js(Error::invalid_argument(format!("`{host}' is not an IP address"))))?;
+        let seq = u16::try_from(seq)
+            .map_err(|_| to_js(Error::invalid_argument(format!("Sequence {seq} is out of range"))))?;
+        if data.len() > MAX_ECHO_PAYLOAD {
+            return Err(to_js(Error::invalid_argument(format!(
+                "An echo payload is at most {MAX_ECHO_PAYLOAD} bytes"
+            ))));
+        }
+        self.socket()?
+            .send_echo(to, seq, &data)
+            .map_err(|e| io_to_js(e, "sendto"))
+    }
+
+    /// The next echo reply with this socket's identifier, or `null`.
+    #[napi(catch_unwind)]
+    pub fn try_receive(&self) -> napi::Result<Option<JsEchoReply>, String> {
+        let r = self.socket()?.try_recv().map_err(|e| io_to_js(e, "recvmsg"))?;
+        Ok(r.map(|r: EchoReply| JsEchoReply {
+            address: r.from.to_string(),
+            seq: r.seq as u32,
+            data: r.data.into(),
+        }))
+    }
+
+    #[napi(catch_unwind)]
+    pub fn when_readable(&self, callback: Function<(), ()>) -> napi::Result<(), String> {
+        let notify = notifier(callback)?;
+        self.socket()?.when_readable(notify).map_err(|e| io_to_js(e, "recvmsg"))
     }
 
     #[napi(catch_unwind)]

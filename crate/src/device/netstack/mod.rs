@@ -2,15 +2,17 @@
 //! interface, no network namespace and no privilege. The device's workers treat the stack's
 //! link as they treat a TUN queue (`link.rs`): the same routing, batched crypto and UDP side.
 //! The stack runs on a thread of its own (`stack.rs`); programs use it through [`Netstack`]:
-//! TCP streams and listeners (`tcp.rs`), UDP sockets (`udp.rs`). ICMP echo requests to the
-//! tunnel's addresses are answered.
+//! TCP streams and listeners (`tcp.rs`), UDP sockets (`udp.rs`), ICMP echo (`icmp.rs`). ICMP echo requests to
+//! the tunnel's addresses are answered.
 
+mod icmp;
 mod link;
 mod phy;
 mod stack;
 mod tcp;
 mod udp;
 
+pub use icmp::{EchoReply, IcmpSocket, MAX_ECHO_PAYLOAD};
 pub(crate) use link::Link;
 pub use stack::Interest;
 pub use tcp::{TcpBuffers, TcpListener, TcpStream};
@@ -62,6 +64,11 @@ impl Netstack {
     /// A UDP socket on `local` (as for [`Netstack::tcp_listen`]).
     pub fn udp_bind(&self, local: SocketAddr) -> std::io::Result<UdpSocket> {
         UdpSocket::bind(&self.stack, local)
+    }
+
+    /// An ICMP echo socket with identifier `ident` (see `icmp.rs`).
+    pub fn icmp_bind(&self, ident: u16) -> std::io::Result<IcmpSocket> {
+        IcmpSocket::bind(&self.stack, ident)
     }
 
     /// Packets the stack sent that the device's queue had no room for.

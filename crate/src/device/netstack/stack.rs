@@ -59,6 +59,8 @@ pub enum Interest {
     Open,
     /// UDP: a datagram.
     Datagram,
+    /// ICMP echo socket (`icmp.rs`): a packet.
+    Echo,
 }
 
 /// Which port space.
@@ -289,6 +291,7 @@ impl StackState {
             let (h, interest, _) = self.waiters[i];
             let is = match interest {
                 Interest::Datagram => self.sockets.get::<smoltcp::socket::udp::Socket>(h).can_recv(),
+                Interest::Echo => self.sockets.get::<smoltcp::socket::icmp::Socket>(h).can_recv(),
                 _ => {
                     use smoltcp::socket::tcp::State;
                     let s = self.sockets.get::<smoltcp::socket::tcp::Socket>(h);
