@@ -39,6 +39,13 @@ const rssFirst = mib(mean(first.map((s) => s.rss_kb)));
 const rssLast = mib(mean(last.map((s) => s.rss_kb)));
 const rssBound = rssFirst === null ? null : Math.max(rssFirst * 0.1, 8);
 const fdsAfter = afterWarmup.map((s) => s.fds);
+/** Least-squares slope of RSS (KiB per minute) over some samples. */
+function slope(ss) {
+  if (ss.length < 2) return null;
+  const mt = mean(ss.map((s) => s.t)), mr = mean(ss.map((s) => s.rss_kb));
+  const num = ss.reduce((a, s) => a + (s.t - mt) * (s.rss_kb - mr), 0), den = ss.reduce((a, s) => a + (s.t - mt) ** 2, 0);
+  return den ? (num / den) * 60 : null;
+}
 const thrAfter = afterWarmup.map((s) => s.threads);
 const ok = transfers.filter((t) => t.ok);
 const failed = transfers.filter((t) => !t.ok);
@@ -83,6 +90,7 @@ md.push(`| peers added / removed / changed | ${end.peers_added ?? 0} / ${end.pee
 md.push(`| UAPI sets (errors) | ${end.uapi_sets ?? 0} (${end.uapi_errors ?? 0}) |`);
 md.push(`| peer count | ${Math.min(...samples.map((s) => s.peers))}–${Math.max(...samples.map((s) => s.peers))} |`);
 md.push(`| wgkit RSS start / end | ${fmt(mib(samples[0]?.rss_kb), 1)} / ${fmt(mib(samples.at(-1)?.rss_kb), 1)} MiB (first window mean ${fmt(rssFirst, 1)}, last ${fmt(rssLast, 1)}; max ${fmt(mib(Math.max(...samples.map((s) => s.rss_kb))), 1)}) |`);
+md.push(`| wgkit RSS trend (least squares) | ${fmt(slope(first), 0)} KiB/min in the first window, ${fmt(slope(last), 0)} KiB/min in the last, ${fmt(slope(afterWarmup), 0)} KiB/min after warm-up |`);
 md.push(`| wgkit fds start / end | ${samples[0]?.fds} / ${samples.at(-1)?.fds} (after warm-up: ${fdsAfter.length ? `${Math.min(...fdsAfter)}–${Math.max(...fdsAfter)}` : '–'}) |`);
 md.push(`| wgkit threads start / end | ${samples[0]?.threads} / ${samples.at(-1)?.threads} (after warm-up: ${thrAfter.length ? `${Math.min(...thrAfter)}–${Math.max(...thrAfter)}` : '–'}) |`);
 md.push(`| wireguard-go RSS start / end | ${fmt(mib(samples[0]?.far_rss_kb), 1)} / ${fmt(mib(samples.at(-1)?.far_rss_kb), 1)} MiB |`);
