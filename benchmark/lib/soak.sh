@@ -51,8 +51,7 @@ run_soak() {
   ip -n "$ns_a" link set lo up; ip -n "$ns_b" link set lo up
   ip -n "$ns_a" link set "$va" up; ip -n "$ns_b" link set "$vb" up
 
-  umask 077
-  wg genkey >"$RUN_DIR/soak-a.key"; wg genkey >"$RUN_DIR/soak-b.key"
+  (umask 077 && wg genkey >"$RUN_DIR/soak-a.key" && wg genkey >"$RUN_DIR/soak-b.key") || return 1
   soak_start_device "$ns_a" "$wk" "$RUN_DIR/soak-wgkit.log" node "$REPO_DIR/bin/wgkit-userspace.js" -f "$wk" || return 1
   wk_pid=$START_PID
   soak_start_device "$ns_b" "$wg" "$RUN_DIR/soak-wggo.log" /usr/bin/wireguard-go -f "$wg" || return 1
