@@ -5,13 +5,22 @@
 # Environment: BENCH_CONTENDERS="wgkit wggo-debian ..." selects contenders; BENCH_KEEP=1 keeps the scratch dir.
 # --scale lists the peer counts of the scale section (default 10k, 100k, 1M; --quick: 10k);
 # --results NAME writes benchmark/results/NAME.* instead of latest.* (for a partial run).
+# `run.sh soak`: the soak alone (lib/soak.sh; WGKIT_SOAK_SECONDS, default 1800), results in soak.*.
 set -uo pipefail
 
 LIB="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib"
-for f in common contenders install netns tunnel throughput latency handshake controlplane jsboundary scale; do
+for f in common contenders install netns tunnel throughput latency handshake controlplane jsboundary scale soak; do
   # shellcheck source=/dev/null
   source "$LIB/$f.sh"
 done
+
+if [[ ${1:-} == soak ]]; then
+  [[ $(id -u) == 0 ]] || { echo "the soak needs root (network namespaces, TUN devices)" >&2; exit 1; }
+  install_traps
+  init_run_dir
+  run_soak
+  exit $?
+fi
 
 BENCH_RUNS=3 BENCH_SECONDS=10 BENCH_PINGS=200 BENCH_PEERS=10000 BENCH_HS_SECONDS=3 MODE=full
 DO_CONTROL=1 DO_HANDSHAKE=1 DO_THROUGHPUT=1 DO_SCALE=1 BENCH_SCALE="10000 100000 1000000" BENCH_RESULTS=latest
