@@ -73,14 +73,14 @@ describe('macOS: an addon without the Linux-only exports', async () => {
   });
 });
 
-describe('Windows: an addon without the Unix-only exports either', async () => {
-  const wgkit = await wgkitAs('win32', new RegExp(`${LINUX_ONLY.source}|${UNIX_ONLY.source}`));
+describe('Another OS (FreeBSD): an addon without the Linux and UAPI exports', async () => {
+  const wgkit = await wgkitAs('freebsd', new RegExp(`${LINUX_ONLY.source}|${UNIX_ONLY.source}`));
 
-  it('rejects listing devices with ERR_WGKIT_UNSUPPORTED_PLATFORM naming win32', async () => {
+  it('rejects listing devices with ERR_WGKIT_UNSUPPORTED_PLATFORM naming freebsd', async () => {
     const error = await rejection(new wgkit.WireGuardClient().listDevices());
     expect(error.name).toBe('UnsupportedPlatformError');
     expect(error.code).toBe('ERR_WGKIT_UNSUPPORTED_PLATFORM');
-    expect(error.message).toMatch(/^The userspace \(UAPI\) backend is not available on win32: wgkit implements it on Linux and macOS only\./);
+    expect(error.message).toMatch(/^The userspace \(UAPI\) backend is not available on freebsd: wgkit implements it on Linux, macOS and Windows only\./);
   });
 
   it('still parses and writes configurations', () => {
@@ -93,11 +93,11 @@ describe('Windows: an addon without the Unix-only exports either', async () => {
 
 describe('withPlatformCheck', () => {
   it('names the feature and the platform of a missing export, and passes everything else through', () => {
-    const addon = withPlatformCheck(addonWithout(UNIX_ONLY), 'win32') as Record<string, unknown>;
+    const addon = withPlatformCheck(addonWithout(UNIX_ONLY), 'freebsd') as Record<string, unknown>;
     expect(() => addon.uapiListDevices).toThrow(
       expect.objectContaining({
         code: 'ERR_WGKIT_UNSUPPORTED_PLATFORM',
-        message: expect.stringMatching(/^The userspace \(UAPI\) backend is not available on win32: wgkit implements it on Linux and macOS only\./),
+        message: expect.stringMatching(/^The userspace \(UAPI\) backend is not available on freebsd: wgkit implements it on Linux, macOS and Windows only\./),
       }),
     );
     expect(typeof addon.kernelListDevices).toBe('function');
@@ -109,7 +109,7 @@ describe('withPlatformCheck', () => {
     expect(capabilityOf('rtnlAddRoute')?.platforms).toBe('Linux');
     expect(capabilityOf('NativeDevice')?.platforms).toBe('Linux with glibc');
     expect(capabilityOf('NativeDevice')?.feature).toBe('The embedded WireGuard device (TUN)');
-    expect(capabilityOf('uapiGetDevice')?.platforms).toBe('Linux and macOS');
+    expect(capabilityOf('uapiGetDevice')?.platforms).toBe('Linux, macOS and Windows');
     expect(capabilityOf('NativeKey')).toBeUndefined();
     expect(capabilityOf('strerrorByName')).toBeUndefined();
   });

@@ -33,7 +33,7 @@ export const ErrorCodes = {
   DNS_UNAVAILABLE: 'ERR_WGKIT_DNS_UNAVAILABLE',
   /**
    * This platform has no implementation of the feature (kernel WireGuard, rtnetlink and the
-   * embedded TUN device are Linux-only; the UAPI client needs Unix sockets).
+   * embedded TUN device are Linux-only; the UAPI client needs Unix sockets or Windows named pipes).
    */
   UNSUPPORTED_PLATFORM: 'ERR_WGKIT_UNSUPPORTED_PLATFORM',
   /** The operation was cancelled through an AbortSignal (Node's own code for aborts). */

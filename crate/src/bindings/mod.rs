@@ -6,18 +6,15 @@
 #![cfg_attr(test, allow(dead_code))]
 
 //!
-//! Every platform: keys and OS facts. Unix: the UAPI client (Unix sockets), with the device
-//! model and worker-pool tasks it shares with `linux`. Linux: kernel, rtnetlink, embedded
+//! Every platform: keys, OS facts and the UAPI client (Unix sockets; named pipes on Windows),
+//! with the device model and worker-pool tasks it shares with `linux`. Linux: kernel, rtnetlink, embedded
 //! device. What a platform lacks is not exported; `lib/platform.ts` reports it.
 
 mod error;
 mod keys;
 #[cfg(target_os = "linux")]
 mod linux;
-#[cfg(unix)]
 mod model;
 mod system;
-#[cfg(unix)]
 mod task;
-#[cfg(unix)]
 mod uapi;

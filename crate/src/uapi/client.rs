@@ -1,17 +1,20 @@
-//! The UAPI client: list, get and set userspace devices through their sockets, as wg does.
+//! The UAPI client: list, get and set userspace devices through their sockets (on Windows,
+//! their named pipes), as wg does. The request and reply logic is the same everywhere; finding
+//! and opening a device is the platform's (`unix_socket.rs`, `pipe_client.rs`).
 
 use super::errno::io_error;
 use super::errno::{missing_errno, parse_errno, reply_error};
 use super::get_reply::read_get_reply;
 use super::lines::{Line, LineReader};
 use super::name::DEFAULT_SOCKET_DIR;
+use super::platform::{has_device, list_devices, open_device, Stream};
 use super::set_request::format_set_request;
-use super::socket::{has_device, list_devices, open_device, send_all};
+use super::stream::{send_all, TimedReader};
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{Device, DeviceConfig};
 use std::io;
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long a connect may wait for a busy listener by default.
@@ -25,7 +28,9 @@ pub const REPLY_TIMEOUT_PER_PEER: Duration = Duration::from_millis(1);
 /// The longest reply line the client accepts (real lines are under 100 bytes).
 pub const MAX_REPLY_LINE: usize = 4096;
 
-/// Talks to the UAPI sockets of one directory (`/var/run/wireguard` by default).
+/// Talks to the UAPI sockets of one directory (`/var/run/wireguard` by default; on Windows the
+/// named pipes under one prefix, `\\.\pipe\ProtectedPrefix\Administrators\WireGuard` by
+/// default).
 #[derive(Debug, Clone)]
 pub struct UapiClient {
     socket_dir: PathBuf,
@@ -70,30 +75,25 @@ impl UapiClient {
     }
 
     /// Names of the live devices (sockets `<dir>/<name>.sock` that accept a connection),
-    /// in directory order, as wg lists them. Stale sockets found on the way are unlinked.
+    /// in directory order, as wg lists them. Stale sockets found on the way are unlinked. On
+    /// Windows: the pipes whose names start with `<dir>\`, in the order `\\.\pipe\` lists them.
     pub fn list_devices(&self) -> Result<Vec<String>> {
         list_devices(&self.socket_dir, self.connect_timeout)
     }
 
-    /// Whether a live socket exists for `name` (a stale one is unlinked).
+    /// Whether a live socket (or pipe) exists for `name` (a stale socket is unlinked).
     pub fn has_device(&self, name: &str) -> bool {
         has_device(&self.socket_dir, name, self.connect_timeout)
     }
 
     /// Opens a connection that can carry several operations.
     pub fn connect(&self, name: &str) -> Result<UapiConnection> {
-        let stream = open_device(&self.socket_dir, name, self.connect_timeout)?;
-        let context = format!("Unable to access interface {name}");
-        stream
-            .set_read_timeout(self.io_timeout)
-            .and_then(|_| stream.set_write_timeout(self.io_timeout))
-            .map_err(|e| Error::from_io(&e, &context))?;
-        let read_half = stream.try_clone().map_err(|e| Error::from_io(&e, &context))?;
+        let stream = Arc::new(open_device(&self.socket_dir, name, self.connect_timeout)?);
         Ok(UapiConnection {
             name: name.to_string(),
             io_timeout: self.io_timeout,
+            reader: LineReader::new(TimedReader::new(stream.clone(), self.io_timeout), MAX_REPLY_LINE),
             stream,
-            reader: LineReader::new(read_half, MAX_REPLY_LINE),
         })
     }
 
@@ -113,8 +113,8 @@ pub struct UapiConnection {
     name: String,
     /// The client's timeout for one read or write (a set's reply may wait longer).
     io_timeout: Option<Duration>,
-    stream: UnixStream,
-    reader: LineReader<UnixStream>,
+    stream: Arc<Stream>,
+    reader: LineReader<TimedReader<Stream>>,
 }
 
 impl UapiConnection {
@@ -127,17 +127,17 @@ impl UapiConnection {
     }
 
     pub fn get(&mut self) -> Result<Device> {
-        send_all(&self.stream, b"get=1\n\n").map_err(|e| io_error(&e, &self.context()))?;
+        send_all(&*self.stream, b"get=1\n\n", self.io_timeout).map_err(|e| io_error(&e, &self.context()))?;
         read_get_reply(&mut self.reader, &self.name)
     }
 
     pub fn set(&mut self, config: &DeviceConfig) -> Result<()> {
         let request = format_set_request(config)?;
         let context = self.context();
-        if let Err(e) = send_all(&self.stream, request.as_bytes()) {
+        if let Err(e) = send_all(&*self.stream, request.as_bytes(), self.io_timeout) {
             // A server that refused the request early may have replied and hung up before
             // reading all of it; its errno is more useful than EPIPE.
-            if matches!(e.raw_os_error(), Some(libc::EPIPE) | Some(libc::ECONNRESET)) {
+            if matches!(e.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset) {
                 if let Ok(status) = read_status(&mut self.reader, &context) {
                     return status;
                 }
@@ -145,24 +145,19 @@ impl UapiConnection {
             return Err(io_error(&e, &context));
         }
         if let Some(base) = self.io_timeout {
-            // Socket options are the socket's: the reader's descriptor waits as long.
             let per_peer = REPLY_TIMEOUT_PER_PEER.saturating_mul(config.peers.len().min(u32::MAX as usize) as u32);
-            self.stream
-                .set_read_timeout(Some(base.saturating_add(per_peer)))
-                .map_err(|e| io_error(&e, &context))?;
+            self.reader.get_mut().timeout = Some(base.saturating_add(per_peer));
         }
-        let status = read_status(&mut self.reader, &context)?;
-        self.stream
-            .set_read_timeout(self.io_timeout)
-            .map_err(|e| io_error(&e, &context))?;
-        status
+        let status = read_status(&mut self.reader, &context);
+        self.reader.get_mut().timeout = self.io_timeout;
+        status?
     }
 }
 
 /// Reads a set reply up to its blank line. The outer error is a transport or framing failure;
 /// the inner result is the server's status. Lines other than `errno=` are ignored. A stream
 /// that ends right after the `errno` line is accepted.
-fn read_status(reader: &mut LineReader<UnixStream>, context: &str) -> Result<Result<()>> {
+fn read_status(reader: &mut LineReader<TimedReader<Stream>>, context: &str) -> Result<Result<()>> {
     let mut errno: Option<i32> = None;
     loop {
         match reader.read_line() {
@@ -197,7 +192,7 @@ fn read_status(reader: &mut LineReader<UnixStream>, context: &str) -> Result<Res
     })
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
     use std::io::{Read, Write};

@@ -7,11 +7,11 @@
 //! the deadline one second on (a 100,000-peer `wg setconf` is 23 MiB, 2^20 peers about
 //! 240 MiB, more than the 10 s default lets a busy machine parse), while a trickling client
 //! gains next to nothing (a microsecond a byte). Each read waits at most until the deadline
-//! (SO_RCVTIMEO set to what is left), and a read past the deadline fails with `TimedOut`.
+//! (`UapiStream::read_within` what is left), and a read past the deadline fails with `TimedOut`.
 
+use super::stream::{is_timeout, UapiStream};
 use std::cell::Cell;
 use std::io::{self, Read};
-use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 /// How many bytes of a request move its deadline one second on.
@@ -22,17 +22,17 @@ fn grace(n: usize) -> Duration {
     Duration::from_nanos((n as u64).saturating_mul(1_000_000_000) / BYTES_PER_EXTRA_SECOND)
 }
 
-pub struct DeadlineStream<'a> {
-    stream: &'a UnixStream,
+pub struct DeadlineStream<'a, S> {
+    stream: &'a S,
     idle: Option<Duration>,
     request: Option<Duration>,
     in_request: Cell<bool>,
     deadline: Cell<Option<Instant>>,
 }
 
-impl<'a> DeadlineStream<'a> {
+impl<'a, S: UapiStream> DeadlineStream<'a, S> {
     /// Starts idle (waiting for a request's first byte).
-    pub fn new(stream: &'a UnixStream, idle: Option<Duration>, request: Option<Duration>) -> Self {
+    pub fn new(stream: &'a S, idle: Option<Duration>, request: Option<Duration>) -> Self {
         let s = DeadlineStream {
             stream,
             idle,
@@ -56,12 +56,12 @@ impl<'a> DeadlineStream<'a> {
         self.deadline.set(self.request.map(|t| Instant::now() + t));
     }
 
-    pub fn stream(&self) -> &UnixStream {
+    pub fn stream(&self) -> &S {
         self.stream
     }
 }
 
-impl Read for &DeadlineStream<'_> {
+impl<S: UapiStream> Read for &DeadlineStream<'_, S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             let timeout = match self.deadline.get() {
@@ -74,8 +74,7 @@ impl Read for &DeadlineStream<'_> {
                     Some(left)
                 }
             };
-            self.stream.set_read_timeout(timeout)?;
-            match (&mut &*self.stream).read(buf) {
+            match self.stream.read_within(buf, timeout) {
                 Ok(n) => {
                     if n > 0 && !self.in_request.get() {
                         self.begin_request();
@@ -87,18 +86,19 @@ impl Read for &DeadlineStream<'_> {
                     }
                     return Ok(n);
                 }
-                // The receive timeout ran out (or a signal came): check the deadline again.
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {}
+                // The read's time ran out (or a signal came): check the deadline again.
+                Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
     use std::io::Write;
+    use std::os::unix::net::UnixStream;
 
     #[test]
     fn the_request_deadline_runs_from_the_first_byte() {

@@ -3,23 +3,25 @@
 //! wireguard-go writes negative values (`errno=-22`); wg's set path reads a signed number and
 //! its get path only digits. This module reads both signs and normalises to the positive errno,
 //! maps it to our error codes, and chooses the (negative, wireguard-go style) value a server
-//! sends for one of our errors.
+//! sends for one of our errors. The numbers on the wire are the platform's errnos on Unix and
+//! Linux's on Windows, as wireguard-go writes them (`wire_errno_*.rs`).
 
+use super::wire_errno::{from_wire, to_wire};
 use crate::error::{Error, ErrorCode};
 
 /// wireguard-go `ipc.IpcErrorIO`.
-pub const IPC_ERROR_IO: i32 = -libc::EIO;
+pub const IPC_ERROR_IO: i32 = -to_wire(libc::EIO);
 /// wireguard-go `ipc.IpcErrorProtocol`.
-pub const IPC_ERROR_PROTOCOL: i32 = -libc::EPROTO;
+pub const IPC_ERROR_PROTOCOL: i32 = -to_wire(libc::EPROTO);
 /// wireguard-go `ipc.IpcErrorInvalid`.
-pub const IPC_ERROR_INVALID: i32 = -libc::EINVAL;
+pub const IPC_ERROR_INVALID: i32 = -to_wire(libc::EINVAL);
 /// A request over the server's size bound (the kernel's errno for a device at its peer limit).
-pub const IPC_ERROR_TOO_BIG: i32 = -libc::E2BIG;
+pub const IPC_ERROR_TOO_BIG: i32 = -to_wire(libc::E2BIG);
 /// wireguard-go `ipc.IpcErrorPortInUse`.
-pub const IPC_ERROR_PORT_IN_USE: i32 = -libc::EADDRINUSE;
+pub const IPC_ERROR_PORT_IN_USE: i32 = -to_wire(libc::EADDRINUSE);
 
 /// Parses the value of an `errno=` line: `N` or `-N`, decimal digits only, at most `i32::MAX`.
-/// Returns the positive errno (0 for success).
+/// Returns the positive number as sent (0 for success); [`reply_error`] makes it a local errno.
 pub fn parse_errno(value: &str) -> Option<i32> {
     let digits = value.strip_prefix('-').unwrap_or(value);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -28,9 +30,10 @@ pub fn parse_errno(value: &str) -> Option<i32> {
     digits.parse::<i32>().ok()
 }
 
-/// The error for a non-zero errno in a reply. The code follows `Error::from_errno`, except
-/// that EPROTO is a protocol error.
-pub fn reply_error(errno: i32, context: &str) -> Error {
+/// The error for a non-zero errno in a reply (as sent, positive). The code follows
+/// `Error::from_errno`, except that EPROTO is a protocol error.
+pub fn reply_error(wire: i32, context: &str) -> Error {
+    let errno = from_wire(wire);
     let err = Error::from_errno(errno, context);
     if errno == libc::EPROTO {
         err.with_code(ErrorCode::Protocol)
@@ -53,22 +56,26 @@ pub fn missing_errno(context: &str) -> Error {
 /// always negative, as wireguard-go writes it.
 pub fn errno_for_error(err: &Error) -> i32 {
     if let Some(errno) = err.errno.filter(|&e| e != 0) {
-        return -errno.abs();
+        return -to_wire(errno.abs());
     }
     match err.code {
         ErrorCode::InvalidArgument | ErrorCode::InvalidKey | ErrorCode::InvalidKeyFile => IPC_ERROR_INVALID,
         ErrorCode::Protocol => IPC_ERROR_PROTOCOL,
-        ErrorCode::DeviceNotFound => -libc::ENODEV,
-        ErrorCode::PermissionDenied => -libc::EPERM,
+        ErrorCode::DeviceNotFound => -to_wire(libc::ENODEV),
+        ErrorCode::PermissionDenied => -to_wire(libc::EPERM),
         _ => IPC_ERROR_IO,
     }
 }
 
-/// An I/O failure on an open connection. A read or write timeout becomes ETIMEDOUT.
+/// An I/O failure on a connection. A read or write timeout becomes ETIMEDOUT; an OS error
+/// keeps its errno (on Windows, the errno of its Win32 error code).
 pub fn io_error(err: &std::io::Error, context: &str) -> Error {
-    match err.kind() {
-        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => Error::from_errno(libc::ETIMEDOUT, context),
-        _ => Error::from_io(err, context),
+    if super::stream::is_timeout(err) {
+        return Error::from_errno(libc::ETIMEDOUT, context);
+    }
+    match super::platform::errno_of(err) {
+        Some(errno) => Error::from_errno(errno, context),
+        None => Error::new(ErrorCode::System, format!("{context}: {err}")),
     }
 }
 
@@ -93,11 +100,12 @@ mod tests {
 
     #[test]
     fn mapping() {
-        assert_eq!(reply_error(libc::EPROTO, "x").code, ErrorCode::Protocol);
-        assert_eq!(reply_error(libc::EPROTO, "x").errno, Some(libc::EPROTO));
-        assert_eq!(reply_error(libc::ENODEV, "x").code, ErrorCode::DeviceNotFound);
-        assert_eq!(reply_error(libc::EADDRINUSE, "x").code, ErrorCode::System);
-        assert_eq!(reply_error(libc::EPERM, "x").code, ErrorCode::PermissionDenied);
+        let wire = |errno| to_wire(errno);
+        assert_eq!(reply_error(wire(libc::EPROTO), "x").code, ErrorCode::Protocol);
+        assert_eq!(reply_error(wire(libc::EPROTO), "x").errno, Some(libc::EPROTO));
+        assert_eq!(reply_error(wire(libc::ENODEV), "x").code, ErrorCode::DeviceNotFound);
+        assert_eq!(reply_error(wire(libc::EADDRINUSE), "x").code, ErrorCode::System);
+        assert_eq!(reply_error(wire(libc::EPERM), "x").code, ErrorCode::PermissionDenied);
         let e = missing_errno("set");
         assert_eq!((e.code, e.errno), (ErrorCode::Protocol, Some(libc::EPROTO)));
     }

@@ -155,6 +155,10 @@ impl<R: Read> LineReader<R> {
     pub fn get_ref(&self) -> &R {
         &self.inner
     }
+
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.inner
+    }
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! Finding and opening UAPI sockets (wg ipc-uapi-unix.h): the socket-type and live-connect
+//! The UAPI client's connector on Unix: finding and opening UAPI sockets (wg ipc-uapi-unix.h): the socket-type and live-connect
 //! checks, unlinking a stale socket on ECONNREFUSED, and listing `<dir>/*.sock`.
 //!
 //! For a named device, a missing socket (ENOENT), a file that is not a socket and a refused
@@ -6,13 +6,14 @@
 //! `ErrorCode::DeviceNotFound`, with the errno kept.
 
 use super::name::{name_from_socket_file, socket_path};
+use super::stream::UapiStream;
 use crate::error::{Error, ErrorCode, Result};
-use std::io;
+use std::io::{self, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Connects to a UNIX stream socket. With a timeout, a connect that waits longer (the
 /// listener's backlog is full) fails with ETIMEDOUT; the kernel honours SO_SNDTIMEO there.
@@ -124,36 +125,28 @@ fn send_some(stream: &UnixStream, data: &[u8]) -> io::Result<usize> {
     }
 }
 
-/// Writes all of `data` with `send(MSG_NOSIGNAL)` (no SIGPIPE). A send timeout (SO_SNDTIMEO)
-/// gives WouldBlock.
-pub fn send_all(stream: &UnixStream, mut data: &[u8]) -> io::Result<()> {
-    while !data.is_empty() {
-        let n = send_some(stream, data)?;
-        data = &data[n..];
-    }
-    Ok(())
+/// A socket timeout of at least a microsecond (zero would mean none).
+fn socket_timeout(timeout: Option<Duration>) -> Option<Duration> {
+    timeout.map(|t| t.max(Duration::from_micros(1)))
 }
 
-/// Like [`send_all`], but the whole of `data` must be taken by `deadline`: each send waits at
-/// most for what is left (SO_SNDTIMEO), so a peer that reads a byte now and then cannot stretch
-/// it. Past the deadline: `TimedOut`.
-pub fn send_all_by(stream: &UnixStream, mut data: &[u8], deadline: Option<Instant>) -> io::Result<()> {
-    while !data.is_empty() {
-        if let Some(deadline) = deadline {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(io::Error::from(io::ErrorKind::TimedOut));
-            }
-            stream.set_write_timeout(Some(left))?;
-        }
-        match send_some(stream, data) {
-            Ok(n) => data = &data[n..],
-            // The send timeout ran out: check the deadline again.
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e),
-        }
+/// Each call sets the socket's timeout (SO_RCVTIMEO, SO_SNDTIMEO) for itself; running out of
+/// time is `WouldBlock`.
+impl UapiStream for UnixStream {
+    fn read_within(&self, buf: &mut [u8], timeout: Option<Duration>) -> io::Result<usize> {
+        self.set_read_timeout(socket_timeout(timeout))?;
+        (&mut &*self).read(buf)
     }
-    Ok(())
+
+    fn write_within(&self, data: &[u8], timeout: Option<Duration>) -> io::Result<usize> {
+        self.set_write_timeout(socket_timeout(timeout))?;
+        send_some(self, data)
+    }
+}
+
+/// The errno of an I/O error (on Unix, its OS error number).
+pub fn errno_of(err: &io::Error) -> Option<i32> {
+    err.raw_os_error()
 }
 
 fn not_found(errno: i32, context: &str) -> Error {
