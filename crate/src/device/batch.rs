@@ -395,7 +395,10 @@ unsafe fn add_segment_size(buf: &mut [u64; CTRL_WORDS], size: u16, hdr: &mut lib
         *buf = [0; CTRL_WORDS];
         0
     } else {
-        hdr.msg_controllen as usize
+        // `size_t` on glibc (the cast is a no-op there), `socklen_t` on musl.
+        #[allow(clippy::unnecessary_cast)]
+        let used = hdr.msg_controllen as usize;
+        used
     };
     let c = (buf.as_mut_ptr() as *mut u8).add(used) as *mut libc::cmsghdr;
     (*c).cmsg_level = libc::SOL_UDP;
