@@ -60,7 +60,7 @@ describe('macOS: an addon without the Linux-only exports', async () => {
     expect(error.code).toBe('ERR_WGKIT_UNSUPPORTED_PLATFORM');
     expect(error.code).toBe(wgkit.ErrorCodes.UNSUPPORTED_PLATFORM);
     expect(error.message).toBe(
-      'The embedded WireGuard device (TUN) is not available on darwin: wgkit implements it on Linux with glibc only. ' +
+      'The embedded WireGuard device (TUN) is not available on darwin: wgkit implements it on Linux only. ' +
         'A userspace tunnel without TUN (netstack) is planned for other platforms.',
     );
   });
@@ -107,7 +107,7 @@ describe('withPlatformCheck', () => {
 
   it('classifies exports by feature', () => {
     expect(capabilityOf('rtnlAddRoute')?.platforms).toBe('Linux');
-    expect(capabilityOf('NativeDevice')?.platforms).toBe('Linux with glibc');
+    expect(capabilityOf('NativeDevice')?.platforms).toBe('Linux');
     expect(capabilityOf('NativeDevice')?.feature).toBe('The embedded WireGuard device (TUN)');
     expect(capabilityOf('uapiGetDevice')?.platforms).toBe('Linux, macOS and Windows');
     expect(capabilityOf('NativeKey')).toBeUndefined();

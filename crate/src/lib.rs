@@ -5,16 +5,17 @@
 
 //!
 //! What only Linux has (kernel WireGuard through generic netlink, rtnetlink, the embedded device
-//! on TUN with epoll and network namespaces) is behind `cfg(target_os = "linux")` here, at module
-//! granularity; everything else builds on every target. The embedded device is built against
-//! glibc's libc types only for now (musl's `msghdr` and socket flags differ in width), so musl
-//! builds have kernel and rtnetlink support but no embedded device.
+//! with epoll, `recvmmsg`/`sendmmsg`, UDP GSO/GRO, TUN and network namespaces, and the proxies
+//! on its netstack) is behind `cfg(target_os = "linux")` here, at module granularity; everything
+//! else builds on every target. The device builds and is tested on glibc and musl alike (where
+//! the two C libraries give a `msghdr` field or an ioctl request another width, the device
+//! assigns it with `as _`).
 
 pub mod aead;
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[cfg(target_os = "linux")]
 pub mod device;
 pub mod error;
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[cfg(target_os = "linux")]
 #[doc(hidden)]
 pub mod fuzzing;
 mod heap_trim;
@@ -22,13 +23,13 @@ pub mod keys;
 pub mod model;
 #[cfg(target_os = "linux")]
 pub mod netlink;
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[cfg(target_os = "linux")]
 pub mod proxy;
-#[cfg(all(test, target_os = "linux", target_env = "gnu"))]
+#[cfg(all(test, target_os = "linux"))]
 mod scale_tests;
 pub mod thread_guard;
 pub mod uapi;
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[cfg(target_os = "linux")]
 pub mod userspace_device;
 
 mod bindings;

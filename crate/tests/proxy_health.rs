@@ -2,8 +2,8 @@
 //! connection limit, its argument errors, binding all or nothing, and `stop()` leaving no
 //! listener and no connection.
 
-// The embedded device: Linux with glibc only (crate/src/lib.rs).
-#![cfg(all(target_os = "linux", target_env = "gnu"))]
+// The embedded device: Linux only (crate/src/lib.rs).
+#![cfg(target_os = "linux")]
 
 mod proxy_support;
 

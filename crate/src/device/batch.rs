@@ -45,6 +45,13 @@ fn segment_len(len: usize, seg: usize) -> usize {
 /// (8-byte aligned).
 const CTRL_WORDS: usize = 12;
 
+// The C libraries disagree on some widths in these headers (glibc follows the kernel's
+// `size_t`, musl POSIX's `socklen_t`/`int`): `msg_controllen`, `msg_iovlen` and `cmsg_len`
+// are assigned with `as _` below, and `recvmmsg`/`sendmmsg` take their flags as `c_int` on
+// glibc and `c_uint` on musl (`MSG_DONTWAIT as _`). The values are the same on both.
+/// The control buffer's length.
+const CONTROL_LEN: usize = CTRL_WORDS * 8;
+
 /// `recvmmsg`/`sendmmsg` headers, allocated once per batch (zeroed) and re-pointed per call.
 struct Hdrs {
     names: [libc::sockaddr_storage; BATCH],
@@ -254,7 +261,7 @@ pub(crate) fn recv_mmsg(fd: RawFd, batch: &mut Batch) -> std::io::Result<usize> 
     // (One more than were filled, should a failed attempt at the next have written anything.)
     for i in 0..(used + 1).min(ready) {
         h.msgs[i].msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        h.msgs[i].msg_hdr.msg_controllen = CTRL_WORDS * 8;
+        h.msgs[i].msg_hdr.msg_controllen = CONTROL_LEN as _;
     }
     for i in ready..count {
         // SAFETY: slot i lies inside batch.data.
@@ -265,7 +272,7 @@ pub(crate) fn recv_mmsg(fd: RawFd, batch: &mut Batch) -> std::io::Result<usize> 
         h.msgs[i].msg_hdr.msg_iov = &mut h.iovs[i];
         h.msgs[i].msg_hdr.msg_iovlen = 1;
         h.msgs[i].msg_hdr.msg_control = h.ctrl[i].as_mut_ptr() as *mut libc::c_void;
-        h.msgs[i].msg_hdr.msg_controllen = CTRL_WORDS * 8;
+        h.msgs[i].msg_hdr.msg_controllen = CONTROL_LEN as _;
     }
     h.recv_ready = count;
     h.recv_used = 0;
@@ -276,7 +283,7 @@ pub(crate) fn recv_mmsg(fd: RawFd, batch: &mut Batch) -> std::io::Result<usize> 
                 fd,
                 h.msgs.as_mut_ptr(),
                 count as libc::c_uint,
-                libc::MSG_DONTWAIT,
+                libc::MSG_DONTWAIT as _,
                 std::ptr::null_mut(),
             )
         };
@@ -337,7 +344,7 @@ pub(crate) fn send_mmsg(fd: RawFd, batch: &mut Batch, idx: &[usize]) -> (usize, 
                     fd,
                     msgs.as_mut_ptr().add(off),
                     (chunk.len() - off) as libc::c_uint,
-                    libc::MSG_DONTWAIT,
+                    libc::MSG_DONTWAIT as _,
                 )
             };
             if r > 0 {
@@ -388,15 +395,18 @@ unsafe fn add_segment_size(buf: &mut [u64; CTRL_WORDS], size: u16, hdr: &mut lib
         *buf = [0; CTRL_WORDS];
         0
     } else {
-        hdr.msg_controllen
+        // `size_t` on glibc (the cast is a no-op there), `socklen_t` on musl.
+        #[allow(clippy::unnecessary_cast)]
+        let used = hdr.msg_controllen as usize;
+        used
     };
     let c = (buf.as_mut_ptr() as *mut u8).add(used) as *mut libc::cmsghdr;
     (*c).cmsg_level = libc::SOL_UDP;
     (*c).cmsg_type = UDP_SEGMENT;
-    (*c).cmsg_len = libc::CMSG_LEN(2) as usize;
+    (*c).cmsg_len = libc::CMSG_LEN(2) as _;
     std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut u16, size);
     hdr.msg_control = buf.as_mut_ptr() as *mut libc::c_void;
-    hdr.msg_controllen = used + libc::CMSG_SPACE(2) as usize;
+    hdr.msg_controllen = (used + libc::CMSG_SPACE(2) as usize) as _;
 }
 
 /// Sends the packets `idx` of `batch` like [`send_mmsg`], but runs of equal-size datagrams
@@ -455,7 +465,7 @@ pub(crate) fn send_segmented(
             m.msg_name = &mut h.names[ng] as *mut _ as *mut libc::c_void;
             m.msg_namelen = namelen;
             m.msg_iov = &mut h.iovs[iov];
-            m.msg_iovlen = count;
+            m.msg_iovlen = count as _;
             m.msg_flags = 0;
             // SAFETY: ctrl[ng] has room for a pktinfo and a UDP_SEGMENT message.
             unsafe {
@@ -478,7 +488,7 @@ pub(crate) fn send_segmented(
                     fd,
                     h.msgs.as_mut_ptr().add(off),
                     (ng - off) as libc::c_uint,
-                    libc::MSG_DONTWAIT,
+                    libc::MSG_DONTWAIT as _,
                 )
             };
             if r > 0 {
@@ -559,11 +569,11 @@ unsafe fn write_pktinfo(buf: &mut [u64; CTRL_WORDS], src: Option<IpAddr>, hdr: &
     };
     *buf = [0; CTRL_WORDS];
     hdr.msg_control = buf.as_mut_ptr() as *mut libc::c_void;
-    hdr.msg_controllen = libc::CMSG_SPACE(size as u32) as usize;
+    hdr.msg_controllen = libc::CMSG_SPACE(size as u32) as _;
     let c = libc::CMSG_FIRSTHDR(hdr);
     (*c).cmsg_level = level;
     (*c).cmsg_type = kind;
-    (*c).cmsg_len = libc::CMSG_LEN(size as u32) as usize;
+    (*c).cmsg_len = libc::CMSG_LEN(size as u32) as _;
     let data = libc::CMSG_DATA(c);
     match src {
         IpAddr::V4(a) => std::ptr::write_unaligned(

@@ -208,8 +208,9 @@ pub(crate) fn tun_steering(queues: usize, lanes: usize) -> io::Result<OwnedFd> {
 /// attached (`None`: the kernel's own queue choice again).
 pub(crate) fn steer_tun(queue_fd: RawFd, program: Option<&OwnedFd>) -> io::Result<()> {
     let raw: libc::c_int = program.map_or(-1, |p| p.as_raw_fd());
+    // The request is a `c_ulong` on glibc and a `c_int` on musl (`as _`; the same bits).
     // SAFETY: the ioctl reads one int; the TUN keeps its own reference to the program.
-    if unsafe { libc::ioctl(queue_fd, TUNSETSTEERINGEBPF, &raw) } < 0 {
+    if unsafe { libc::ioctl(queue_fd, TUNSETSTEERINGEBPF as _, &raw) } < 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())

@@ -82,7 +82,8 @@ fn set_timeval_opt(fd: &OwnedFd, opt: libc::c_int, t: Duration) -> io::Result<()
     // A zero timeval means "no timeout" to the kernel; use the smallest non-zero one instead.
     let t = t.max(Duration::from_micros(1));
     let tv = libc::timeval {
-        tv_sec: t.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
+        // Capped at i32::MAX seconds: fits every C library's time_t (musl deprecates naming it).
+        tv_sec: t.as_secs().min(i32::MAX as u64) as _,
         // Under a million: fits every C library's suseconds_t (i32 on macOS, i64 elsewhere).
         tv_usec: t.subsec_micros() as _,
     };

@@ -46,7 +46,8 @@ pub(crate) struct Tun {
     pub(crate) vnet_hdr: bool,
 }
 
-/// `IFF_VNET_HDR`, `TUNSETOFFLOAD` and its flags (linux/if_tun.h).
+/// `IFF_VNET_HDR`, `TUNSETOFFLOAD` and its flags (linux/if_tun.h). ioctl requests are passed
+/// `as _`: `c_ulong` on glibc, `c_int` on musl (the same bits).
 const IFF_VNET_HDR: i32 = 0x4000;
 const TUNSETOFFLOAD: libc::c_ulong = 0x4004_54d0;
 const TUN_F_CSUM: libc::c_uint = 0x01;
@@ -145,7 +146,7 @@ fn set_offload(fd: RawFd) -> bool {
     let tso = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
     [tso | TUN_F_USO4 | TUN_F_USO6, tso].into_iter().any(|flags| {
         // SAFETY: TUNSETOFFLOAD takes an unsigned int by value.
-        unsafe { libc::ioctl(fd, TUNSETOFFLOAD, flags as libc::c_ulong) == 0 }
+        unsafe { libc::ioctl(fd, TUNSETOFFLOAD as _, flags as libc::c_ulong) == 0 }
     })
 }
 
@@ -165,7 +166,7 @@ pub(crate) fn set_mtu(name: &str, mtu: u32) -> Result<()> {
     let mut req = IfReq::new(name)?;
     req.data[..4].copy_from_slice(&(mtu as i32).to_ne_bytes());
     // SAFETY: req is a properly sized struct ifreq.
-    if unsafe { libc::ioctl(s.as_raw_fd(), libc::SIOCSIFMTU, &mut req) } < 0 {
+    if unsafe { libc::ioctl(s.as_raw_fd(), libc::SIOCSIFMTU as _, &mut req) } < 0 {
         return Err(last_err(format!("Unable to set MTU {mtu} on `{name}'")));
     }
     Ok(())
@@ -182,7 +183,7 @@ pub(crate) fn get_mtu(name: &str) -> Result<u32> {
 pub(crate) fn get_mtu_with(sock: RawFd, name: &str) -> Result<u32> {
     let mut req = IfReq::new(name)?;
     // SAFETY: req is a properly sized struct ifreq.
-    if unsafe { libc::ioctl(sock, libc::SIOCGIFMTU, &mut req) } < 0 {
+    if unsafe { libc::ioctl(sock, libc::SIOCGIFMTU as _, &mut req) } < 0 {
         return Err(last_err(format!("Unable to read the MTU of `{name}'")));
     }
     Ok(i32::from_ne_bytes(req.data[..4].try_into().expect("4 bytes")) as u32)
