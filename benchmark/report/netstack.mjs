@@ -65,18 +65,18 @@ const httpMetric = (key, label, unit, better, pick) => ({
   },
 });
 METRICS.push(httpMetric('http_rps', '1,000 concurrent HTTP requests through the forward (one connection each): requests/s', 'req/s', 'higher', (r) => r.result.requests_per_second));
-METRICS.push(httpMetric('http_p99', 'same: p99 latency', 'ms', 'lower', (r) => r.result.p99_ms));
+METRICS.push(httpMetric('http_p99', 'same: p99 latency', 'ms', 'lower', (r) => (r.result.ok > 0 ? r.result.p99_ms : NaN)));
 METRICS.push(httpMetric('http_failures', 'same: failed requests of 1,000', 'failures', 'lower', (r) => r.result.failures));
 const udp = (id, via) => records.find((r) => r.kind === 'ns_udp' && r.contender === id && r.via === via);
 for (const via of ['forward', 'socks5']) {
   const lbl = via === 'forward' ? 'the -U forward' : 'SOCKS5 UDP ASSOCIATE';
   METRICS.push({
     id: `udp_${via}_rt`, label: `UDP echo through ${lbl}, 1,000 sequential round trips: round trips/s`, unit: 'rt/s', better: 'higher',
-    value: (id) => { const r = udp(id, via); return r ? { value: r.ok ? r.result.round_trips_per_second : null, detail: r.ok ? `${r.result.round_trips} answered, ${r.result.lost} lost` : '', load: r.loadavg.split(' ')[0], error: r.error } : null; },
+    value: (id) => { const r = udp(id, via); return r ? { value: r.ok && r.result.round_trips > 0 ? r.result.round_trips_per_second : null, detail: r.ok ? `${r.result.round_trips} answered, ${r.result.lost} lost` : '', load: r.loadavg.split(' ')[0], error: r.error ?? (r.result?.stopped_after_10_lost_in_a_row ? `no echo: stopped after 10 lost in a row (${r.result.round_trips} answered)` : undefined) } : null; },
   });
   METRICS.push({
     id: `udp_${via}_p99`, label: `same: p99 round trip`, unit: 'ms', better: 'lower',
-    value: (id) => { const r = udp(id, via); return r ? { value: r.ok ? r.result.p99_ms : null, detail: r.ok ? `p50 ${fmt(r.result.p50_ms, 3)} ms` : '', load: r.loadavg.split(' ')[0], error: r.error } : null; },
+    value: (id) => { const r = udp(id, via); return r ? { value: r.ok && r.result.round_trips > 0 ? r.result.p99_ms : null, detail: r.ok ? `p50 ${fmt(r.result.p50_ms, 3)} ms` : '', load: r.loadavg.split(' ')[0], error: r.error } : null; },
   });
 }
 METRICS.push({

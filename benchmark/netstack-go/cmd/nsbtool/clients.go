@@ -108,15 +108,18 @@ func stream(args []string) error {
 		if _, err := c.Write([]byte{'U'}); err != nil {
 			return err
 		}
-		buf := make([]byte, 256<<10)
+		buf := make([]byte, 4+256<<10)
+		binary.BigEndian.PutUint32(buf, 256<<10)
 		end := time.Now().Add(time.Duration(*seconds) * time.Second)
 		for time.Now().Before(end) {
 			if _, err := c.Write(buf); err != nil {
 				return err
 			}
 		}
-		c.(interface{ CloseWrite() error }).CloseWrite()
-		c.SetReadDeadline(time.Now().Add(60 * time.Second))
+		if _, err := c.Write([]byte{0, 0, 0, 0}); err != nil {
+			return err
+		}
+		c.SetReadDeadline(time.Now().Add(180 * time.Second)) // a forward may buffer much more than it moves
 		var res [16]byte
 		if _, err := io.ReadFull(c, res[:]); err != nil {
 			return fmt.Errorf("no result from the stream server: %v", err)
@@ -233,7 +236,7 @@ func idle(args []string) error {
 	n := fs.Int("n", 1000, "connections")
 	fs.Parse(args)
 	conns := make([]net.Conn, 0, *n)
-	failed := 0
+	failed, inARow := 0, 0
 	var firstErr error
 	for i := 0; i < *n; i++ {
 		c, err := net.DialTimeout("tcp", *connect, 10*time.Second)
@@ -253,8 +256,12 @@ func idle(args []string) error {
 			if c != nil {
 				c.Close()
 			}
+			if inARow++; inARow == 10 {
+				break // 10 failures in a row: the forward is down
+			}
 			continue
 		}
+		inARow = 0
 		conns = append(conns, c)
 	}
 	msg := ""
@@ -315,7 +322,7 @@ func udprt(args []string) error {
 	copy(payload, header)
 	buf := make([]byte, 65535)
 	lat := make([]float64, 0, *n)
-	lost := 0
+	lost, inARow, stopped := 0, 0, false
 	start := time.Now()
 	for i := 0; i < *n; i++ {
 		binary.BigEndian.PutUint32(payload[len(header):], uint32(i))
@@ -338,12 +345,17 @@ func udprt(args []string) error {
 		}
 		if got {
 			lat = append(lat, time.Since(t0).Seconds()*1000)
+			inARow = 0
 		} else {
 			lost++
+			if inARow++; inARow == 10 {
+				stopped = true // 10 lost in a row: the path is down, not lossy
+				break
+			}
 		}
 	}
 	wall := time.Since(start).Seconds()
 	sort.Float64s(lat)
-	return printJSON(map[string]any{"round_trips": len(lat), "lost": lost, "seconds": wall,
+	return printJSON(map[string]any{"round_trips": len(lat), "lost": lost, "stopped_after_10_lost_in_a_row": stopped, "seconds": wall,
 		"round_trips_per_second": float64(len(lat)) / wall, "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99)})
 }

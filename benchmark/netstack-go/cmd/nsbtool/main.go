@@ -6,8 +6,8 @@
 //	nsbtool idle -connect HOST:PORT -n N          (holds N connections until stdin closes)
 //	nsbtool udprt -connect HOST:PORT | -socks5 HOST:PORT -target HOST:PORT  -n N
 //
-// The stream server speaks a one-byte protocol: 'U' = the client sends until it half-closes and
-// the server answers the byte count and the nanoseconds from first byte to end (the receiver's
+// The stream server speaks a one-byte protocol: 'U' = the client sends frames (4-byte length, data)
+// until an empty one, and the server answers the byte count and the nanoseconds from first byte to end (the receiver's
 // view); 'D' + 4-byte seconds = the server sends for that long and closes; 'H' = answers 'h'
 // and holds the connection open. The DNS server answers every A query with -dns-answer and
 // prints one "dns-query NAME" line per query. Clients print one JSON object.

@@ -98,17 +98,30 @@ func serveStream(ln net.Listener) error {
 			}
 			switch cmd[0] {
 			case 'U':
+				// Framed: 4-byte length, then that many bytes; length 0 ends the upload (no
+				// reliance on half-close, which not every forward passes on).
 				buf := make([]byte, 256<<10)
 				var total int64
 				var first time.Time
+				var hdr [4]byte
 				for {
-					n, err := c.Read(buf)
-					if n > 0 && total == 0 {
+					if _, err := io.ReadFull(c, hdr[:]); err != nil {
+						return
+					}
+					if total == 0 {
 						first = time.Now()
 					}
-					total += int64(n)
-					if err != nil {
+					left := int(binary.BigEndian.Uint32(hdr[:]))
+					if left == 0 {
 						break
+					}
+					for left > 0 {
+						n, err := c.Read(buf[:min(left, len(buf))])
+						left -= n
+						total += int64(n)
+						if err != nil {
+							return
+						}
 					}
 				}
 				var out [16]byte

@@ -90,6 +90,12 @@ func main() {
 		go serveUDPForward(pc.(*net.UDPConn), tnet, target)
 		ready = append(ready, fmt.Sprintf("listening -U udp %s -> %s", pc.LocalAddr(), target))
 	}
+	for _, a := range cfg.addresses {
+		if a.Is4() {
+			tunnelV4 = a
+			break
+		}
+	}
 	if *socks != "" {
 		ln, err := net.Listen("tcp", *socks)
 		if err != nil {

@@ -14,6 +14,9 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 )
 
+// tunnelV4 is the tunnel's first IPv4 address (UDP ASSOCIATE sockets bind to it).
+var tunnelV4 = netip.IPv4Unspecified()
+
 // serveSocks5: RFC 1928 without authentication; CONNECT and UDP ASSOCIATE.
 func serveSocks5(ln net.Listener, tnet *netstack.Net) {
 	for {
@@ -149,7 +152,8 @@ func socksSession(c *net.TCPConn, tnet *netstack.Net) error {
 			reply(c, 1, netip.AddrPort{})
 			return err
 		}
-		tc, err := tnet.ListenUDPAddrPort(netip.AddrPort{})
+		// Bound to the tunnel's IPv4 address: gVisor finds no route from 0.0.0.0 on the NIC.
+		tc, err := tnet.ListenUDPAddrPort(netip.AddrPortFrom(tunnelV4, 0))
 		if err != nil {
 			pc.Close()
 			reply(c, 1, netip.AddrPort{})
