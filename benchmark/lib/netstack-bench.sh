@@ -61,7 +61,7 @@ nsb_start_far() {
   NSB_FAR_PID=$!
   track_pid "$NSB_FAR_PID"
   wait_for "[[ -S /var/run/wireguard/$ifname.sock ]]" 30 || { warn "netstack: far device did not start: $(tail -2 "$RUN_DIR/nsb-far.log")"; return 1; }
-  umask 077
+  local mask; mask=$(umask); umask 077
   wg genkey >"$RUN_DIR/nsb-far.key"
   NSB_FAR_PUB=$(wg pubkey <"$RUN_DIR/nsb-far.key")
   local args=(set "$ifname" listen-port 51820 private-key "$RUN_DIR/nsb-far.key")
@@ -69,6 +69,7 @@ nsb_start_far() {
     wg genkey >"$RUN_DIR/nsb-$id.key"
     args+=(peer "$(wg pubkey <"$RUN_DIR/nsb-$id.key")" allowed-ips "$(nsb_ip "$id")/32")
   done
+  umask "$mask"
   in_far wg "${args[@]}" && in_far ip addr add "$NSB_FAR_IP/24" dev "$ifname" && in_far ip link set "$ifname" mtu 1420 up || return 1
   ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
   ip netns exec "$NSB_FAR_NS" "$NSB_TOOL" serve -addr "$NSB_FAR_IP" -stream 5300 -http 8080 -udpecho 7 -dns 53 -dns-answer "$NSB_FAR_IP" >"$RUN_DIR/nsb-far-serve.log" 2>&1 &
@@ -120,7 +121,7 @@ nsb_stream() {
   local id=$1 via=$2 dir=$3 run=$4 out args
   if [[ $via == forward ]]; then args=(-connect "127.0.0.1:$(nsb_port "$id" 1)"); else args=(-socks5 "127.0.0.1:$(nsb_port "$id" 3)" -target "$NSB_FAR_IP:5300"); fi
   local load; load=$(nsb_load)
-  if out=$(in_near timeout $((NSB_SECONDS + 200)) "$NSB_TOOL" stream "${args[@]}" -dir "$dir" -seconds "$NSB_SECONDS" 2>&1) && jq -e .bits_per_second <<<"$out" >/dev/null 2>&1; then
+  if out=$(in_near timeout $((NSB_SECONDS + 150)) "$NSB_TOOL" stream "${args[@]}" -dir "$dir" -seconds "$NSB_SECONDS" 2>&1) && jq -e .bits_per_second <<<"$out" >/dev/null 2>&1; then
     emit kind=ns_stream contender="$id" via="$via" dir="$dir" run:="$run" ok:=true result:="$out" loadavg="$load"
     printf '  %-14s %-7s %-4s run %d: %6.3f Gbit/s (load %s)\n' "$id" "$via" "$dir" "$run" "$(jq '.bits_per_second / 1e9' <<<"$out")" "$load" >&2
   else

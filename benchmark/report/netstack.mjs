@@ -84,7 +84,11 @@ METRICS.push({
   value: (id) => {
     const r = records.find((x) => x.kind === 'ns_idle' && x.contender === id);
     if (!r) return null;
-    return { value: r.ok && r.result.open > 0 ? r.bytes_per_connection : null, detail: r.ok ? `${r.result.open} open, ${r.result.failed} failed; VmRSS ${r.rss_before_kb} → ${r.rss_after_kb} KiB` : '', load: r.loadavg.split(' ')[0], error: r.error ?? (r.result?.failed ? r.result.error_example : undefined) };
+    // A process whose RSS does not grow was already holding more than the connections need
+    // (onetun after stalled uploads): no per-connection figure can be read off it.
+    const grew = r.ok && r.result.open > 0 && r.rss_after_kb > r.rss_before_kb;
+    if (r.ok && !grew) r.error = `VmRSS did not grow (${fmt(r.rss_before_kb / 1048576, 2)} GiB before the 1,000 connections)`;
+    return { value: grew ? r.bytes_per_connection : null, detail: r.ok ? `${r.result.open} open, ${r.result.failed} failed; VmRSS ${r.rss_before_kb} → ${r.rss_after_kb} KiB` : '', load: r.loadavg.split(' ')[0], error: r.error ?? (r.result?.failed ? r.result.error_example : undefined) };
   },
 });
 
@@ -112,6 +116,9 @@ const dns = ids.map((id) => {
   return { id, unsupported: why, ...(r ?? {}) };
 });
 
+const short = (e) =>
+  /stream server/.test(e) ? 'stalled: the end of the upload never reached the far server' :
+  /Client.Timeout/.test(e) ? 'every request timed out (30 s)' : e.slice(0, 80);
 const label = (id) => contenders.find((c) => c.id === id)?.label ?? id;
 const digits = (unit) => (unit === 'Gbit/s' ? 3 : unit === 'ms' ? 2 : 0);
 const out = [];
@@ -127,7 +134,7 @@ out.push(`| metric | ${ids.map((id) => `\`${id}\``).join(' | ')} |`, `|---|${ids
 for (const t of table) {
   const cells = t.rows.map((r) => {
     if (r.unsupported) return r.unsupported.startsWith('not measured') ? 'not measured' : 'not supported';
-    if (!Number.isFinite(r.value)) return `failed${r.error ? ` (${r.error.slice(0, 60)})` : ''}`;
+    if (!Number.isFinite(r.value)) return `failed${r.error ? ` (${short(r.error)})` : ''}`;
     const v = fmt(r.value, digits(t.unit));
     return `${r.best ? `**${v}**` : v} (${fmt(r.vs_best)}×)`;
   });

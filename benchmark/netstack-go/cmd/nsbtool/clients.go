@@ -119,10 +119,10 @@ func stream(args []string) error {
 		if _, err := c.Write([]byte{0, 0, 0, 0}); err != nil {
 			return err
 		}
-		c.SetReadDeadline(time.Now().Add(180 * time.Second)) // a forward may buffer much more than it moves
+		c.SetReadDeadline(time.Now().Add(120 * time.Second)) // a forward may buffer more than it moves
 		var res [16]byte
 		if _, err := io.ReadFull(c, res[:]); err != nil {
-			return fmt.Errorf("no result from the stream server: %v", err)
+			return fmt.Errorf("the end of the upload did not reach the stream server within 120 s (%v)", err)
 		}
 		bytes = int64(binary.BigEndian.Uint64(res[:8]))
 		elapsed = time.Duration(binary.BigEndian.Uint64(res[8:]))
