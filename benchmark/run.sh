@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# npm run bench [-- --quick] [-- --runs N --seconds S --pings N --peers N --scale "10000 100000" --skip-control --skip-handshake --skip-scale]
+# npm run bench [-- --quick] [-- --runs N --seconds S --pings N --peers N --scale "10000 100000" --skip-control --skip-handshake --skip-scale --skip-netstack]
+# npm run bench -- netstack [--quick|--runs N --seconds S]: only the netstack section (results/netstack.*)
 # Installs what is missing, builds what changed, runs every contender in two private network
 # namespaces, and writes benchmark/results/latest.{md,json,svg}. Needs root (netns, TUN).
 # Environment: BENCH_CONTENDERS="wgkit wggo-debian ..." selects contenders; BENCH_KEEP=1 keeps the scratch dir.
@@ -9,7 +10,7 @@
 set -uo pipefail
 
 LIB="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib"
-for f in common contenders install netns tunnel throughput latency handshake controlplane jsboundary scale soak; do
+for f in common contenders install netns tunnel throughput latency handshake controlplane jsboundary scale soak netstack-bench; do
   # shellcheck source=/dev/null
   source "$LIB/$f.sh"
 done
@@ -23,7 +24,7 @@ if [[ ${1:-} == soak ]]; then
 fi
 
 BENCH_RUNS=3 BENCH_SECONDS=10 BENCH_PINGS=200 BENCH_PEERS=10000 BENCH_HS_SECONDS=3 MODE=full
-DO_CONTROL=1 DO_HANDSHAKE=1 DO_THROUGHPUT=1 DO_SCALE=1 BENCH_SCALE="10000 100000 1000000" BENCH_RESULTS=latest
+DO_CONTROL=1 DO_HANDSHAKE=1 DO_THROUGHPUT=1 DO_SCALE=1 DO_NETSTACK=1 ONLY="" BENCH_SCALE="10000 100000 1000000" BENCH_RESULTS=latest
 while (($#)); do
   case $1 in
     --quick) MODE=quick BENCH_RUNS=1 BENCH_SECONDS=3 BENCH_PINGS=100 BENCH_HS_SECONDS=1 BENCH_SCALE=10000 ;;
@@ -37,7 +38,9 @@ while (($#)); do
     --skip-scale) DO_SCALE=0 ;;
     --skip-handshake) DO_HANDSHAKE=0 ;;
     --skip-throughput) DO_THROUGHPUT=0 ;;
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    --skip-netstack) DO_NETSTACK=0 ;;
+    netstack) ONLY=netstack ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
     *) echo "unknown option: $1" >&2; exit 2 ;;
   esac
   shift
@@ -46,7 +49,17 @@ done
 [[ $(id -u) == 0 ]] || { echo "npm run bench needs root (network namespaces, TUN devices)" >&2; exit 1; }
 
 install_traps
+# The netstack section's /etc/netns entry is not a namespace: removed before cleanup() (same exit status).
+trap 'rc=$?; nsb_cleanup; (exit $rc); cleanup' EXIT
 init_run_dir
+
+if [[ $ONLY == netstack ]]; then
+  log "netstack section only: ${BENCH_RUNS} x ${BENCH_SECONDS} s per stream test"
+  mkdir -p "$CACHE_DIR"
+  install_tools || { warn "could not install the suite's tools"; exit 1; }
+  run_netstack_section
+  exit 0
+fi
 load_contenders
 emit kind=settings mode="$MODE" runs:="$BENCH_RUNS" seconds:="$BENCH_SECONDS" pings:="$BENCH_PINGS" \
   peers:="$BENCH_PEERS" mtu:=1420 started="$(date -u +%Y-%m-%dT%H:%M:%SZ)" loadavg_start="$(cut -d" " -f1-3 /proc/loadavg)"
@@ -92,6 +105,11 @@ fi
 if ((DO_SCALE)); then
   log "scale: $BENCH_SCALE peers (endpoint, keepalive, 2 allowed IPs, a third with preshared keys)"
   measure_scale_all
+fi
+
+if ((DO_NETSTACK)); then
+  log "netstack: userspace-stack tunnels against one far peer (results/netstack.*)"
+  run_netstack_section
 fi
 
 record_contenders

@@ -7,7 +7,7 @@ CARGO=${CARGO:-$(command -v cargo || echo /root/.cargo/bin/cargo)}
 # Tools the suite itself needs (Debian package names).
 install_tools() {
   local missing=() bin pkg
-  for bin in ip:iproute2 iperf3:iperf3 ping:iputils-ping wg:wireguard-tools jq:jq node:nodejs; do
+  for bin in ip:iproute2 iperf3:iperf3 ping:iputils-ping wg:wireguard-tools jq:jq node:nodejs curl:curl; do
     command -v "${bin%%:*}" >/dev/null || missing+=("${bin#*:}")
   done
   ((${#missing[@]} == 0)) && return 0
@@ -109,4 +109,29 @@ version_of() {
   out=$(timeout 10 ${C_VERCMD[$1]} 2>&1 | grep -v '^\s*$' | head -1) || true
   if [[ $1 == wggo-latest && -f $CACHE_DIR/go/version ]]; then out="$out (module $(cat "$CACHE_DIR/go/version"))"; fi
   printf '%s' "$out"
+}
+
+# The netstack section's Go programs (benchmark/netstack-go: the wireguard-go tun/netstack
+# harness and nsbtool), built into .cache/bench/netstack-go/bin when a source is newer.
+install_netstack_go() {
+  [[ -x $GO ]] || { echo "go toolchain not found (set GO=/path/to/go)" >&2; return 1; }
+  local d="$CACHE_DIR/netstack-go" src="$BENCH_DIR/netstack-go"
+  if [[ -x $d/bin/wggo-netstack && -x $d/bin/nsbtool && -z $(find "$src" -newer "$d/bin/nsbtool" -type f \( -name '*.go' -o -name go.mod -o -name go.sum \) -print -quit) ]]; then
+    return 0
+  fi
+  mkdir -p "$d/path" "$d/cache" "$d/bin"
+  log "building benchmark/netstack-go (wireguard-go tun/netstack harness, nsbtool)"
+  (cd "$src" && GOPATH="$d/path" GOCACHE="$d/cache" GOFLAGS="-mod=mod -modcacherw" GOTOOLCHAIN=local \
+     "$GO" build -o "$d/bin/" ./cmd/wggo-netstack ./cmd/nsbtool) >&2 \
+    || { echo "go build of benchmark/netstack-go failed" >&2; return 1; }
+  (cd "$src" && GOPATH="$d/path" GOFLAGS="-mod=mod" GOTOOLCHAIN=local "$GO" list -m -f '{{.Version}}' golang.zx2c4.com/wireguard) >"$d/version"
+}
+
+# onetun from crates.io (its Cargo.lock), like boringtun-cli.
+install_onetun() {
+  [[ -x $CARGO ]] || { echo "cargo not found (set CARGO=/path/to/cargo)" >&2; return 1; }
+  [[ -x $CACHE_DIR/onetun/bin/onetun ]] && return 0
+  log "cargo install --locked onetun (a few minutes on 2 cores)"
+  "$CARGO" install --locked onetun --root "$CACHE_DIR/onetun" >"$CACHE_DIR/onetun-install.log" 2>&1 \
+    || { echo "cargo install --locked onetun failed (see .cache/bench/onetun-install.log)" >&2; return 1; }
 }
