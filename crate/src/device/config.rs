@@ -9,7 +9,7 @@ use super::peer::{allocate_index, Identity, Peer, PeerState};
 use super::prepared::{psk_change, Prepared};
 use super::udp::Sockets;
 use super::{AllowedIps, Shared, State, HANDSHAKE_RATE_LIMIT};
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::{Error, Result};
 use crate::keys::Key;
 use crate::model::{self, AllowedIp, DeviceConfig, PeerConfig};
 use boringtun::noise::rate_limiter::RateLimiter;
