@@ -638,6 +638,7 @@ mod tests {
     use super::*;
     use crate::model::{AllowedIpChange, PeerConfig};
     use boringtun::noise::Tunn;
+    use boringtun::noise::TunnResult;
 
     fn key() -> Key {
         Key::generate_private().public_key()
