@@ -1,6 +1,6 @@
 // Large changes to an embedded device: 1000 peers with endpoints and persistent keepalive,
-// each of which sends a handshake initiation as the change lands (a set starting more than one
-// send batch, 64, of them used to panic), and a large change refused whole.
+// each of which sends a handshake initiation once the change has landed (paced; a set starting
+// more than one send batch, 64, of them used to panic), and a large change refused whole.
 // The endpoints are on a veth link inside the test's namespace: the initiations go nowhere.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generatePresharedKey, generatePrivateKey, InvalidArgumentError, WireGuardDevice, type PeerChange } from '../lib/index.js';
@@ -38,7 +38,14 @@ describe('a large change', () => {
     const privateKey = generatePrivateKey();
     const peers = Array.from({ length: 1000 }, (_, n) => peer(n));
     await device.configure({ privateKey, replacePeers: true, peers });
-    const info = device.info();
+    // The first initiations go out after the change has landed, paced (more than 256 of
+    // them): every peer has sent its one within seconds.
+    const deadline = Date.now() + 30_000;
+    let info = device.info();
+    while (info.peers.some((p) => p.txBytes < 148n) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      info = device.info();
+    }
     expect(info.publicKey).toBe(privateKey.publicKey().toBase64());
     expect(info.peers).toHaveLength(1000);
     for (const [n, p] of info.peers.entries()) {
@@ -48,10 +55,45 @@ describe('a large change', () => {
       expect(p.endpoint).toBe(want.endpoint);
       expect(p.persistentKeepalive).toBe(25);
       expect(p.allowedIPs).toEqual(want.allowedIPs);
-      // One handshake initiation (148 bytes) each, sent as the change landed.
+      // One handshake initiation (148 bytes) each, sent after the change landed.
       expect(p.txBytes).toBe(148n);
     }
     expect(device.stats().txDatagrams).toBeGreaterThanOrEqual(1000n);
+  });
+
+  it('sets 100,000 peers (a third with preshared keys) and reads them all back', { timeout: 240_000 }, async () => {
+    const privateKey = generatePrivateKey();
+    const psk = generatePresharedKey().toBase64();
+    // Keys from a counter (any 32 bytes are a public key to the table): generating 100,000
+    // real ones would take longer than the change.
+    const key = (n: number) => {
+      const b = Buffer.alloc(32, 0x5c);
+      b.writeUInt32LE(n, 0);
+      return b.toString('base64');
+    };
+    const peers = Array.from({ length: 100_000 }, (_, n) => ({
+      publicKey: key(n),
+      ...(n % 3 === 0 ? { presharedKey: psk } : {}),
+      endpoint: `192.0.2.${2 + (n % 250)}:${1024 + (n % 60_000)}`,
+      persistentKeepalive: 25,
+      allowedIPs: [`10.${64 + (n >> 16)}.${(n >> 8) & 255}.${n & 255}/32`, `fd00:5ca1:${(0x1000 + (n >> 16)).toString(16)}::1:${(n & 0xffff).toString(16)}/128`],
+    }));
+    await device.configure({ privateKey, replacePeers: true, peers });
+    const info = device.info();
+    expect(info.peers).toHaveLength(100_000);
+    const byKey = new Map(info.peers.map((p) => [p.publicKey, p]));
+    for (const n of [0, 1, 2, 3, 65_535, 65_536, 99_999]) {
+      const got = byKey.get(key(n))!;
+      expect(got.presharedKey?.toBase64()).toBe(n % 3 === 0 ? psk : undefined);
+      expect(got.endpoint).toBe(peers[n]!.endpoint);
+      expect(got.persistentKeepalive).toBe(25);
+      expect(got.allowedIPs).toEqual(peers[n]!.allowedIPs);
+    }
+    expect(info.peers.filter((p) => p.presharedKey)).toHaveLength(33_334);
+    expect(info.peers.reduce((sum, p) => sum + p.allowedIPs.length, 0)).toBe(200_000);
+    // Emptied again for the next test.
+    await device.configure({ replacePeers: true, peers: [] });
+    expect(device.info().peers).toHaveLength(0);
   });
 
   it('that is invalid at its last peer changes nothing', { timeout: 60_000 }, async () => {

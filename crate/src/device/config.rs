@@ -4,16 +4,16 @@
 //! (swap it in under the table's write lock: assignments only, which cannot fail).
 
 use super::events::timespec;
+use super::first_initiations;
 use super::peer::{allocate_index, Identity, Peer, PeerState};
 use super::prepared::{psk_change, Prepared};
 use super::udp::Sockets;
-use super::worker::Io;
 use super::{AllowedIps, Shared, State, HANDSHAKE_RATE_LIMIT};
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::{Error, Result};
 use crate::keys::Key;
 use crate::model::{self, AllowedIp, DeviceConfig, PeerConfig};
 use boringtun::noise::rate_limiter::RateLimiter;
-use boringtun::noise::{Tunn, TunnResult};
+use boringtun::noise::Tunn;
 use boringtun::x25519::{PublicKey, SharedSecret, StaticSecret};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -53,7 +53,7 @@ pub(crate) fn normalize_endpoint(ep: SocketAddr) -> SocketAddr {
 /// peer table, tunnels, indices, sockets), then swap it in under the state's write lock, which
 /// cannot fail. Until the swap nothing the device uses has changed, so any error (or a panic)
 /// before it leaves the device exactly as it was.
-pub(crate) fn apply(shared: &Shared, config: DeviceConfig) -> Result<()> {
+pub(crate) fn apply(shared: &Arc<Shared>, config: DeviceConfig) -> Result<()> {
     let large = config.peers.len() >= crate::heap_trim::TRIM_FROM_PEERS;
     let result = apply_change(shared, config);
     if large {
@@ -64,7 +64,7 @@ pub(crate) fn apply(shared: &Shared, config: DeviceConfig) -> Result<()> {
     result
 }
 
-fn apply_change(shared: &Shared, config: DeviceConfig) -> Result<()> {
+fn apply_change(shared: &Arc<Shared>, config: DeviceConfig) -> Result<()> {
     validate(&config)?;
     let _serial = shared.apply_lock.lock();
     let (cur_port, cur_mark) = {
@@ -128,77 +128,9 @@ fn apply_change(shared: &Shared, config: DeviceConfig) -> Result<()> {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
     }
-    // The change has landed: a failure to send is no failure of the change.
-    let send = std::panic::AssertUnwindSafe(|| send_first_keepalives(shared, &keepalive_started));
-    if std::panic::catch_unwind(send).is_err() {
-        shared.report(Error::new(ErrorCode::System, "Unable to send the first keepalives"));
-    }
+    // The change has landed; its first keepalives go out after its reply (paced when many).
+    first_initiations::start(shared, keepalive_started);
     Ok(())
-}
-
-/// Below this many first keepalives one thread sends them all.
-const PARALLEL_KEEPALIVES_FROM: usize = 512;
-/// At most this many threads build first keepalives.
-const MAX_KEEPALIVE_THREADS: usize = 8;
-
-/// As the kernel does: turning persistent keepalive on sends one at once (which starts a
-/// handshake when there is no session). Each is a handshake initiation for a new peer (two
-/// Diffie-Hellmans, about 60 µs), so a change that adds many such peers builds them on every
-/// core, each thread with its own send batch.
-fn send_first_keepalives(shared: &Shared, peers: &[Arc<Peer>]) {
-    if peers.is_empty() {
-        return;
-    }
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let threads = cores
-        .min(MAX_KEEPALIVE_THREADS)
-        .min(peers.len() / (PARALLEL_KEEPALIVES_FROM / 2))
-        .max(1);
-    if peers.len() < PARALLEL_KEEPALIVES_FROM || threads < 2 {
-        return send_keepalives_on_this_thread(shared, peers);
-    }
-    let chunk = peers.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = peers
-            .chunks(chunk)
-            .map(|part| {
-                let spawned = std::thread::Builder::new()
-                    .name("wgkit-keepalive".into())
-                    .spawn_scoped(s, move || send_keepalives_on_this_thread(shared, part));
-                (part, spawned.ok())
-            })
-            .collect();
-        for (part, handle) in handles {
-            match handle.map(|h| h.join()) {
-                Some(Ok(())) => {}
-                // Not started (a process at its thread limit), or it panicked: done here (a
-                // peer it had already sent to has its initiation pending, so it sends nothing
-                // again).
-                _ => send_keepalives_on_this_thread(shared, part),
-            }
-        }
-    });
-}
-
-fn send_keepalives_on_this_thread(shared: &Shared, peers: &[Arc<Peer>]) {
-    let mut io = Io::new(shared, 0);
-    let mut buf = vec![0u8; 256];
-    for peer in peers {
-        let mut ps = peer.state.lock();
-        let Some(ep) = ps.endpoint else { continue };
-        let Some(t) = ps.tunn.as_mut() else { continue };
-        if let TunnResult::WriteToNetwork(p) = t.encapsulate(&[], &mut buf) {
-            let packet = p.to_vec();
-            ps.sent(packet[0], std::time::Instant::now());
-            drop(ps);
-            // The batch holds `BATCH` datagrams: a change that starts more handshakes sends
-            // them in several `sendmmsg`s.
-            io.reserve(shared);
-            io.out.push(&packet, Some(ep));
-            peer.add_tx(packet.len());
-        }
-    }
-    io.flush(shared);
 }
 
 /// The device's key fields after a change that sets its private key.
@@ -706,6 +638,7 @@ mod tests {
     use super::*;
     use crate::model::{AllowedIpChange, PeerConfig};
     use boringtun::noise::Tunn;
+    use boringtun::noise::TunnResult;
 
     fn key() -> Key {
         Key::generate_private().public_key()

@@ -72,6 +72,7 @@ mod config;
 mod cpu_latency;
 mod crypto_pool;
 mod events;
+mod first_initiations;
 #[doc(hidden)]
 pub mod fuzzing;
 mod icmp;

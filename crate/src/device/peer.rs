@@ -58,7 +58,7 @@ impl Identity {
         }
     }
 
-    /// A tunnel to `peer`: one Diffie-Hellman, about 40 µs.
+    /// A tunnel to `peer` (its static-static Diffie-Hellman waits for its first handshake).
     pub(crate) fn tunn(&self, peer: &Key, psk: Option<&Key>, index: u32) -> Tunn {
         Tunn::new_with_static_public(
             self.secret.clone(),

@@ -1,8 +1,9 @@
-//! The Diffie-Hellman work of a change, done before the commit takes the state's write lock,
-//! on every core: tunnels for the peers a change adds, and, when
-//! it sets a new private key, each kept peer's static-static secret with that key (or its first
-//! tunnel, when the device had no key). Each costs a Diffie-Hellman (about 40 µs here): done
-//! under the lock, 10,000 peers would hold up the data path for half a second.
+//! The costly work of a change, done before the commit takes the state's write lock, on every
+//! core: tunnels for the peers a change adds (allocations and hashes; their static-static
+//! Diffie-Hellman waits for their first handshake, in the vendored boringtun), and, when it
+//! sets a new private key, each kept peer's static-static secret with that key (or its first
+//! tunnel, when the device had no key). A secret costs a Diffie-Hellman (about 40 µs here):
+//! done under the lock, 10,000 peers would hold up the data path for half a second.
 //!
 //! The plan is a guess the commit checks: it takes a prepared tunnel only when the peer, its
 //! preshared key and its index are what it would have built itself, and a prepared secret only

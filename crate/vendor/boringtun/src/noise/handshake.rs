@@ -255,8 +255,10 @@ struct NoiseParams {
     static_private: x25519::StaticSecret,
     /// Static public key of the other party
     peer_static_public: x25519::PublicKey,
-    /// A shared key = DH(static_private, peer_static_public)
-    static_shared: x25519::SharedSecret,
+    /// A shared key = DH(static_private, peer_static_public). wgkit: computed at its first
+    /// use (`static_shared()`), not when the tunnel is built, so a device adding 100,000
+    /// peers does not spend 100,000 Diffie-Hellmans before it answers.
+    static_shared: Option<x25519::SharedSecret>,
     /// A pre-computation of HASH("mac1----", peer_static_public) for this peer
     sending_mac1_key: [u8; KEY_LEN],
     /// An optional preshared key
@@ -395,15 +397,13 @@ impl NoiseParams {
         peer_static_public: x25519::PublicKey,
         preshared_key: Option<[u8; 32]>,
     ) -> NoiseParams {
-        let static_shared = static_private.diffie_hellman(&peer_static_public);
-
         let initial_sending_mac_key = b2s_hash(LABEL_MAC1, peer_static_public.as_bytes());
 
         NoiseParams {
             static_public,
             static_private,
             peer_static_public,
-            static_shared,
+            static_shared: None,
             sending_mac1_key: initial_sending_mac_key,
             preshared_key,
         }
@@ -422,7 +422,15 @@ impl NoiseParams {
         self.static_private = static_private;
         self.static_public = static_public;
 
-        self.static_shared = self.static_private.diffie_hellman(&self.peer_static_public);
+        self.static_shared = None;
+    }
+
+    /// wgkit: DH(static_private, peer_static_public), computed once, at the first handshake
+    /// message that needs it.
+    fn static_shared(&mut self) -> &x25519::SharedSecret {
+        let (private, public) = (&self.static_private, &self.peer_static_public);
+        self.static_shared
+            .get_or_insert_with(|| private.diffie_hellman(public))
     }
 
     /// wgkit: as `set_static_private`, with the public key and the static-static secret
@@ -435,7 +443,7 @@ impl NoiseParams {
     ) {
         self.static_private = static_private;
         self.static_public = static_public;
-        self.static_shared = static_shared;
+        self.static_shared = Some(static_shared);
     }
 }
 
@@ -578,7 +586,7 @@ impl Handshake {
         // initiator.hash = HASH(initiator.hash || msg.encrypted_static)
         hash = b2s_hash(&hash, packet.encrypted_static);
         // temp = HMAC(initiator.chaining_key, DH(initiator.static_private, responder.static_public))
-        let temp = b2s_hmac(&chaining_key, self.params.static_shared.as_bytes());
+        let temp = b2s_hmac(&chaining_key, self.params.static_shared().as_bytes());
         // initiator.chaining_key = HMAC(temp, 0x1)
         chaining_key = b2s_hmac(&temp, &[0x01]);
         // key = HMAC(temp, initiator.chaining_key || 0x2)
@@ -808,7 +816,7 @@ impl Handshake {
         // initiator.hash = HASH(initiator.hash || msg.encrypted_static)
         hash = b2s_hash(&hash, encrypted_static);
         // temp = HMAC(initiator.chaining_key, DH(initiator.static_private, responder.static_public))
-        let temp = b2s_hmac(&chaining_key, self.params.static_shared.as_bytes());
+        let temp = b2s_hmac(&chaining_key, self.params.static_shared().as_bytes());
         // initiator.chaining_key = HMAC(temp, 0x1)
         chaining_key = b2s_hmac(&temp, &[0x01]);
         // key = HMAC(temp, initiator.chaining_key || 0x2)
