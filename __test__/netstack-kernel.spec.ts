@@ -9,13 +9,16 @@
  * checked) over IPv4 and IPv6 inside the tunnel, UDP both ways over both families, DNS queries
  * to the guest's DNS service, ICMP echo from the guest to the netstack's addresses, the proxy's
  * `-L`, `-U` and `-R` forwards, and curl through `--socks5` (socks5h: the name resolved by the
- * guest's DNS through the tunnel) and `--http` (absolute URI and CONNECT). One guest boot for
- * the whole file.
+ * guest's DNS through the tunnel) and `--http` (absolute URI and CONNECT); the tunnel API's own
+ * `resolve4`/`resolve6` (the config's DNS is the guest), `fetch` through its undici dispatcher,
+ * `http.get` through its agent and `ping()` of the kernel's addresses. One guest boot for the
+ * whole file.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generatePrivateKey, openTunnel, publicKey, type NetstackTunnel, type TunnelSocket } from '../lib/index.js';
@@ -192,7 +195,7 @@ describe('netstack tunnel and wgkit-proxy ↔ kernel WireGuard in a qemu guest',
     const setupSeconds = (Date.now() - t0) / 1000;
 
     tunnel = await openTunnel(
-      `[Interface]\nPrivateKey = ${tunnelKey}\nAddress = ${TUN.v4}/24, ${TUN.v6}/64\nListenPort = ${TUNNEL_PORT}\n\n` +
+      `[Interface]\nPrivateKey = ${tunnelKey}\nAddress = ${TUN.v4}/24, ${TUN.v6}/64\nDNS = ${KERNEL.v4}\nListenPort = ${TUNNEL_PORT}\n\n` +
         `[Peer]\nPublicKey = ${pub(guestKey)}\nAllowedIPs = ${KERNEL.v4}/32, ${KERNEL.v6}/128\nEndpoint = ${GUEST_UNDERLAY}:51820\n`,
       { netns: hostNs.name },
     );
@@ -327,6 +330,31 @@ describe('netstack tunnel and wgkit-proxy ↔ kernel WireGuard in a qemu guest',
     expect(out.match(/3 packets transmitted, 3 received, 0% packet loss/g)).toHaveLength(2);
     expect(out).toContain(`from ${TUN.v4}: icmp_seq=1`);
     expect(out).toContain(`from ${TUN.v6}: icmp_seq=1`);
+  }, 120_000);
+
+  it('resolves, fetches and pings through the tunnel API: lookup, the undici dispatcher, the http agent, ping()', async () => {
+    expect(await tunnel!.resolve4(NAME)).toEqual([KERNEL.v4]);
+    expect(await tunnel!.resolve6(NAME)).toEqual([KERNEL.v6]);
+    const answer = (path: string) => `hello from the kernel guest: GET ${path} HTTP/1.1 Host=${NAME}:8080\n`;
+    const res = await fetch(`http://${NAME}:8080/fetch`, { dispatcher: tunnel!.dispatcher } as RequestInit);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe(answer('/fetch'));
+    const viaAgent = await new Promise<string>((resolve, reject) => {
+      http
+        .get(`http://${NAME}:8080/agent`, { agent: tunnel!.httpAgent }, (r) => {
+          const chunks: Buffer[] = [];
+          r.on('data', (c: Buffer) => chunks.push(c));
+          r.on('end', () => resolve(Buffer.concat(chunks).toString()));
+          r.on('error', reject);
+        })
+        .on('error', reject);
+    });
+    expect(viaAgent).toBe(answer('/agent'));
+    for (const address of [KERNEL.v4, KERNEL.v6]) {
+      const ping = await tunnel!.ping(address, { count: 3, timeout: 10_000 });
+      expect(ping, address).toMatchObject({ address, sent: 3, received: 3 });
+      expect(ping.times).toHaveLength(3);
+    }
   }, 120_000);
 
   it('forwards wgkit-proxy -L to a TCP service behind the kernel (4 MiB)', async () => {
