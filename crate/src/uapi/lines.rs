@@ -45,27 +45,30 @@ impl<R: Read> LineReader<R> {
         }
     }
 
+    /// Refills the emptied buffer with one read (retried on EINTR); false at the stream's end.
+    fn fill(&mut self) -> io::Result<bool> {
+        let n = loop {
+            match self.inner.read(&mut self.buf[..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        self.start = 0;
+        self.end = n;
+        Ok(n > 0)
+    }
+
     /// Reads the next complete line. I/O errors (including read timeouts) are returned as is.
     pub fn read_line(&mut self) -> io::Result<Line<'_>> {
         self.line.clear();
         loop {
-            if self.start == self.end {
-                let n = loop {
-                    match self.inner.read(&mut self.buf[..]) {
-                        Ok(n) => break n,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        Err(e) => return Err(e),
-                    }
-                };
-                if n == 0 {
-                    return Ok(if self.line.is_empty() {
-                        Line::Eof
-                    } else {
-                        Line::Truncated
-                    });
-                }
-                self.start = 0;
-                self.end = n;
+            if self.start == self.end && !self.fill()? {
+                return Ok(if self.line.is_empty() {
+                    Line::Eof
+                } else {
+                    Line::Truncated
+                });
             }
             let avail = &self.buf[self.start..self.end];
             match avail.iter().position(|&b| b == b'\n') {
@@ -99,19 +102,8 @@ impl<R: Read> LineReader<R> {
         // to matter.
         let mut current: Option<usize> = if mid_line { None } else { Some(0) };
         loop {
-            if self.start == self.end {
-                let n = loop {
-                    match self.inner.read(&mut self.buf[..]) {
-                        Ok(n) => break n,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        Err(e) => return Err(e),
-                    }
-                };
-                if n == 0 {
-                    return Ok(false);
-                }
-                self.start = 0;
-                self.end = n;
+            if self.start == self.end && !self.fill()? {
+                return Ok(false);
             }
             while self.start < self.end {
                 let b = self.buf[self.start];
@@ -128,19 +120,8 @@ impl<R: Read> LineReader<R> {
 
     /// Reads one byte (wireguard-go checks the byte after `get=1\n`).
     pub fn read_byte(&mut self) -> io::Result<Option<u8>> {
-        if self.start == self.end {
-            let n = loop {
-                match self.inner.read(&mut self.buf[..]) {
-                    Ok(n) => break n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(e),
-                }
-            };
-            if n == 0 {
-                return Ok(None);
-            }
-            self.start = 0;
-            self.end = n;
+        if self.start == self.end && !self.fill()? {
+            return Ok(None);
         }
         let b = self.buf[self.start];
         self.start += 1;

@@ -144,23 +144,11 @@ pub fn list_devices(dir: &Path, _timeout: Option<Duration>) -> Result<Vec<String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Device, DeviceConfig};
     use crate::uapi::pipe_listener::test_support::temp_dir;
-    use crate::uapi::server::{UapiHandler, UapiServer, UapiServerOptions};
+    use crate::uapi::server::{EmptyHandler, UapiServer, UapiServerOptions};
     use crate::uapi::UapiClient;
     use std::sync::Arc;
     use windows_sys::Win32::Foundation::ERROR_BAD_DEV_TYPE;
-
-    struct Empty;
-
-    impl UapiHandler for Empty {
-        fn get(&self) -> Result<Device> {
-            Ok(Device::default())
-        }
-        fn set(&self, _: DeviceConfig) -> Result<()> {
-            Ok(())
-        }
-    }
 
     /// Whether this runs under wine (its ntdll exports `wine_get_version`).
     fn under_wine() -> bool {
@@ -181,7 +169,7 @@ mod tests {
         let dir = temp_dir("list");
         let server = UapiServer::bind_with(
             "wgl0",
-            Arc::new(Empty),
+            Arc::new(EmptyHandler),
             UapiServerOptions {
                 socket_dir: dir.clone(),
                 ..Default::default()

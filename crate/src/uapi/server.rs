@@ -312,6 +312,20 @@ impl RefusalLog {
     }
 }
 
+/// A handler for listener tests: an empty device, every set accepted.
+#[cfg(test)]
+pub(crate) struct EmptyHandler;
+
+#[cfg(test)]
+impl UapiHandler for EmptyHandler {
+    fn get(&self) -> Result<Device> {
+        Ok(Device::default())
+    }
+    fn set(&self, _: DeviceConfig) -> Result<()> {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -319,7 +333,6 @@ mod tests {
     use crate::keys::Key;
     use crate::model::Peer;
     use crate::uapi::client::UapiClient;
-    use crate::uapi::get_writer::format_get_reply;
     use crate::uapi::platform::test_support;
     use crate::uapi::stream::{send_all, UapiStream};
     use crate::uapi::wire_errno::to_wire;
@@ -619,6 +632,7 @@ mod tests {
 
     #[cfg(unix)]
     fn a_reply_never_read_is_cut_off(dir: &Path) {
+        use crate::uapi::get_writer::format_get_reply;
         struct Big;
         impl UapiHandler for Big {
             fn get(&self) -> Result<Device> {

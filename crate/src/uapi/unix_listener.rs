@@ -239,24 +239,11 @@ pub mod test_support {
 #[cfg(test)]
 mod tests {
     use super::test_support::temp_dir;
-    use crate::error::Result;
-    use crate::model::{Device, DeviceConfig};
-    use crate::uapi::server::{UapiHandler, UapiServer, UapiServerOptions};
+    use crate::uapi::server::{EmptyHandler, UapiServer, UapiServerOptions};
     use std::io::{Read, Write};
     use std::os::unix::fs::PermissionsExt;
     use std::os::unix::net::{UnixListener, UnixStream};
     use std::sync::Arc;
-
-    struct Empty;
-
-    impl UapiHandler for Empty {
-        fn get(&self) -> Result<Device> {
-            Ok(Device::default())
-        }
-        fn set(&self, _: DeviceConfig) -> Result<()> {
-            Ok(())
-        }
-    }
 
     #[test]
     fn socket_file_modes_and_stale_sockets() {
@@ -265,7 +252,7 @@ mod tests {
             socket_dir: dir.clone(),
             ..Default::default()
         };
-        let mut server = UapiServer::bind_with("t4", Arc::new(Empty), options()).unwrap();
+        let mut server = UapiServer::bind_with("t4", Arc::new(EmptyHandler), options()).unwrap();
         let path = server.socket_path().to_path_buf();
         let meta = std::fs::metadata(&path).unwrap();
         assert_eq!(meta.permissions().mode() & 0o777, 0o600);
@@ -275,14 +262,16 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, [std::ffi::OsString::from("t4.sock")], "no temporary files left");
-        let e = UapiServer::bind_with("t4", Arc::new(Empty), options()).err().unwrap();
+        let e = UapiServer::bind_with("t4", Arc::new(EmptyHandler), options())
+            .err()
+            .unwrap();
         assert!(e.message.contains("unix socket in use"), "{}", e.message);
         server.close();
         assert!(!path.exists(), "socket removed on close");
 
         // A stale socket is replaced.
         drop(UnixListener::bind(&path).unwrap());
-        let server = UapiServer::bind_with("t4", Arc::new(Empty), options()).unwrap();
+        let server = UapiServer::bind_with("t4", Arc::new(EmptyHandler), options()).unwrap();
         let mut s = UnixStream::connect(&path).unwrap();
         s.write_all(b"get=1\n\n").unwrap();
         s.shutdown(std::net::Shutdown::Write).unwrap();
