@@ -30,6 +30,15 @@ where
     spawn(move || work(&mut Rtnl::open(netns.as_ref())?), convert, signal)
 }
 
+/// [`with_rtnl`] for a change that returns nothing (the Promise resolves to `undefined`).
+fn change_rtnl(
+    netns: Option<Either<String, i32>>,
+    work: impl FnOnce(&mut Rtnl) -> Result<()> + Send + 'static,
+    signal: Option<AbortSignal>,
+) -> AsyncTask<Blocking<(), ()>> {
+    with_rtnl(netns, work, |()| (), signal)
+}
+
 fn parse_address(text: &str) -> Result<IpAddr> {
     text.parse()
         .map_err(|_| Error::invalid_argument(format!("Invalid IP address `{text}'")))
@@ -228,13 +237,12 @@ pub fn rtnl_add_address(
     netns: Option<Either<String, i32>>,
     signal: Option<AbortSignal>,
 ) -> AsyncTask<Blocking<(), ()>> {
-    with_rtnl(
+    change_rtnl(
         netns,
         move |rtnl| {
             let prefix = IpPrefix::parse(&cidr)?;
             rtnl.add_address(&ifname, &prefix)
         },
-        |()| (),
         signal,
     )
 }
@@ -247,13 +255,12 @@ pub fn rtnl_delete_address(
     netns: Option<Either<String, i32>>,
     signal: Option<AbortSignal>,
 ) -> AsyncTask<Blocking<(), ()>> {
-    with_rtnl(
+    change_rtnl(
         netns,
         move |rtnl| {
             let prefix = IpPrefix::parse(&cidr)?;
             rtnl.delete_address(&ifname, &prefix)
         },
-        |()| (),
         signal,
     )
 }
@@ -280,7 +287,7 @@ pub fn rtnl_set_link(
         mtu: change.mtu,
         up: change.up,
     };
-    with_rtnl(netns, move |rtnl| rtnl.set_link(&ifname, &change), |()| (), signal)
+    change_rtnl(netns, move |rtnl| rtnl.set_link(&ifname, &change), signal)
 }
 
 /// `ip link set dev IFNAME netns TARGET` (a name, a path containing `/`, or a descriptor).
@@ -292,12 +299,7 @@ pub fn rtnl_move_link(
     signal: Option<AbortSignal>,
 ) -> AsyncTask<Blocking<(), ()>> {
     let destination = to_target(target);
-    with_rtnl(
-        netns,
-        move |rtnl| rtnl.move_link(&ifname, &destination),
-        |()| (),
-        signal,
-    )
+    change_rtnl(netns, move |rtnl| rtnl.move_link(&ifname, &destination), signal)
 }
 
 /// `ip link del dev IFNAME`; with `kinds`, a link of another kind is refused (EOPNOTSUPP).
@@ -308,12 +310,7 @@ pub fn rtnl_delete_link(
     netns: Option<Either<String, i32>>,
     signal: Option<AbortSignal>,
 ) -> AsyncTask<Blocking<(), ()>> {
-    with_rtnl(
-        netns,
-        move |rtnl| rtnl.delete_link(&ifname, kinds.as_deref()),
-        |()| (),
-        signal,
-    )
+    change_rtnl(netns, move |rtnl| rtnl.delete_link(&ifname, kinds.as_deref()), signal)
 }
 
 /// `ip -4|-6 route show [table T]` (every table when `table` is null).
@@ -339,7 +336,7 @@ pub fn rtnl_add_route(
     netns: Option<Either<String, i32>>,
     signal: Option<AbortSignal>,
 ) -> AsyncTask<Blocking<(), ()>> {
-    with_rtnl(netns, move |rtnl| rtnl.add_route(&route_spec(route)?), |()| (), signal)
+    change_rtnl(netns, move |rtnl| rtnl.add_route(&route_spec(route)?), signal)
 }
 
 /// `ip route del CIDR dev IFNAME [table T] [metric M]` (ESRCH if no route matches).
@@ -349,12 +346,7 @@ pub fn rtnl_delete_route(
     netns: Option<Either<String, i32>>,
     signal: Option<AbortSignal>,
 ) -> AsyncTask<Blocking<(), ()>> {
-    with_rtnl(
-        netns,
-        move |rtnl| rtnl.delete_route(&route_spec(route)?),
-        |()| (),
-        signal,
-    )
+    change_rtnl(netns, move |rtnl| rtnl.delete_route(&route_spec(route)?), signal)
 }
 
 /// `ip route get ADDRESS [mark FWMARK]`, with the route MTU and the output link's MTU.
@@ -398,7 +390,7 @@ pub fn rtnl_add_rule(
     netns: Option<Either<String, i32>>,
     signal: Option<AbortSignal>,
 ) -> AsyncTask<Blocking<(), ()>> {
-    with_rtnl(netns, move |rtnl| rtnl.add_rule(&rule_spec(rule)?), |()| (), signal)
+    change_rtnl(netns, move |rtnl| rtnl.add_rule(&rule_spec(rule)?), signal)
 }
 
 /// `ip -4|-6 rule del ...`: the first rule matching the selectors (ENOENT if none).
@@ -408,7 +400,7 @@ pub fn rtnl_delete_rule(
     netns: Option<Either<String, i32>>,
     signal: Option<AbortSignal>,
 ) -> AsyncTask<Blocking<(), ()>> {
-    with_rtnl(netns, move |rtnl| rtnl.delete_rule(&rule_spec(rule)?), |()| (), signal)
+    change_rtnl(netns, move |rtnl| rtnl.delete_rule(&rule_spec(rule)?), signal)
 }
 
 /// `/proc/sys/PATH` as the namespace sees it, trimmed.
