@@ -14,13 +14,7 @@ fn transfers_without_offloads() {
     std::env::set_var("WGKIT_TUN_OFFLOAD", "0");
     std::env::set_var("WGKIT_UDP_GSO", "0");
     let pair = Pair::new();
-    let (na, nb) = (format!("wa{}", pair.t), format!("wb{}", pair.t));
-    let a = Node::new(&pair.a, &na, 51820);
-    let b = Node::new(&pair.b, &nb, 51820);
-    a.add_peer(peer(&b.public(), Some("192.0.2.2:51820"), &["10.77.0.2/32"]));
-    b.add_peer(peer(&a.public(), Some("192.0.2.1:51820"), &["10.77.0.1/32"]));
-    up(&pair.a, &na, &["10.77.0.1/24"]);
-    up(&pair.b, &nb, &["10.77.0.2/24"]);
+    let (a, b, _, _) = connected_nodes(&pair, false);
     assert!(ping(&pair.a, "10.77.0.2", ""));
     tcp_transfer(&pair.a, &pair.b, "10.77.0.2", 5021, 8 << 20);
     tcp_transfer(&pair.b, &pair.a, "10.77.0.1", 5022, 8 << 20);

@@ -13,21 +13,7 @@ use wgkit::model::DeviceConfig;
 #[test]
 fn ping_tcp_and_stats_between_two_devices() {
     let pair = Pair::new();
-    let (na, nb) = (format!("wa{}", pair.t), format!("wb{}", pair.t));
-    let a = Node::new(&pair.a, &na, 51820);
-    let b = Node::new(&pair.b, &nb, 51820);
-    a.add_peer(peer(
-        &b.public(),
-        Some("192.0.2.2:51820"),
-        &["10.77.0.2/32", "fd77::2/128"],
-    ));
-    b.add_peer(peer(
-        &a.public(),
-        Some("192.0.2.1:51820"),
-        &["10.77.0.1/32", "fd77::1/128"],
-    ));
-    up(&pair.a, &na, &["10.77.0.1/24", "fd77::1/64"]);
-    up(&pair.b, &nb, &["10.77.0.2/24", "fd77::2/64"]);
+    let (a, b, na, _) = connected_nodes(&pair, true);
 
     assert!(ping(&pair.a, "10.77.0.2", ""), "ping through the tunnel");
     assert!(ping(&pair.b, "fd77::1", ""), "IPv6 ping through the tunnel");
@@ -249,13 +235,7 @@ fn hub_routes_between_two_peers() {
 #[test]
 fn link_down_and_up_keeps_working() {
     let pair = Pair::new();
-    let (na, nb) = (format!("wa{}", pair.t), format!("wb{}", pair.t));
-    let a = Node::new(&pair.a, &na, 51820);
-    let b = Node::new(&pair.b, &nb, 51820);
-    a.add_peer(peer(&b.public(), Some("192.0.2.2:51820"), &["10.77.0.2/32"]));
-    b.add_peer(peer(&a.public(), Some("192.0.2.1:51820"), &["10.77.0.1/32"]));
-    up(&pair.a, &na, &["10.77.0.1/24"]);
-    up(&pair.b, &nb, &["10.77.0.2/24"]);
+    let (a, b, na, nb) = connected_nodes(&pair, false);
     assert!(ping(&pair.a, "10.77.0.2", ""));
     // Packets arriving for a down interface are dropped, not fatal.
     pair.b.sh(&format!("ip link set {nb} down"));
@@ -282,21 +262,7 @@ fn link_down_and_up_keeps_working() {
 #[test]
 fn large_tcp_transfer_with_offloads() {
     let pair = Pair::new();
-    let (na, nb) = (format!("wa{}", pair.t), format!("wb{}", pair.t));
-    let a = Node::new(&pair.a, &na, 51820);
-    let b = Node::new(&pair.b, &nb, 51820);
-    a.add_peer(peer(
-        &b.public(),
-        Some("192.0.2.2:51820"),
-        &["10.77.0.2/32", "fd77::2/128"],
-    ));
-    b.add_peer(peer(
-        &a.public(),
-        Some("192.0.2.1:51820"),
-        &["10.77.0.1/32", "fd77::1/128"],
-    ));
-    up(&pair.a, &na, &["10.77.0.1/24", "fd77::1/64"]);
-    up(&pair.b, &nb, &["10.77.0.2/24", "fd77::2/64"]);
+    let (a, b, _, _) = connected_nodes(&pair, true);
     assert!(ping(&pair.a, "10.77.0.2", ""));
     tcp_transfer(&pair.a, &pair.b, "10.77.0.2", 5011, 50 << 20);
     tcp_transfer(&pair.b, &pair.a, "fd77::1", 5012, 50 << 20);

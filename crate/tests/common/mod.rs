@@ -219,6 +219,28 @@ impl Node {
     }
 }
 
+/// Devices `wa<t>` (10.77.0.1) and `wb<t>` (10.77.0.2) in the pair's namespaces on port 51820,
+/// each the other's peer at its underlay address, interfaces up; with `ipv6` also fd77::1 and
+/// fd77::2. Returns the nodes and their interface names.
+pub fn connected_nodes(pair: &Pair, ipv6: bool) -> (Node, Node, String, String) {
+    let (na, nb) = (format!("wa{}", pair.t), format!("wb{}", pair.t));
+    let a = Node::new(&pair.a, &na, 51820);
+    let b = Node::new(&pair.b, &nb, 51820);
+    let (a_ips, b_ips): (&[&str], &[&str]) = match ipv6 {
+        true => (&["10.77.0.1/32", "fd77::1/128"], &["10.77.0.2/32", "fd77::2/128"]),
+        false => (&["10.77.0.1/32"], &["10.77.0.2/32"]),
+    };
+    a.add_peer(peer(&b.public(), Some("192.0.2.2:51820"), b_ips));
+    b.add_peer(peer(&a.public(), Some("192.0.2.1:51820"), a_ips));
+    let (a_addrs, b_addrs): (&[&str], &[&str]) = match ipv6 {
+        true => (&["10.77.0.1/24", "fd77::1/64"], &["10.77.0.2/24", "fd77::2/64"]),
+        false => (&["10.77.0.1/24"], &["10.77.0.2/24"]),
+    };
+    up(&pair.a, &na, a_addrs);
+    up(&pair.b, &nb, b_addrs);
+    (a, b, na, nb)
+}
+
 /// Brings the interface up with `addr` (e.g. "10.77.0.1/24").
 pub fn up(ns: &Ns, ifname: &str, addrs: &[&str]) {
     for a in addrs {
