@@ -1041,7 +1041,6 @@ fn flush_inner(shared: &Shared, inner: &Inner, out: &mut Batch) {
 pub(crate) fn timer_loop(shared: Arc<Shared>, mut cpu_latency: Option<CpuLatency>, mut lane: Option<LaneControl>) {
     let mut io = Io::new(&shared, 0);
     let mut tick: u64 = 0;
-    let events = shared.events.as_ref();
     let mut next_tick = Instant::now() + TIMER_TICK;
     // Sockets replaced since the last tick (the lanes steer the new ones).
     let mut renewed = false;
@@ -1065,7 +1064,6 @@ pub(crate) fn timer_loop(shared: Arc<Shared>, mut cpu_latency: Option<CpuLatency
         }
         next_tick = now + TIMER_TICK;
         tick += 1;
-        let mut bytes = 0u64;
         {
             let st = shared.state.read();
             if tick.is_multiple_of(4) {
@@ -1079,40 +1077,8 @@ pub(crate) fn timer_loop(shared: Arc<Shared>, mut cpu_latency: Option<CpuLatency
                     }
                 }
             }
-            for peer in &st.peers {
-                bytes += peer.rx_bytes.load(Ordering::Relaxed) + peer.tx_bytes.load(Ordering::Relaxed);
-                let mut ps = peer.state.lock();
-                let ep = ps.endpoint;
-                io.reserve(&shared);
-                let Some(t) = ps.tunn.as_mut() else { continue };
-                let r = match t.update_timers(io.out.next_slot()) {
-                    TunnResult::WriteToNetwork(p) => Ok(p.len()),
-                    TunnResult::Err(WireGuardError::ConnectionExpired) => Err(true),
-                    _ => Err(false),
-                };
-                match (r, ep) {
-                    (Ok(len), Some(ep)) => io.commit_to(len, ep, peer, &mut ps, now),
-                    (Err(true), _) => ps.expired(&peer.public_key, events),
-                    _ => {}
-                }
-                let ka = Duration::from_secs(ps.keepalive as u64);
-                if ps.keepalive > 0 && now.saturating_duration_since(ps.last_traversal) >= ka {
-                    io.reserve(&shared);
-                    let len = match (ps.tunn.as_mut(), ep) {
-                        (Some(t), Some(_)) => match t.encapsulate(&[], io.out.next_slot()) {
-                            TunnResult::WriteToNetwork(p) => p.len(),
-                            _ => 0,
-                        },
-                        _ => 0,
-                    };
-                    match ep {
-                        Some(ep) if len > 0 => io.commit_to(len, ep, peer, &mut ps, now),
-                        _ => ps.last_traversal = now,
-                    }
-                }
-                ps.check_stale(now, &peer.public_key, events);
-            }
         }
+        let bytes = sweep_peers(&shared, &mut io, now);
         io.flush(&shared);
         let c = &shared.counters;
         if let Some(lane) = lane.as_mut() {
@@ -1125,6 +1091,69 @@ pub(crate) fn timer_loop(shared: Arc<Shared>, mut cpu_latency: Option<CpuLatency
             if let Err(e) = latency.tick(packets) {
                 shared.report(e);
             }
+        }
+    }
+}
+
+/// Peers the timer visits per hold of the peer table's read lock.
+const SWEEP_CHUNK: usize = 1024;
+
+/// One tick's pass over the peers: boringtun's timers (handshake retries, expiry), persistent
+/// keepalives, staleness. Returns the bytes the peers have moved so far (for the lanes).
+///
+/// The table's read lock is held for one chunk of peers at a time, only to copy their handles:
+/// a pass can take long (every due handshake retry costs Diffie-Hellmans: a million peers with
+/// unreachable endpoints keep the thread busy), and a held read lock would make a change
+/// (`apply`, which takes the write lock) and, behind it, the workers wait for the whole pass.
+/// A peer removed or added during the pass may be skipped or visited twice in it.
+fn sweep_peers(shared: &Shared, io: &mut Io, now: Instant) -> u64 {
+    let events = shared.events.as_ref();
+    let mut bytes = 0u64;
+    let mut chunk: Vec<Arc<Peer>> = Vec::with_capacity(SWEEP_CHUNK);
+    let mut start = 0;
+    loop {
+        chunk.clear();
+        {
+            let st = shared.state.read();
+            let end = st.peers.len().min(start + SWEEP_CHUNK);
+            if start >= end {
+                return bytes;
+            }
+            chunk.extend_from_slice(&st.peers[start..end]);
+            start = end;
+        }
+        for peer in &chunk {
+            bytes += peer.rx_bytes.load(Ordering::Relaxed) + peer.tx_bytes.load(Ordering::Relaxed);
+            let mut ps = peer.state.lock();
+            let ep = ps.endpoint;
+            io.reserve(shared);
+            let Some(t) = ps.tunn.as_mut() else { continue };
+            let r = match t.update_timers(io.out.next_slot()) {
+                TunnResult::WriteToNetwork(p) => Ok(p.len()),
+                TunnResult::Err(WireGuardError::ConnectionExpired) => Err(true),
+                _ => Err(false),
+            };
+            match (r, ep) {
+                (Ok(len), Some(ep)) => io.commit_to(len, ep, peer, &mut ps, now),
+                (Err(true), _) => ps.expired(&peer.public_key, events),
+                _ => {}
+            }
+            let ka = Duration::from_secs(ps.keepalive as u64);
+            if ps.keepalive > 0 && now.saturating_duration_since(ps.last_traversal) >= ka {
+                io.reserve(shared);
+                let len = match (ps.tunn.as_mut(), ep) {
+                    (Some(t), Some(_)) => match t.encapsulate(&[], io.out.next_slot()) {
+                        TunnResult::WriteToNetwork(p) => p.len(),
+                        _ => 0,
+                    },
+                    _ => 0,
+                };
+                match ep {
+                    Some(ep) if len > 0 => io.commit_to(len, ep, peer, &mut ps, now),
+                    _ => ps.last_traversal = now,
+                }
+            }
+            ps.check_stale(now, &peer.public_key, events);
         }
     }
 }
