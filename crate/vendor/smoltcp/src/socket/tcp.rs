@@ -7710,6 +7710,29 @@ mod test {
     }
 
     #[test]
+    fn test_fast_retransmit_survives_a_full_device() {
+        // wgkit: a retransmission the device had no room for goes out at the next chance.
+        let mut s = socket_sent_six_segments(false);
+        for _ in 0..3 {
+            send!(s, time 1050, TcpRepr {
+                seq_number: REMOTE_SEQ + 1,
+                ack_number: Some(LOCAL_SEQ + 1),
+                ..SEND_TEMPL
+            });
+        }
+        s.cx.set_now(Instant::from_millis(1060));
+        let full: Result<(), ()> = s.socket.dispatch(&mut s.cx, |_, _, _| Err(()));
+        assert_eq!(full, Err(()));
+        recv!(s, time 1061, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload:    &b"aaa"[..],
+            ..RECV_TEMPL
+        }));
+        recv_nothing!(s, time 1061);
+    }
+
+    #[test]
     fn test_min_rto_setter() {
         // wgkit: the RTO computed from small RTT samples is floored at the minimum RTO.
         fn rto_after_a_10ms_sample(mut s: TestSocket) -> (TestSocket, Duration) {
