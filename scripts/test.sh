@@ -28,6 +28,7 @@ echo "== cargo clippy"
 cargo clippy --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --quiet
+cargo test --quiet --manifest-path crate/vendor/smoltcp/Cargo.toml --target-dir target/smoltcp --features socket-tcp-cubic,socket-tcp-reno --lib
 echo "== tsc (type check)"
 npm run --silent typecheck
 echo "== fuzz (every target briefly: scripts/fuzz.sh)"

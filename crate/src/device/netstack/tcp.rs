@@ -38,6 +38,9 @@ fn new_socket(b: TcpBuffers) -> tcp::Socket<'static> {
     s.set_congestion_control(tcp::CongestionControl::Cubic);
     s.set_nagle_enabled(false);
     s.set_ack_delay(Some(smoltcp::time::Duration::from_millis(1)));
+    // wgkit: Linux's floor of the retransmission timeout; smoltcp's default is RFC 6298's 1 s,
+    // which a tail loss on a sub-millisecond tunnel pays in full.
+    s.set_min_rto(smoltcp::time::Duration::from_millis(200));
     s
 }
 

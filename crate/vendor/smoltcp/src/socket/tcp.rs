@@ -19,6 +19,7 @@ use crate::wire::{
 };
 
 mod congestion;
+mod sack;
 
 macro_rules! tcp_trace {
     ($($arg:expr),*) => (net_log!(trace, $($arg),*));
@@ -173,6 +174,8 @@ struct RttEstimator {
     timestamp: Option<(Instant, TcpSeqNumber)>,
     max_seq_sent: Option<TcpSeqNumber>,
     rto_count: u8,
+    /// wgkit: the floor of the computed RTO in milliseconds (RTTE_MIN_RTO unless set).
+    min_rto: u32,
 }
 
 impl Default for RttEstimator {
@@ -185,6 +188,7 @@ impl Default for RttEstimator {
             timestamp: None,
             max_seq_sent: None,
             rto_count: 0,
+            min_rto: RTTE_MIN_RTO,
         }
     }
 }
@@ -214,7 +218,7 @@ impl RttEstimator {
 
         // RFC 6298 (2.2), (2.3)
         let margin = RTTE_MIN_MARGIN.max(self.rttvar * RTTE_K);
-        self.rto = (self.srtt + margin).clamp(RTTE_MIN_RTO, RTTE_MAX_RTO);
+        self.rto = (self.srtt + margin).clamp(self.min_rto, RTTE_MAX_RTO);
 
         self.rto_count = 0;
 
@@ -276,6 +280,16 @@ impl RttEstimator {
         }
         self.timestamp = None;
     }
+}
+
+/// wgkit: a loss recovery episode, from the third duplicate ACK until an ACK covers `point`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+struct Recovery {
+    /// RFC 6582 "recover": the highest sequence number sent when the loss was detected.
+    point: TcpSeqNumber,
+    /// The octet after the highest one retransmitted in this episode (RFC 6675 "HighRxt").
+    next_rxt: TcpSeqNumber,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -521,8 +535,13 @@ pub struct Socket<'a> {
     /// The number of packets received directly after
     /// each other which have the same ACK number.
     local_rx_dup_acks: u8,
-    /// If a fast retransmit needs to occur
-    pending_fast_retransmit: bool,
+    /// wgkit: a retransmission to send before new data: the first octet and at most how many
+    /// (the fast retransmit at SND.UNA, or a hole of the SACK scoreboard during recovery).
+    pending_retransmit: Option<(TcpSeqNumber, usize)>,
+    /// wgkit: what the receiver's SACK blocks say it holds above SND.UNA.
+    sack_scoreboard: sack::Scoreboard,
+    /// wgkit: the loss recovery in progress (RFC 6582 NewReno, with SACK holes as RFC 6675).
+    recovery: Option<Recovery>,
 
     /// Duration for Delayed ACK. If None no ACKs will be delayed.
     ack_delay: Option<Duration>,
@@ -613,7 +632,9 @@ impl<'a> Socket<'a> {
             local_rx_last_ack: None,
             local_rx_last_seq: None,
             local_rx_dup_acks: 0,
-            pending_fast_retransmit: false,
+            pending_retransmit: None,
+            sack_scoreboard: sack::Scoreboard::default(),
+            recovery: None,
             ack_delay: Some(ACK_DELAY_DEFAULT),
             ack_delay_timer: AckDelayTimer::Idle,
             challenge_ack_timer: Instant::from_secs(0),
@@ -630,6 +651,18 @@ impl<'a> Socket<'a> {
             #[cfg(feature = "socket-tcp-pause-synack")]
             synack_paused: false,
         }
+    }
+
+    /// wgkit: sets the floor of the retransmission timeout computed from RTT samples (1 s by
+    /// default, as RFC 6298 (2.4) says; Linux uses 200 ms). Clamped to 1 ms ..= 60 s. The RTO
+    /// before the first sample stays 1 s.
+    pub fn set_min_rto(&mut self, min_rto: Duration) {
+        self.rtte.min_rto = (min_rto.total_millis().clamp(1, RTTE_MAX_RTO as u64)) as u32;
+    }
+
+    /// wgkit: the floor of the retransmission timeout (see [`Socket::set_min_rto`]).
+    pub fn min_rto(&self) -> Duration {
+        Duration::from_millis(self.rtte.min_rto as u64)
     }
 
     /// Enable or disable TCP Timestamp.
@@ -907,7 +940,13 @@ impl<'a> Socket<'a> {
 
         self.state = State::Closed;
         self.timer = Timer::new();
-        self.rtte = RttEstimator::default();
+        self.rtte = RttEstimator {
+            min_rto: self.rtte.min_rto,
+            ..RttEstimator::default()
+        };
+        self.pending_retransmit = None;
+        self.sack_scoreboard.clear();
+        self.recovery = None;
         self.assembler = Assembler::new();
         self.tx_buffer.clear();
         self.rx_buffer.clear();
@@ -1398,11 +1437,69 @@ impl<'a> Socket<'a> {
         self.remote_last_seq - self.local_seq_no
     }
 
+    /// wgkit: octets in the network (RFC 6675 "pipe", simplified): in flight but not SACKed.
+    fn pipe(&self) -> usize {
+        self.flight_size()
+            .saturating_sub(self.sack_scoreboard.sacked_bytes())
+    }
+
     fn cwnd_remaining(&self) -> usize {
         self.congestion_controller
             .inner()
             .window()
-            .saturating_sub(self.flight_size())
+            .saturating_sub(self.pipe())
+    }
+
+    /// wgkit: during loss recovery, queues the retransmission of the next octets known lost:
+    /// the next hole of the SACK scoreboard not yet retransmitted, or without SACK information
+    /// the first unacknowledged segment after a partial ACK (RFC 6582 3.2 step 5).
+    fn schedule_recovery_retransmit(&mut self) {
+        let Some(recovery) = self.recovery else {
+            return;
+        };
+        let from = recovery.next_rxt.max(self.local_seq_no);
+        let hole = if self.sack_scoreboard.is_empty() {
+            (from == self.local_seq_no && from < self.remote_last_seq)
+                .then(|| (from, self.remote_last_seq - from))
+        } else {
+            self.sack_scoreboard
+                .next_hole(from, self.local_seq_no)
+                .map(|(start, end)| (start, end - start))
+        };
+        if let Some(hole) = hole {
+            net_debug!(
+                "loss recovery: retransmitting {} octets at {}",
+                hole.1,
+                hole.0
+            );
+            self.pending_retransmit = Some(hole);
+        }
+    }
+
+    /// wgkit: during loss recovery, the next hole of the SACK scoreboard not yet retransmitted
+    /// if the congestion window has room (RFC 6675 NextSeg rule 1). The pipe counts the holes
+    /// as in flight until the cumulative ACK passes them, so this never exceeds the window.
+    fn recovery_hole(&self) -> Option<(TcpSeqNumber, usize)> {
+        let recovery = self.recovery?;
+        if self.cwnd_remaining() == 0 {
+            return None;
+        }
+        self.sack_scoreboard
+            .next_hole(recovery.next_rxt, self.local_seq_no)
+            .map(|(start, end)| (start, end - start))
+    }
+
+    /// wgkit: where the next retransmission starts in the transmit buffer and at most how many
+    /// octets it takes (the pending one, else a hole of loss recovery), if there is one.
+    fn pending_retransmit_span(&self) -> Option<(usize, usize)> {
+        let (seq, len) = self.pending_retransmit.or_else(|| self.recovery_hole())?;
+        let start = seq.max(self.local_seq_no);
+        if start >= self.remote_last_seq {
+            return None;
+        }
+        let offset = start - self.local_seq_no;
+        let len = len.saturating_sub(start - seq);
+        (offset < self.tx_buffer.len() && len > 0).then_some((offset, len))
     }
 
     /// Return the amount of octets queued in the receive buffer. This value can be larger than
@@ -2092,6 +2189,9 @@ impl<'a> Socket<'a> {
             // TODO: When flow control is implemented,
             // refractor the following block within that implementation
 
+            // wgkit: whether this ACK lets loss recovery retransmit the next hole.
+            let mut recovery_retransmit = false;
+
             match self.local_rx_last_ack {
                 // Duplicate ACK if payload empty and ACK doesn't move send window ->
                 // Increment duplicate ACK count, notify congestion controller and
@@ -2120,18 +2220,26 @@ impl<'a> Socket<'a> {
                         }
                     );
 
-                    if self.local_rx_dup_acks == 3 {
+                    // wgkit: one loss recovery at a time (RFC 6582): during one, further
+                    // duplicates retransmit the next hole instead of starting another.
+                    if self.recovery.is_some() {
+                        recovery_retransmit = true;
+                    } else if self.local_rx_dup_acks == 3 {
                         self.timer.set_for_fast_retransmit();
                         net_debug!("started fast retransmit");
                     }
 
-                    // Notify of duplicate ACK
-                    let in_flight = self.flight_size();
-                    self.congestion_controller.inner_mut().on_dup_ack(
-                        cx.now(),
-                        self.remote_mss,
-                        in_flight,
-                    );
+                    // Notify of duplicate ACK. wgkit: not when it carries SACK blocks: the
+                    // octets it reports leave the pipe through the scoreboard (RFC 6675), so
+                    // inflating the window as well would count them twice.
+                    if repr.sack_ranges[0].is_none() {
+                        let in_flight = self.flight_size();
+                        self.congestion_controller.inner_mut().on_dup_ack(
+                            cx.now(),
+                            self.remote_mss,
+                            in_flight,
+                        );
+                    }
                 }
 
                 // No duplicate ACK means we reset the duplicate ACK count
@@ -2142,6 +2250,20 @@ impl<'a> Socket<'a> {
                         net_debug!("reset duplicate ACK count");
                     }
                     self.local_rx_last_ack = Some(ack_number);
+
+                    // wgkit: an ACK of new data ends the loss recovery if it covers the
+                    // recovery point, else (a partial ACK) the next hole goes out at once.
+                    if let Some(recovery) = self.recovery
+                        && ack_len > 0
+                    {
+                        if ack_number >= recovery.point {
+                            net_debug!("loss recovery: done at {}", ack_number);
+                            self.recovery = None;
+                            self.pending_retransmit = None;
+                        } else {
+                            recovery_retransmit = true;
+                        }
+                    }
 
                     // Notify of fresh ACK
                     self.rtte.on_ack(cx.now(), ack_number);
@@ -2166,6 +2288,18 @@ impl<'a> Socket<'a> {
             // deallocated from the buffer.
             if self.remote_last_seq < self.local_seq_no {
                 self.remote_last_seq = self.local_seq_no
+            }
+
+            // wgkit: keep the receiver's SACK blocks, then retransmit what they show missing.
+            if self.remote_has_sack {
+                self.sack_scoreboard.update(
+                    self.local_seq_no,
+                    self.remote_last_seq,
+                    &repr.sack_ranges,
+                );
+            }
+            if recovery_retransmit {
+                self.schedule_recovery_retransmit();
             }
         }
 
@@ -2302,7 +2436,8 @@ impl<'a> Socket<'a> {
 
     fn seq_to_transmit(&self, cx: &mut Context) -> bool {
         // Fast retransmits should always send, even if later congestion checks would disallow
-        if self.pending_fast_retransmit && !self.tx_buffer.is_empty() {
+        // (wgkit: so do the retransmissions of loss recovery).
+        if self.pending_retransmit_span().is_some() {
             return true;
         }
 
@@ -2491,6 +2626,12 @@ impl<'a> Socket<'a> {
                 // to be sent again.
                 self.remote_last_seq = self.local_seq_no;
 
+                // wgkit: a timeout ends any loss recovery, and the SACK information is
+                // dropped as RFC 2018 (8) says: everything is sent again.
+                self.recovery = None;
+                self.pending_retransmit = None;
+                self.sack_scoreboard.clear();
+
                 // Inform RTTE, so that it can can handle RTO backoff
                 self.rtte.on_rto();
             } else {
@@ -2503,7 +2644,14 @@ impl<'a> Socket<'a> {
                     .inner_mut()
                     .on_loss(cx.now(), in_flight);
 
-                self.pending_fast_retransmit = true;
+                // wgkit: start a loss recovery that lasts until everything sent so far is
+                // acknowledged; its first retransmission is the segment at SND.UNA.
+                self.recovery = Some(Recovery {
+                    point: self.remote_last_seq,
+                    next_rxt: self.local_seq_no,
+                });
+                self.pending_retransmit =
+                    Some((self.local_seq_no, self.remote_last_seq - self.local_seq_no));
             }
 
             // Clear the `should_retransmit` state. If we can't retransmit right
@@ -2579,6 +2727,10 @@ impl<'a> Socket<'a> {
         };
 
         let mut is_zero_window_probe = false;
+        // wgkit: whether this segment resends octets (the fast retransmit or loss recovery).
+        let mut is_retransmission = false;
+        // wgkit: the pending retransmission this segment takes, kept if the device is full.
+        let mut unsent_retransmit = None;
 
         #[cfg_attr(
             not(feature = "segmentation-offload"),
@@ -2635,14 +2787,15 @@ impl<'a> Socket<'a> {
                 let local_mss = cx.ip_mtu() - ip_repr.header_len() - TCP_HEADER_LEN;
                 let effective_mss = local_mss.min(self.remote_mss).saturating_sub(options_len);
 
-                let offset = if self.pending_fast_retransmit {
-                    let size = effective_mss.min(self.tx_buffer.len());
-                    repr.seq_number = self.local_seq_no;
-                    repr.payload = self.tx_buffer.get_allocated(0, size);
+                let retransmit = self.pending_retransmit_span();
+                unsent_retransmit = self.pending_retransmit.take();
+                let offset = if let Some((offset, len)) = retransmit {
+                    let size = effective_mss.min(len).min(self.tx_buffer.len() - offset);
+                    repr.seq_number = self.local_seq_no + offset;
+                    repr.payload = self.tx_buffer.get_allocated(offset, size);
+                    is_retransmission = true;
 
-                    self.pending_fast_retransmit = false;
-
-                    0
+                    offset
                 } else {
                     // Right edge of window, ie the max sequence number we're allowed to send.
                     let win_right_edge = self.local_seq_no + self.remote_win_len;
@@ -2792,7 +2945,11 @@ impl<'a> Socket<'a> {
         // to not waste time waiting for the retransmit timer on packets that we know
         // for sure will not be successfully transmitted.
         ip_repr.set_payload_len(repr.buffer_len());
-        emit(cx, packet_meta, (ip_repr, repr))?;
+        if let Err(e) = emit(cx, packet_meta, (ip_repr, repr)) {
+            // wgkit: a retransmission the device had no room for is still due.
+            self.pending_retransmit = unsent_retransmit;
+            return Err(e);
+        }
 
         // We've sent something, whether useful data or a keep-alive packet, so rewind
         // the keep-alive timer.
@@ -2830,6 +2987,20 @@ impl<'a> Socket<'a> {
             .max(repr.seq_number + repr.segment_len());
         self.remote_last_ack = repr.ack_number;
         self.remote_last_win = repr.window_len;
+
+        // wgkit: loss recovery goes on after what this retransmission covers; a retransmission
+        // makes the RTT sample in progress ambiguous (Karn).
+        if is_retransmission {
+            let end = repr.seq_number + repr.payload.len();
+            if repr.payload.is_empty() {
+                // No room for a single octet (an MSS smaller than the options): leave the
+                // repair to the timer rather than offering the same hole forever.
+                self.recovery = None;
+            } else if let Some(recovery) = &mut self.recovery {
+                recovery.next_rxt = recovery.next_rxt.max(end);
+            }
+            self.rtte.on_retransmit();
+        }
 
         if repr.segment_len() > 0 {
             self.rtte
@@ -7241,6 +7412,376 @@ mod test {
             ack_number: Some(LOCAL_SEQ + 1 + (6 * 4)),
             ..SEND_TEMPL
         });
+    }
+
+    // wgkit: a SACK block [start, end) of the test's sequence space, as the wire carries it.
+    fn sack_block(start: usize, end: usize) -> Option<(u32, u32)> {
+        Some((
+            (LOCAL_SEQ + 1 + start).0 as u32,
+            (LOCAL_SEQ + 1 + end).0 as u32,
+        ))
+    }
+
+    // wgkit: an established socket that has sent "aaaBBBcccDDDeeeFFF" in six 3-octet segments.
+    fn socket_sent_six_segments(sack: bool) -> TestSocket {
+        let mut s = socket_established();
+        s.remote_mss = 3;
+        s.remote_has_sack = sack;
+        send!(s, time 0, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            ..SEND_TEMPL
+        });
+        s.send_slice(b"aaaBBBcccDDDeeeFFF").unwrap();
+        for (i, chunk) in b"aaaBBBcccDDDeeeFFF".chunks(3).enumerate() {
+            recv!(s, time 1000, Ok(TcpRepr {
+                seq_number: LOCAL_SEQ + 1 + 3 * i,
+                ack_number: Some(REMOTE_SEQ + 1),
+                payload:    chunk,
+                ..RECV_TEMPL
+            }));
+        }
+        recv_nothing!(s, time 1000);
+        s
+    }
+
+    #[test]
+    fn test_fast_retransmit_sack_dup_acks_with_moving_window() {
+        // wgkit: Linux moves its window on every duplicate ACK while it autotunes; the SACK
+        // blocks make them duplicates all the same, and the third starts a fast retransmit.
+        let mut s = socket_sent_six_segments(true);
+        for (i, window_len) in [250, 247, 244].into_iter().enumerate() {
+            send!(s, time 1050, TcpRepr {
+                seq_number: REMOTE_SEQ + 1,
+                ack_number: Some(LOCAL_SEQ + 1),
+                window_len,
+                sack_ranges: [sack_block(3, 6 + 3 * i), None, None],
+                ..SEND_TEMPL
+            });
+        }
+        assert_eq!(s.local_rx_dup_acks, 3);
+        recv!(s, time 1060, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload:    &b"aaa"[..],
+            ..RECV_TEMPL
+        }));
+    }
+
+    #[test]
+    fn test_window_update_without_sack_is_not_a_dup_ack() {
+        // wgkit: without SACK blocks, an ACK that moves the window stays a window update.
+        let mut s = socket_sent_six_segments(true);
+        for window_len in [250, 247, 244] {
+            send!(s, time 1050, TcpRepr {
+                seq_number: REMOTE_SEQ + 1,
+                ack_number: Some(LOCAL_SEQ + 1),
+                window_len,
+                ..SEND_TEMPL
+            });
+        }
+        assert_eq!(s.local_rx_dup_acks, 0);
+        recv_nothing!(s, time 1060);
+    }
+
+    #[test]
+    fn test_newreno_partial_ack_retransmits_next_segment() {
+        // wgkit: RFC 6582. "aaa" and "ccc" are lost, the receiver has no SACK.
+        let mut s = socket_sent_six_segments(false);
+        for _ in 0..3 {
+            send!(s, time 1050, TcpRepr {
+                seq_number: REMOTE_SEQ + 1,
+                ack_number: Some(LOCAL_SEQ + 1),
+                ..SEND_TEMPL
+            });
+        }
+        recv!(s, time 1060, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload:    &b"aaa"[..],
+            ..RECV_TEMPL
+        }));
+        recv_nothing!(s, time 1060);
+        assert_eq!(s.recovery.map(|r| r.point), Some(LOCAL_SEQ + 1 + 18));
+
+        // A partial ACK: the next unacknowledged segment goes out at once, no 3 duplicates
+        // or timeout needed.
+        send!(s, time 1070, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1 + 6),
+            ..SEND_TEMPL
+        });
+        recv!(s, time 1070, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 6,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload:    &b"ccc"[..],
+            ..RECV_TEMPL
+        }));
+        recv_nothing!(s, time 1070);
+        assert!(s.recovery.is_some());
+
+        // Duplicates of the partial ACK do not retransmit "ccc" again.
+        send!(s, time 1071, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1 + 6),
+            ..SEND_TEMPL
+        });
+        recv_nothing!(s, time 1071);
+
+        // The ACK of the recovery point ends the recovery.
+        send!(s, time 1080, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1 + 18),
+            ..SEND_TEMPL
+        });
+        assert!(s.recovery.is_none());
+        recv_nothing!(s, time 1080);
+    }
+
+    #[test]
+    fn test_sack_recovery_retransmits_only_the_holes() {
+        // wgkit: RFC 6675 lite. "aaa", "ccc" and "eee" are lost; the duplicates SACK the rest.
+        let mut s = socket_sent_six_segments(true);
+        let sacks = [
+            [sack_block(3, 6), None, None],
+            [sack_block(9, 12), sack_block(3, 6), None],
+            [sack_block(15, 18), sack_block(9, 12), sack_block(3, 6)],
+        ];
+        for sack_ranges in sacks {
+            send!(s, time 1050, TcpRepr {
+                seq_number: REMOTE_SEQ + 1,
+                ack_number: Some(LOCAL_SEQ + 1),
+                sack_ranges,
+                ..SEND_TEMPL
+            });
+        }
+        // The three holes go out back to back, none of the SACKed segments.
+        for (offset, payload) in [(0, &b"aaa"[..]), (6, &b"ccc"[..]), (12, &b"eee"[..])] {
+            recv!(s, time 1060, Ok(TcpRepr {
+                seq_number: LOCAL_SEQ + 1 + offset,
+                ack_number: Some(REMOTE_SEQ + 1),
+                payload,
+                ..RECV_TEMPL
+            }));
+        }
+        recv_nothing!(s, time 1060);
+
+        // A partial ACK with SACK blocks does not resend what was already retransmitted.
+        send!(s, time 1070, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1 + 6),
+            sack_ranges: [sack_block(9, 12), sack_block(15, 18), None],
+            ..SEND_TEMPL
+        });
+        recv_nothing!(s, time 1070);
+        send!(s, time 1080, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1 + 18),
+            ..SEND_TEMPL
+        });
+        assert!(s.recovery.is_none());
+        assert!(s.sack_scoreboard.is_empty());
+        recv_nothing!(s, time 1080);
+    }
+
+    #[test]
+    fn test_sack_recovery_retransmits_a_hole_per_dup_ack_when_the_window_is_full() {
+        // wgkit: with no room in the congestion window, each further duplicate (one more
+        // segment has left the network) lets one hole out.
+        let mut s = socket_sent_six_segments(true);
+        s.set_congestion_control(CongestionControl::None);
+        for sack_ranges in [
+            [sack_block(3, 6), None, None],
+            [sack_block(3, 6), None, None],
+            [sack_block(3, 6), None, None],
+        ] {
+            send!(s, time 1050, TcpRepr {
+                seq_number: REMOTE_SEQ + 1,
+                ack_number: Some(LOCAL_SEQ + 1),
+                sack_ranges,
+                ..SEND_TEMPL
+            });
+        }
+        // No congestion window means room, so fill the peer's window instead: a zero window
+        // leaves only the retransmissions the ACKs clock out.
+        s.remote_win_len = 0;
+        recv!(s, time 1060, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload:    &b"aaa"[..],
+            ..RECV_TEMPL
+        }));
+        recv_nothing!(s, time 1060);
+        assert!(s.recovery.is_some());
+        send!(s, time 1070, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            sack_ranges: [sack_block(9, 12), sack_block(3, 6), None],
+            ..SEND_TEMPL
+        });
+        recv!(s, time 1070, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 6,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload:    &b"ccc"[..],
+            ..RECV_TEMPL
+        }));
+    }
+
+    #[cfg(feature = "socket-tcp-cubic")]
+    #[test]
+    fn test_loss_recovery_keeps_the_congestion_window() {
+        // wgkit: a burst loss repaired by recovery costs one window reduction (to ssthresh,
+        // 0.7 of the flight), not slow start from one segment as after a timeout.
+        let mut s = socket_sent_six_segments(false);
+        s.set_congestion_control(CongestionControl::Cubic);
+        s.congestion_controller.inner_mut().set_mss(3);
+        for _ in 0..3 {
+            send!(s, time 1050, TcpRepr {
+                seq_number: REMOTE_SEQ + 1,
+                ack_number: Some(LOCAL_SEQ + 1),
+                ..SEND_TEMPL
+            });
+        }
+        recv!(s, time 1060, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload:    &b"aaa"[..],
+            ..RECV_TEMPL
+        }));
+        send!(s, time 1070, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1 + 6),
+            ..SEND_TEMPL
+        });
+        recv!(s, time 1070, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 6,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload:    &b"ccc"[..],
+            ..RECV_TEMPL
+        }));
+        // A second loss reported inside the same recovery does not cut the window again.
+        for _ in 0..3 {
+            send!(s, time 1075, TcpRepr {
+                seq_number: REMOTE_SEQ + 1,
+                ack_number: Some(LOCAL_SEQ + 1 + 6),
+                ..SEND_TEMPL
+            });
+        }
+        recv_nothing!(s, time 1075);
+        let ssthresh = 18 * 7 / 10;
+        assert_eq!(s.congestion_controller.inner().window(), ssthresh);
+        send!(s, time 1080, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1 + 18),
+            ..SEND_TEMPL
+        });
+        assert!(s.recovery.is_none());
+        assert!(s.congestion_controller.inner().window() >= ssthresh);
+    }
+
+    #[test]
+    fn test_retransmission_timeout_returns_to_go_back_n() {
+        // wgkit: a timeout during recovery ends it and forgets the SACK information.
+        let mut s = socket_sent_six_segments(true);
+        for _ in 0..3 {
+            send!(s, time 1050, TcpRepr {
+                seq_number: REMOTE_SEQ + 1,
+                ack_number: Some(LOCAL_SEQ + 1),
+                sack_ranges: [sack_block(3, 18), None, None],
+                ..SEND_TEMPL
+            });
+        }
+        recv!(s, time 1060, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload:    &b"aaa"[..],
+            ..RECV_TEMPL
+        }));
+        recv_nothing!(s, time 1060);
+        assert!(s.recovery.is_some());
+        recv!(s, time 3000, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload:    &b"aaa"[..],
+            ..RECV_TEMPL
+        }));
+        assert!(s.recovery.is_none());
+        assert!(s.sack_scoreboard.is_empty());
+    }
+
+    #[test]
+    fn test_fast_retransmit_survives_a_full_device() {
+        // wgkit: a retransmission the device had no room for goes out at the next chance.
+        let mut s = socket_sent_six_segments(false);
+        for _ in 0..3 {
+            send!(s, time 1050, TcpRepr {
+                seq_number: REMOTE_SEQ + 1,
+                ack_number: Some(LOCAL_SEQ + 1),
+                ..SEND_TEMPL
+            });
+        }
+        s.cx.set_now(Instant::from_millis(1060));
+        let full: Result<(), ()> = s.socket.dispatch(&mut s.cx, |_, _, _| Err(()));
+        assert_eq!(full, Err(()));
+        recv!(s, time 1061, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload:    &b"aaa"[..],
+            ..RECV_TEMPL
+        }));
+        recv_nothing!(s, time 1061);
+    }
+
+    #[test]
+    fn test_min_rto_setter() {
+        // wgkit: the RTO computed from small RTT samples is floored at the minimum RTO.
+        fn rto_after_a_10ms_sample(mut s: TestSocket) -> (TestSocket, Duration) {
+            s.send_slice(b"abc").unwrap();
+            recv!(s, time 1000, Ok(TcpRepr {
+                seq_number: LOCAL_SEQ + 1,
+                ack_number: Some(REMOTE_SEQ + 1),
+                payload:    &b"abc"[..],
+                ..RECV_TEMPL
+            }));
+            send!(s, time 1010, TcpRepr {
+                seq_number: REMOTE_SEQ + 1,
+                ack_number: Some(LOCAL_SEQ + 1 + 3),
+                ..SEND_TEMPL
+            });
+            let rto = s.rtte.retransmission_timeout();
+            (s, rto)
+        }
+        let s = socket_established();
+        assert_eq!(s.min_rto(), Duration::from_millis(1000));
+        let (_, rto) = rto_after_a_10ms_sample(s);
+        assert_eq!(rto, Duration::from_millis(1000));
+
+        let mut s = socket_established();
+        s.set_min_rto(Duration::from_millis(200));
+        let (mut s, rto) = rto_after_a_10ms_sample(s);
+        assert_eq!(rto, Duration::from_millis(200));
+        // The next segment is retransmitted 200 ms after it was sent.
+        s.send_slice(b"def").unwrap();
+        recv!(s, time 1020, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 3,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload:    &b"def"[..],
+            ..RECV_TEMPL
+        }));
+        recv_nothing!(s, time 1219);
+        recv!(s, time 1220, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 3,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload:    &b"def"[..],
+            ..RECV_TEMPL
+        }));
+        // The setting outlives a reset of the connection, and stays within 1 ms ..= 60 s.
+        s.reset();
+        assert_eq!(s.min_rto(), Duration::from_millis(200));
+        s.set_min_rto(Duration::from_millis(0));
+        assert_eq!(s.min_rto(), Duration::from_millis(1));
+        s.set_min_rto(Duration::from_secs(3600));
+        assert_eq!(s.min_rto(), Duration::from_millis(60_000));
     }
 
     #[test]
