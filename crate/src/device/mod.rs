@@ -84,6 +84,9 @@ mod peer;
 mod prepared;
 mod tun;
 mod udp;
+/// The macOS utun inner side; its portable parts are unit-tested on every platform.
+#[cfg(any(target_os = "macos", test))]
+mod utun;
 mod worker;
 
 pub use allowed_ips::AllowedIps;
