@@ -152,10 +152,16 @@ pub(crate) fn set_mtu(name: &str, mtu: u32) -> Result<()> {
 
 /// Reads the interface MTU (SIOCGIFMTU).
 pub(crate) fn get_mtu(name: &str) -> Result<u32> {
-    let mut req = IfReqMtu::new(name, 0)?;
     let s = inet_socket()?;
+    get_mtu_with(s.as_raw_fd(), name)
+}
+
+/// Reads the interface MTU (SIOCGIFMTU) through `sock`, any open socket (the device's UDP
+/// socket, so the timer's periodic look opens none).
+pub(crate) fn get_mtu_with(sock: RawFd, name: &str) -> Result<u32> {
+    let mut req = IfReqMtu::new(name, 0)?;
     // SAFETY: SIOCGIFMTU reads and writes a struct ifreq, which `req` is (size checked above).
-    if unsafe { libc::ioctl(s.as_raw_fd(), sys::SIOCGIFMTU as libc::c_ulong, &mut req) } < 0 {
+    if unsafe { libc::ioctl(sock, sys::SIOCGIFMTU as libc::c_ulong, &mut req) } < 0 {
         return Err(last_err(format!("Unable to read the MTU of `{name}'")));
     }
     u32::try_from(req.mtu).map_err(|_| {

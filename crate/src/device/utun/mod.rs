@@ -1,7 +1,8 @@
 //! macOS utun device: a TUN-like interface made through the utun kernel control socket, with
-//! no kernel or system extension; the device core drives it as it drives the Linux TUN
-//! (`tun/`), through `inner.rs`. One control socket per interface (there is no multi-queue):
-//! every packet is one datagram behind a 4-byte address-family header.
+//! no kernel or system extension; the device core drives it as it drives the Linux TUN:
+//! `tun/mod.rs` takes its interface and queue types from `tun_side.rs` on macOS. One control
+//! socket per interface (there is no multi-queue): every packet is one datagram behind a
+//! 4-byte address-family header.
 //!
 //! **Not run by any test here.** No macOS machine is available to this project's CI: the
 //! backend is compiled and linted for `aarch64-apple-darwin` and `x86_64-apple-darwin`
@@ -10,7 +11,8 @@
 //! the kernel structures and ioctl numbers (`sys.rs`, checked against the SDK's values and, on
 //! macOS, against the libc crate at compile time), and the burst reads and writes
 //! (`queue.rs`, over a datagram socket pair standing in for the kernel's end). Creating the
-//! interface and its MTU requests (`interface.rs`) have only been compiled.
+//! interface and its MTU requests (`interface.rs`) and the seam (`tun_side.rs`) have only been
+//! compiled.
 
 // Off macOS only the unit tests use these modules (their macOS user is `interface.rs`).
 #![cfg_attr(not(target_os = "macos"), allow(dead_code))]
@@ -22,6 +24,5 @@ pub(crate) mod sys;
 
 #[cfg(target_os = "macos")]
 mod interface;
-
 #[cfg(target_os = "macos")]
-pub(crate) use interface::{get_mtu, set_mtu, Utun};
+pub(crate) mod tun_side;
