@@ -57,7 +57,7 @@ impl Utun {
         }
         // SAFETY: fd was just opened and is owned here.
         let socket = unsafe { OwnedFd::from_raw_fd(fd) };
-        set_cloexec_nonblock(socket.as_raw_fd())?;
+        set_cloexec(socket.as_raw_fd(), "the utun control socket")?;
         let mut info = CtlInfo::utun();
         // SAFETY: CTLIOCGINFO reads and writes a struct ctl_info, which `info` is (its layout
         // is checked above against the SDK's).
@@ -80,6 +80,7 @@ impl Utun {
             return Err(last_err(format!("Unable to create utun device `{shown}'")));
         }
         let name = interface_name(socket.as_raw_fd())?;
+        set_nonblock(socket.as_raw_fd())?;
         Ok(Utun { name, socket })
     }
 
@@ -89,16 +90,23 @@ impl Utun {
     }
 }
 
-fn set_cloexec_nonblock(fd: RawFd) -> Result<()> {
-    // SAFETY: fcntl on a descriptor owned by the caller; F_SETFD/F_SETFL take an int.
-    unsafe {
-        if libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) < 0 {
-            return Err(last_err("Unable to set close-on-exec on the utun control socket"));
-        }
+fn set_cloexec(fd: RawFd, what: &str) -> Result<()> {
+    // SAFETY: fcntl on a descriptor owned by the caller; F_SETFD takes an int.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
+        return Err(last_err(format!("Unable to set close-on-exec on {what}")));
+    }
+    Ok(())
+}
+
+/// Non-blocking once connected (as wireguard-go does; the connect itself completes at once).
+fn set_nonblock(fd: RawFd) -> Result<()> {
+    // SAFETY: fcntl on a descriptor owned by the caller; F_GETFL/F_SETFL take an int.
+    let ok = unsafe {
         let flags = libc::fcntl(fd, libc::F_GETFL);
-        if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
-            return Err(last_err("Unable to make the utun control socket non-blocking"));
-        }
+        flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) >= 0
+    };
+    if !ok {
+        return Err(last_err("Unable to make the utun control socket non-blocking"));
     }
     Ok(())
 }
@@ -131,10 +139,7 @@ fn inet_socket() -> Result<OwnedFd> {
     }
     // SAFETY: fresh descriptor owned here.
     let s = unsafe { OwnedFd::from_raw_fd(s) };
-    // SAFETY: F_SETFD takes an int; the descriptor is owned here.
-    if unsafe { libc::fcntl(s.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
-        return Err(last_err("Unable to open a control socket"));
-    }
+    set_cloexec(s.as_raw_fd(), "a control socket")?;
     Ok(s)
 }
 
