@@ -23,6 +23,9 @@ pub enum ErrorCode {
     System,
     /// A multi-message change failed after earlier messages were applied.
     PartiallyApplied,
+    /// What was asked for exists only on other platforms (a TUN interface or a network
+    /// namespace outside Linux, say).
+    UnsupportedPlatform,
 }
 
 impl ErrorCode {
@@ -37,6 +40,7 @@ impl ErrorCode {
             ErrorCode::Protocol => "ERR_WGKIT_PROTOCOL",
             ErrorCode::System => "ERR_WGKIT_SYSTEM",
             ErrorCode::PartiallyApplied => "ERR_WGKIT_PARTIALLY_APPLIED",
+            ErrorCode::UnsupportedPlatform => "ERR_WGKIT_UNSUPPORTED_PLATFORM",
         }
     }
 }
@@ -64,6 +68,11 @@ impl Error {
         Error::new(ErrorCode::InvalidArgument, message)
     }
 
+    /// Something this platform does not have; the message says what and where it exists.
+    pub fn unsupported_platform(message: impl Into<String>) -> Self {
+        Error::new(ErrorCode::UnsupportedPlatform, message)
+    }
+
     pub fn protocol(message: impl Into<String>) -> Self {
         Error::new(ErrorCode::Protocol, message)
     }
@@ -85,8 +94,10 @@ impl Error {
         }
     }
 
+    /// An I/O failure: by its errno ([`crate::os_error::errno_of`]: on Windows a Winsock or
+    /// Win32 code becomes the C runtime's errno of the same meaning).
     pub fn from_io(err: &std::io::Error, context: impl Into<String>) -> Self {
-        match err.raw_os_error() {
+        match crate::os_error::errno_of(err) {
             Some(errno) => Error::from_errno(errno, context),
             None => Error::new(ErrorCode::System, format!("{}: {}", context.into(), err)),
         }

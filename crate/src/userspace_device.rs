@@ -90,7 +90,67 @@ impl Drop for UserspaceDevice {
     }
 }
 
+/// A netstack device served over UAPI: a Unix socket, or on Windows a named pipe.
 #[cfg(test)]
+mod portable_tests {
+    use super::*;
+    use crate::device::NetstackOptions;
+    use crate::keys::Key;
+    use crate::model::{AllowedIp, AllowedIpChange, DeviceConfig, PeerConfig};
+    use crate::uapi::test_support;
+    use crate::uapi::UapiClient;
+
+    #[test]
+    fn a_netstack_device_is_configured_and_read_over_its_uapi_socket() {
+        let dir = test_support::temp_dir("pcore-ns");
+        let name = format!("pcorens{}", std::process::id() % 100_000);
+        let stack = NetstackOptions {
+            addresses: vec![("10.77.0.1".parse().unwrap(), 24)],
+            ..Default::default()
+        };
+        let (device, _net) = Device::create_netstack(&name, DeviceOptions::default(), stack).unwrap();
+        let served = UserspaceDevice::serve(
+            device,
+            Some(UapiOptions {
+                socket_dir: Some(dir.clone()),
+            }),
+        )
+        .unwrap();
+        let client = UapiClient::new().with_socket_dir(&dir);
+        let private = Key::generate_private();
+        let peer = Key::generate_private().public_key();
+        client
+            .set_device(
+                &name,
+                &DeviceConfig {
+                    private_key: Some(private.clone()),
+                    listen_port: Some(0),
+                    peers: vec![PeerConfig {
+                        endpoint: Some("127.0.0.1:9".parse().unwrap()),
+                        allowed_ips: vec![AllowedIpChange {
+                            ip: AllowedIp::parse("10.77.0.2/32").unwrap(),
+                            remove: false,
+                        }],
+                        ..PeerConfig::new(peer.clone())
+                    }],
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let got = client.get_device(&name).unwrap();
+        assert_eq!(got.private_key, Some(private));
+        assert_ne!(got.listen_port, 0);
+        assert_eq!(got.peers.len(), 1);
+        assert_eq!(got.peers[0].public_key, peer);
+        assert_eq!(got.peers[0].endpoint, Some("127.0.0.1:9".parse().unwrap()));
+        assert_eq!(served.device().snapshot(), got);
+        served.close();
+        assert!(client.get_device(&name).is_err(), "the socket is gone after close");
+        test_support::remove_dir(&dir);
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
     use crate::device::fault::{self, Fault};

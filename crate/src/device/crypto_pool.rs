@@ -16,9 +16,9 @@
 //! forces it on or off.
 
 use std::cell::UnsafeCell;
-use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use super::waker::Waker;
 use crate::aead;
 
 /// Packets per chunk: one 16-lane pass of the AVX-512 code.
@@ -195,13 +195,13 @@ pub(crate) struct CryptoPool {
     /// Per worker: out of `epoll_wait` (handling work or polling), so it will look at the slots
     /// soon without being woken.
     awake: Box<[AtomicBool]>,
-    /// Per worker: the eventfd that wakes it.
-    wakers: Vec<RawFd>,
+    /// Per worker: the waker that wakes it.
+    wakers: Vec<Waker>,
 }
 
 impl CryptoPool {
     /// A pool for `wakers.len()` workers; `enabled` as decided by [`spread_wanted`].
-    pub(crate) fn new(wakers: Vec<RawFd>, enabled: bool) -> CryptoPool {
+    pub(crate) fn new(wakers: Vec<Waker>, enabled: bool) -> CryptoPool {
         let n = wakers.len();
         CryptoPool {
             enabled: enabled && n > 1,
@@ -281,10 +281,7 @@ impl CryptoPool {
         if (0..n).any(|i| i != me && self.awake[i].load(Ordering::Relaxed)) {
             return;
         }
-        let target = (me + 1) % n;
-        let one: u64 = 1;
-        // SAFETY: writing 8 bytes to an eventfd that lives as long as the device.
-        unsafe { libc::write(self.wakers[target], &one as *const u64 as *const libc::c_void, 8) };
+        self.wakers[(me + 1) % n].wake();
     }
 
     /// Worker `me` leaves (`false`, just before it sleeps in `epoll_wait`) or rejoins (`true`)
@@ -333,19 +330,10 @@ pub(crate) fn spread_wanted(workers: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
     use std::sync::Arc;
 
-    fn eventfds(n: usize) -> Vec<OwnedFd> {
-        (0..n)
-            .map(|_| {
-                // SAFETY: plain eventfd call, checked.
-                let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-                assert!(fd >= 0);
-                // SAFETY: fresh descriptor owned here.
-                unsafe { OwnedFd::from_raw_fd(fd) }
-            })
-            .collect()
+    fn wakers(n: usize) -> Vec<Waker> {
+        (0..n).map(|_| Waker::new().unwrap()).collect()
     }
 
     /// Deterministic pseudo-random bytes (xorshift).
@@ -376,8 +364,7 @@ mod tests {
     /// owner's call panics and returns, the helpers go on, and the slot serves the next job.
     #[test]
     fn a_panicking_chunk_neither_hangs_nor_breaks_the_pool() {
-        let fds = eventfds(2);
-        let pool = Arc::new(CryptoPool::new(fds.iter().map(|f| f.as_raw_fd()).collect(), true));
+        let pool = Arc::new(CryptoPool::new(wakers(2), true));
         let stop = Arc::new(AtomicBool::new(false));
         let helper = {
             let (pool, stop) = (pool.clone(), stop.clone());
@@ -421,8 +408,7 @@ mod tests {
     /// tampered packets refused one by one, whatever share the helpers took.
     #[test]
     fn spread_work_matches_one_thread() {
-        let fds = eventfds(3);
-        let pool = Arc::new(CryptoPool::new(fds.iter().map(|f| f.as_raw_fd()).collect(), true));
+        let pool = Arc::new(CryptoPool::new(wakers(3), true));
         let stop = Arc::new(AtomicBool::new(false));
         let helped = Arc::new(AtomicUsize::new(0));
         let helpers: Vec<_> = (1..3)
@@ -495,8 +481,7 @@ mod tests {
     /// and give the same bytes.
     #[test]
     fn small_or_disabled_runs_inline() {
-        let fds = eventfds(2);
-        let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
+        let raw = wakers(2);
         let on = CryptoPool::new(raw.clone(), true);
         let off = CryptoPool::new(raw.clone(), false);
         let single = CryptoPool::new(raw[..1].to_vec(), true);
@@ -520,16 +505,15 @@ mod tests {
         }
     }
 
-    /// A post wakes a sleeping worker (its eventfd) only when no other worker is awake.
+    /// A post wakes a sleeping worker (its waker) only when no other worker is awake.
     #[test]
     fn wakes_a_sleeper_only_when_nobody_is_awake() {
-        let fds = eventfds(2);
-        let pool = CryptoPool::new(fds.iter().map(|f| f.as_raw_fd()).collect(), true);
-        let pending = |fd: &OwnedFd| {
-            let mut v = 0u64;
-            // SAFETY: reading 8 bytes from a non-blocking eventfd into v.
-            let r = unsafe { libc::read(fd.as_raw_fd(), &mut v as *mut u64 as *mut libc::c_void, 8) };
-            r == 8 && v > 0
+        let fds = wakers(2);
+        let pool = CryptoPool::new(fds.clone(), true);
+        let pending = |w: &Waker| {
+            let set = w.is_set();
+            w.reset();
+            set
         };
         pool.wake_one(0);
         assert!(!pending(&fds[1]), "worker 1 is awake: no wake-up");

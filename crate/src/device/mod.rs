@@ -77,16 +77,29 @@ mod first_initiations;
 pub mod fuzzing;
 mod icmp;
 mod inner;
+#[cfg(target_os = "linux")]
+#[path = "lanes_linux.rs"]
 mod lanes;
+#[cfg(not(target_os = "linux"))]
+#[path = "lanes_portable.rs"]
+mod lanes;
+#[cfg(target_os = "linux")]
+#[path = "netns_linux.rs"]
+mod netns;
+#[cfg(not(target_os = "linux"))]
+#[path = "netns_portable.rs"]
 mod netns;
 pub mod netstack;
 mod peer;
+mod poller;
 mod prepared;
 mod tun;
 mod udp;
-/// The macOS utun inner side; its portable parts are unit-tested on every platform.
-#[cfg(any(target_os = "macos", test))]
+/// The macOS utun inner side (`tun/` takes it on macOS); its portable parts are unit-tested on
+/// every Unix.
+#[cfg(any(target_os = "macos", all(test, unix)))]
 mod utun;
+mod waker;
 mod worker;
 
 pub use allowed_ips::AllowedIps;
@@ -107,14 +120,13 @@ pub use netstack::{Netstack, NetstackOptions, TcpBuffers, TcpListener, TcpStream
 use parking_lot::{Condvar, Mutex, RwLock};
 use peer::Peer;
 use std::collections::HashMap;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
-use tun::queue::TunFd;
-use tun::Tun;
+use tun::{LaneQueue, Tun};
 use udp::Sockets;
+use waker::Waker;
 
 /// Handshake messages per second the device verifies before demanding cookies (boringtun's
 /// device uses the same figure).
@@ -257,7 +269,7 @@ pub(crate) struct Shared {
     pub(crate) counters: Counters,
     pub(crate) stop: AtomicBool,
     pub(crate) stop_cv: (Mutex<bool>, Condvar),
-    pub(crate) wakers: Vec<OwnedFd>,
+    pub(crate) wakers: Vec<Waker>,
     /// Large AEAD batches shared between the workers (`crypto_pool.rs`).
     pub(crate) crypto: Arc<crypto_pool::CryptoPool>,
     pub(crate) netns: NetnsHandle,
@@ -269,9 +281,7 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn wake_workers(&self) {
         for w in &self.wakers {
-            let one: u64 = 1;
-            // SAFETY: writing 8 bytes to an eventfd.
-            unsafe { libc::write(w.as_raw_fd(), &one as *const u64 as *const libc::c_void, 8) };
+            w.wake();
         }
     }
 
@@ -313,51 +323,35 @@ fn worker_count(options: &DeviceOptions, auto_max: usize) -> Result<usize> {
     })
 }
 
-fn eventfd() -> Result<OwnedFd> {
-    // SAFETY: plain eventfd call; failure checked.
-    let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(Error::from_io(&std::io::Error::last_os_error(), "eventfd"));
-    }
-    // SAFETY: fresh descriptor owned here.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
 impl Device {
     /// Creates the TUN interface `name` (empty = kernel's choice) and the UDP sockets in the
     /// requested namespace and starts the device's threads. The device starts without a
-    /// private key and without peers; configure it with [`Device::apply`].
+    /// private key and without peers; configure it with [`Device::apply`]. On macOS the
+    /// interface is a utun (`utun/`): `name` is `utunN` or empty.
     pub fn create(name: &str, options: DeviceOptions) -> Result<Device> {
-        let threads = worker_count(&options, 4)?;
+        // A macOS utun has one socket for every worker (no multi-queue): one worker unless
+        // asked for more (`utun/tun_side.rs`).
+        let auto_max = if cfg!(target_os = "macos") { 1 } else { 4 };
+        let threads = worker_count(&options, auto_max)?;
         let netns = NetnsHandle::open(options.netns.as_ref())?;
         let name_owned = name.to_string();
         let mtu = options.mtu;
         let (port, mark) = (options.listen_port, options.fwmark);
-        let (tun, sockets) = netns.run(move || {
-            let tun = Tun::create(&name_owned, threads)?;
-            tun::set_mtu(&tun.name, mtu)?;
+        let (opened, sockets) = netns.run(move || {
+            let opened = tun::open(&name_owned, threads, mtu)?;
             let sockets = Sockets::bind(port, mark, threads)?;
-            Ok((tun, sockets))
+            Ok((opened, sockets))
         })?;
-        let inners = (0..threads)
-            .map(|i| {
-                Inner::Tun(TunFd {
-                    fd: tun.fd(i),
-                    vnet_hdr: tun.vnet_hdr,
-                })
-            })
-            .collect();
-        let lane_tun = tun.queues[0].try_clone().ok();
-        let name = tun.name.clone();
+        let inners = opened.queues.into_iter().map(Inner::Tun).collect();
         Device::start(
-            name,
+            opened.name,
             options,
             threads,
             netns,
             sockets,
             inners,
-            lane_tun,
-            Inside::Tun { _interface: tun },
+            opened.lane_queue,
+            Inside::Tun { _interface: opened.tun },
         )
     }
 
@@ -397,7 +391,7 @@ impl Device {
         netns: NetnsHandle,
         sockets: Sockets,
         inners: Vec<Inner>,
-        lane_tun: Option<OwnedFd>,
+        lane_tun: Option<LaneQueue>,
         inside: Inside,
     ) -> Result<Device> {
         let cpu_latency = match options.cpu_latency_us {
@@ -406,9 +400,9 @@ impl Device {
         }
         .map(|us| cpu_latency::CpuLatency::new(us, std::path::Path::new(cpu_latency::DEFAULT_PATH)))
         .transpose()?;
-        let wakers = (0..threads).map(|_| eventfd()).collect::<Result<Vec<_>>>()?;
+        let wakers = (0..threads).map(|_| Waker::new()).collect::<Result<Vec<_>>>()?;
         let crypto = Arc::new(crypto_pool::CryptoPool::new(
-            wakers.iter().map(|w| w.as_raw_fd()).collect(),
+            wakers.clone(),
             crypto_pool::spread_wanted(threads),
         ));
         let listen_port = sockets.port;

@@ -1,5 +1,6 @@
-//! The data-plane threads: per-worker epoll loops moving batches between the worker's TUN
-//! queue and UDP sockets, and the timer thread.
+//! The data-plane threads: per-worker loops (waiting in `poller.rs`: epoll on Linux) moving
+//! batches between the worker's inner side (TUN queue or netstack link) and UDP sockets, and
+//! the timer thread.
 
 use super::batch::{self, Batch, BATCH};
 use super::cpu_latency::CpuLatency;
@@ -9,8 +10,9 @@ use super::icmp::{self, IcmpLimiter};
 use super::inner::Inner;
 use super::lanes::{self, LaneControl};
 use super::peer::{padded_len, Peer, PeerState};
+use super::poller::{Poller, MAX_EVENTS};
 use super::tun::offload::{self, VnetHdr};
-use super::tun::queue::VnetReader;
+use super::tun::VnetReader;
 use super::udp::Sockets;
 use super::{Counters, Shared, TIMER_TICK};
 use crate::aead;
@@ -20,7 +22,6 @@ use boringtun::noise::handshake::parse_handshake_anon;
 use boringtun::noise::{Packet, Tunn, TunnResult};
 use parking_lot::MutexGuard;
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -120,10 +121,9 @@ impl Io {
             if idx.is_empty() {
                 continue;
             }
-            match self.socks.fd_for(self.worker, v6) {
-                Some(fd) => {
-                    let (sent, dropped, _err) =
-                        batch::send_segmented(fd, &mut self.out, idx, &mut self.gso[v6 as usize]);
+            match self.socks.socket(self.worker, v6) {
+                Some(sock) => {
+                    let (sent, dropped, _err) = batch::send(sock, &mut self.out, idx, &mut self.gso[v6 as usize]);
                     Counters::add(&c.tx_datagrams, sent);
                     Counters::add(&c.dropped_io, dropped);
                 }
@@ -239,8 +239,8 @@ impl Spinner {
             self.until = None;
             return;
         }
-        // SAFETY: plain syscall.
-        unsafe { libc::sched_yield() };
+        // sched_yield on Unix, SwitchToThread on Windows.
+        std::thread::yield_now();
         if now.elapsed() > CONTENDED_YIELD {
             self.until = None;
         }
@@ -281,28 +281,17 @@ fn drain_queue(io: &mut Io, shared: &Shared, peer: &Peer, ps: &mut PeerState, no
     }
 }
 
-fn epoll_add(ep: RawFd, fd: RawFd, token: u64) -> std::io::Result<()> {
-    let mut ev = libc::epoll_event {
-        events: libc::EPOLLIN as u32,
-        u64: token,
-    };
-    // SAFETY: ev is valid; fds are open.
-    if unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd, &mut ev) } != 0 {
-        return Err(std::io::Error::last_os_error());
+/// Watches (or, with `add` false, stops watching) worker `worker`'s sockets of `socks`.
+fn watch_sockets(poller: &mut Poller, socks: &Sockets, worker: usize, add: bool) -> std::io::Result<()> {
+    for (v6, token) in [(false, TOK_UDP4), (true, TOK_UDP6)] {
+        if let Some(sock) = socks.socket(worker, v6) {
+            match add {
+                true => poller.add_socket(sock, token)?,
+                false => poller.remove_socket(sock),
+            }
+        }
     }
     Ok(())
-}
-
-fn epoll_del(ep: RawFd, fd: RawFd) {
-    // SAFETY: removing a registration; errors (already gone) are irrelevant.
-    unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_DEL, fd, std::ptr::null_mut()) };
-}
-
-fn socket_fds(socks: &Sockets, worker: usize) -> [(Option<RawFd>, u64); 2] {
-    [
-        (socks.fd_for(worker, false), TOK_UDP4),
-        (socks.fd_for(worker, true), TOK_UDP6),
-    ]
 }
 
 struct Worker {
@@ -354,19 +343,15 @@ pub(crate) fn run(shared: Arc<Shared>, id: usize, inner: Inner) {
     {
         tid.store(lanes::current_tid(), Ordering::Relaxed);
     }
-    // SAFETY: plain epoll_create1; failure checked.
-    let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-    if ep < 0 {
-        shared.report(Error::from_io(&std::io::Error::last_os_error(), "epoll_create1"));
-        return;
-    }
-    // SAFETY: fresh descriptor owned here.
-    let ep = unsafe { OwnedFd::from_raw_fd(ep) };
-    let epfd = ep.as_raw_fd();
-    let waker = shared.wakers[id].as_raw_fd();
-    let inner_fd = inner.fd();
+    let mut poller = match Poller::new() {
+        Ok(p) => p,
+        Err(e) => {
+            shared.report(Error::from_io(&e, "Unable to create the worker's poller"));
+            return;
+        }
+    };
     let mut w = Worker {
-        vnet_reader: inner.offloads().then(VnetReader::new),
+        vnet_reader: inner.vnet_reader(),
         inner,
         tun_in: Batch::new(BATCH),
         icmp_out: Batch::new(8),
@@ -376,81 +361,63 @@ pub(crate) fn run(shared: Arc<Shared>, id: usize, inner: Inner) {
         io: Io::new(&shared, id),
         run: RunScratch::default(),
     };
-    let mut setup = vec![(Some(inner_fd), TOK_INNER), (Some(waker), TOK_WAKE)];
-    setup.extend(socket_fds(&w.io.socks, id));
-    for (fd, tok) in setup {
-        if let Some(fd) = fd {
-            if let Err(e) = epoll_add(epfd, fd, tok) {
-                shared.report(Error::from_io(&e, "epoll_ctl"));
-                return;
-            }
-        }
+    let waker = shared.wakers[id].clone();
+    let setup = w
+        .inner
+        .watch(&mut poller, TOK_INNER)
+        .and_then(|_| poller.add_waker(&waker, TOK_WAKE))
+        .and_then(|_| watch_sockets(&mut poller, &w.io.socks, id, true));
+    if let Err(e) = setup {
+        shared.report(Error::from_io(&e, "Unable to watch the worker's sources"));
+        return;
     }
-    // SAFETY: all-zero epoll_event is valid.
-    let mut events: [libc::epoll_event; 8] = unsafe { std::mem::zeroed() };
+    let mut ready = [0u64; MAX_EVENTS];
     let mut spin = Spinner::new(spin_wanted());
     while !shared.stop.load(Ordering::Relaxed) {
         if shared.crypto.help(id) {
             spin.busy();
         }
-        let timeout = if spin.active() { 0 } else { -1 };
-        if timeout < 0 {
+        let timeout = if spin.active() { Some(Duration::ZERO) } else { None };
+        if timeout.is_none() {
             shared.crypto.set_awake(id, false);
         }
-        // SAFETY: events has room for 8 entries.
-        let n = unsafe { libc::epoll_wait(epfd, events.as_mut_ptr(), events.len() as i32, timeout) };
-        if timeout < 0 {
+        let n = poller.wait(&mut ready, timeout);
+        if timeout.is_none() {
             shared.crypto.set_awake(id, true);
         }
-        if n == 0 {
-            spin.idle();
-            continue;
-        }
-        if n > 0 {
-            spin.busy();
-        }
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.raw_os_error() == Some(libc::EINTR) {
+        let n = match n {
+            Ok(0) => {
+                spin.idle();
                 continue;
             }
-            shared.report(Error::from_io(&e, "epoll_wait"));
-            return;
-        }
-        for ev in &events[..n as usize] {
-            let token = ev.u64;
+            Ok(n) => n,
+            Err(e) => {
+                shared.report(Error::from_io(&e, "Waiting for packets"));
+                return;
+            }
+        };
+        spin.busy();
+        for &token in &ready[..n] {
             match token {
                 TOK_WAKE => {
-                    let mut v = 0u64;
-                    // SAFETY: reading 8 bytes from an eventfd into v.
-                    unsafe { libc::read(waker, &mut v as *mut u64 as *mut libc::c_void, 8) };
+                    waker.reset();
                     if let Some(old) = w.io.refresh(&shared) {
-                        for (fd, _) in socket_fds(&old, id) {
-                            if let Some(fd) = fd {
-                                epoll_del(epfd, fd);
-                            }
-                        }
-                        for (fd, tok) in socket_fds(&w.io.socks, id) {
-                            if let Some(fd) = fd {
-                                if let Err(e) = epoll_add(epfd, fd, tok) {
-                                    shared.report(Error::from_io(&e, "epoll_ctl"));
-                                }
-                            }
+                        let _ = watch_sockets(&mut poller, &old, id, false);
+                        if let Err(e) = watch_sockets(&mut poller, &w.io.socks, id, true) {
+                            shared.report(Error::from_io(&e, "Unable to watch the new UDP sockets"));
                         }
                     }
                 }
                 TOK_INNER => {
                     if let Err(e) = w.outbound(&shared) {
                         // The interface is gone or broken: stop polling it, say so.
-                        epoll_del(epfd, inner_fd);
+                        w.inner.unwatch(&mut poller);
                         shared.report(Error::from_io(&e, format!("Reading from TUN `{}'", shared.name)));
                     }
                 }
                 TOK_UDP4 | TOK_UDP6 => {
-                    if let Some(fd) = w.io.socks.fd_for(id, token == TOK_UDP6) {
-                        if let Err(e) = w.inbound(&shared, fd) {
-                            shared.report(Error::from_io(&e, "Receiving from the UDP socket"));
-                        }
+                    if let Err(e) = w.inbound(&shared, token == TOK_UDP6) {
+                        shared.report(Error::from_io(&e, "Receiving from the UDP socket"));
                     }
                 }
                 _ => {}
@@ -502,7 +469,7 @@ impl Worker {
         let mut result = Ok(());
         // Bounded per wake-up so that the sockets get their turn (epoll is level-triggered).
         for reads in 0..BATCH {
-            let (hdr, len) = match reader.read_one(inner.fd()) {
+            let (hdr, len) = match inner.read_vnet(reader) {
                 Ok(Some(r)) => r,
                 Ok(None) => break,
                 Err(e) => {
@@ -546,8 +513,11 @@ impl Worker {
     }
 
     /// `recvmmsg` → dispatch by message type → decrypt → source filter → TUN.
-    fn inbound(&mut self, shared: &Shared, fd: RawFd) -> std::io::Result<()> {
-        let n = batch::recv_mmsg(fd, &mut self.udp_in)?;
+    fn inbound(&mut self, shared: &Shared, v6: bool) -> std::io::Result<()> {
+        let Some(sock) = self.io.socks.socket(self.io.worker, v6) else {
+            return Ok(());
+        };
+        let n = batch::receive(sock, &mut self.udp_in)?;
         if n == 0 {
             return Ok(());
         }
@@ -1073,8 +1043,8 @@ pub(crate) fn timer_loop(shared: Arc<Shared>, mut cpu_latency: Option<CpuLatency
                     l.reset_count();
                 }
                 // Follow MTU changes made with `ip link` (padding never exceeds the MTU).
-                if let (true, Some(fd)) = (shared.has_interface, io.socks.fd_for(0, false)) {
-                    if let Ok(mtu) = super::tun::get_mtu_with(fd, &shared.name) {
+                if shared.has_interface {
+                    if let Ok(mtu) = super::tun::get_mtu_on(&io.socks, &shared.name) {
                         shared.mtu.store(mtu as usize, Ordering::Relaxed);
                     }
                 }

@@ -92,4 +92,8 @@ mod platform {
 
 pub use client::{UapiClient, UapiConnection, DEFAULT_CONNECT_TIMEOUT, DEFAULT_IO_TIMEOUT};
 pub use name::{socket_path, validate_name, DEFAULT_SOCKET_DIR};
+#[cfg(windows)]
+pub(crate) use pipe::errno_from_win32;
+#[cfg(test)]
+pub(crate) use platform::test_support;
 pub use server::{UapiHandler, UapiServer, UapiServerOptions};

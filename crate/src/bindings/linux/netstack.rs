@@ -357,8 +357,8 @@ impl NativeUdpSocket {
         let s = self.socket()?;
         match s.send_to_until(&data, to, Some(std::time::Instant::now())) {
             Ok(n) => Ok(n as u32),
-            Err(e) if e.raw_os_error() == Some(libc::ETIMEDOUT) => {
-                Err(io_to_js(std::io::Error::from_raw_os_error(libc::ENOBUFS), "send"))
+            Err(e) if crate::os_error::errno_of(&e) == Some(libc::ETIMEDOUT) => {
+                Err(io_to_js(crate::os_error::io_error(libc::ENOBUFS), "send"))
             }
             Err(e) => Err(io_to_js(e, "send")),
         }

@@ -21,7 +21,7 @@ const ECHO_HEADER: usize = 8;
 pub const MAX_ECHO_PAYLOAD: usize = 65507;
 
 fn errno(e: i32) -> io::Error {
-    io::Error::from_raw_os_error(e)
+    crate::os_error::io_error(e)
 }
 
 /// One echo reply taken from the queue.

@@ -1,13 +1,13 @@
 //! The link between the device's workers and its TCP/IP stack: two bounded packet queues.
-//! Outbound (stack → workers, to encrypt) signals an eventfd that every worker's epoll
+//! Outbound (stack → workers, to encrypt) sets a waker (`waker.rs`) that every worker's poller
 //! watches, as it would a TUN queue; inbound (decrypted, workers → stack) wakes the stack's
 //! thread. Packet buffers are recycled, so a steady flow allocates nothing.
 
 use crate::device::batch::{Batch, SLOT};
-use crate::error::{Error, Result};
+use crate::device::waker::Waker;
+use crate::error::Result;
 use parking_lot::{Condvar, Mutex};
 use std::collections::VecDeque;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 /// Packets each queue holds at most; more are dropped (as a full TUN queue drops them).
 pub(crate) const QUEUE_PACKETS: usize = 4096;
@@ -16,8 +16,8 @@ const POOL_BUFFERS: usize = 1024;
 
 pub(crate) struct Link {
     outbound: Mutex<VecDeque<Vec<u8>>>,
-    /// Readable while `outbound` has packets (an eventfd).
-    ready: OwnedFd,
+    /// Set while `outbound` has packets.
+    ready: Waker,
     inbound: Mutex<VecDeque<Vec<u8>>>,
     /// The stack's thread waits here for inbound packets and for its sockets' users.
     pub(crate) wake: Wake,
@@ -57,35 +57,26 @@ impl Wake {
 
 impl Link {
     pub(crate) fn new() -> Result<Link> {
-        // SAFETY: plain eventfd call; failure checked.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(Error::from_io(&std::io::Error::last_os_error(), "eventfd"));
-        }
         Ok(Link {
             outbound: Mutex::new(VecDeque::new()),
-            // SAFETY: a fresh descriptor owned here.
-            ready: unsafe { OwnedFd::from_raw_fd(fd) },
+            ready: Waker::new()?,
             inbound: Mutex::new(VecDeque::new()),
             wake: Wake::default(),
             pool: Mutex::new(Vec::new()),
         })
     }
 
-    pub(crate) fn ready_fd(&self) -> RawFd {
-        self.ready.as_raw_fd()
+    /// Set while there are packets for the workers.
+    pub(crate) fn ready(&self) -> &Waker {
+        &self.ready
     }
 
     fn signal(&self) {
-        let one: u64 = 1;
-        // SAFETY: writing 8 bytes to an eventfd.
-        unsafe { libc::write(self.ready.as_raw_fd(), &one as *const u64 as *const libc::c_void, 8) };
+        self.ready.wake();
     }
 
     fn unsignal(&self) {
-        let mut v: u64 = 0;
-        // SAFETY: reading 8 bytes from a non-blocking eventfd into v.
-        unsafe { libc::read(self.ready.as_raw_fd(), &mut v as *mut u64 as *mut libc::c_void, 8) };
+        self.ready.reset();
     }
 
     /// A buffer of `len` bytes (contents unspecified), recycled when possible.
@@ -191,17 +182,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn packets_cross_the_link_in_order_and_the_eventfd_follows_the_queue() {
+    fn packets_cross_the_link_in_order_and_the_ready_signal_follows_the_queue() {
         let link = Link::new().unwrap();
-        let readable = |l: &Link| {
-            let mut p = libc::pollfd {
-                fd: l.ready_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: one valid pollfd.
-            unsafe { libc::poll(&mut p, 1, 0) == 1 }
-        };
+        let readable = |l: &Link| l.ready().is_set();
         assert!(!readable(&link));
         for i in 0..100u8 {
             assert!(link.send(vec![i; 40 + i as usize]));

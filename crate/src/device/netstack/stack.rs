@@ -169,7 +169,7 @@ impl StackShared {
             }
             Some(d) => {
                 if Instant::now() >= d || self.changed.wait_until(st, d).timed_out() {
-                    return Err(std::io::Error::from_raw_os_error(libc::ETIMEDOUT));
+                    return Err(crate::os_error::io_error(libc::ETIMEDOUT));
                 }
             }
         }
@@ -242,7 +242,7 @@ impl StackState {
         let used = &mut self.ports[proto as usize];
         if port != 0 {
             if !used.insert(port) {
-                return Err(std::io::Error::from_raw_os_error(libc::EADDRINUSE));
+                return Err(crate::os_error::io_error(libc::EADDRINUSE));
             }
             return Ok(port);
         }
@@ -259,7 +259,7 @@ impl StackState {
                 return Ok(p);
             }
         }
-        Err(std::io::Error::from_raw_os_error(libc::EADDRNOTAVAIL))
+        Err(crate::os_error::io_error(libc::EADDRNOTAVAIL))
     }
 
     pub(crate) fn release_port(&mut self, proto: Protocol, port: u16) {

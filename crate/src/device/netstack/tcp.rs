@@ -42,7 +42,7 @@ fn new_socket(b: TcpBuffers) -> tcp::Socket<'static> {
 }
 
 fn errno(e: i32) -> io::Error {
-    io::Error::from_raw_os_error(e)
+    crate::os_error::io_error(e)
 }
 
 fn endpoint(a: SocketAddr) -> IpEndpoint {
@@ -383,7 +383,7 @@ impl TcpListener {
     pub fn try_accept(&mut self) -> io::Result<Option<TcpStream>> {
         match self.accept_until(Some(Instant::now())) {
             Ok(s) => Ok(Some(s)),
-            Err(e) if e.raw_os_error() == Some(libc::ETIMEDOUT) => Ok(None),
+            Err(e) if crate::os_error::errno_of(&e) == Some(libc::ETIMEDOUT) => Ok(None),
             Err(e) => Err(e),
         }
     }

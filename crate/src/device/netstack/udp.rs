@@ -16,7 +16,7 @@ const QUEUE_DATAGRAMS: usize = 512;
 const QUEUE_BYTES: usize = 1 << 20;
 
 fn errno(e: i32) -> io::Error {
-    io::Error::from_raw_os_error(e)
+    crate::os_error::io_error(e)
 }
 
 pub struct UdpSocket {
@@ -94,7 +94,7 @@ impl UdpSocket {
     pub fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<Option<(usize, SocketAddr)>> {
         match self.recv_from_until(buf, Some(Instant::now())) {
             Ok(r) => Ok(Some(r)),
-            Err(e) if e.raw_os_error() == Some(libc::ETIMEDOUT) => Ok(None),
+            Err(e) if crate::os_error::errno_of(&e) == Some(libc::ETIMEDOUT) => Ok(None),
             Err(e) => Err(e),
         }
     }

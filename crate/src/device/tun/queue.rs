@@ -3,6 +3,7 @@
 
 use super::offload::{VnetHdr, VNET_HDR_LEN};
 use crate::device::batch::{Batch, SLOT};
+use crate::device::poller::Poller;
 use std::os::fd::RawFd;
 
 /// Reads up to the batch capacity of packets from a non-blocking TUN queue into an empty
@@ -80,6 +81,43 @@ impl VnetReader {
 pub(crate) struct TunFd {
     pub(crate) fd: RawFd,
     pub(crate) vnet_hdr: bool,
+}
+
+/// What the worker does with its queue (`inner.rs`).
+impl TunFd {
+    pub(crate) fn watch(&self, poller: &mut Poller, token: u64) -> std::io::Result<()> {
+        poller.add_fd(self.fd, token)
+    }
+
+    pub(crate) fn unwatch(&self, poller: &mut Poller) {
+        poller.remove_fd(self.fd)
+    }
+
+    #[inline]
+    pub(crate) fn read_burst(&self, batch: &mut Batch) -> std::io::Result<usize> {
+        read_tun(self.fd, batch)
+    }
+
+    #[inline]
+    pub(crate) fn write(&self, batch: &mut Batch) -> (usize, usize) {
+        let (ok, failed, _err) = write_tun(self.fd, batch, self.vnet_hdr);
+        (ok, failed)
+    }
+
+    #[inline]
+    pub(crate) fn offloads(&self) -> bool {
+        self.vnet_hdr
+    }
+
+    /// A reader of offloaded super-packets, when the queue carries `virtio_net_hdr`s.
+    pub(crate) fn vnet_reader(&self) -> Option<VnetReader> {
+        self.vnet_hdr.then(VnetReader::new)
+    }
+
+    #[inline]
+    pub(crate) fn read_vnet(&self, reader: &mut VnetReader) -> std::io::Result<Option<(VnetHdr, usize)>> {
+        reader.read_one(self.fd)
+    }
 }
 
 /// Writes every packet of `batch` to the TUN queue (after its `virtio_net_hdr` when
