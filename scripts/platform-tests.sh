@@ -85,8 +85,14 @@ PORTABLE_TESTS=(aead:: error:: keys:: model:: uapi::)
 # (configuration, peers, batches and batched I/O, crypto sharing, routing, ICMP), the netstack
 # inner side and the proxies built on it.
 DEVICE_TESTS=(device::allowed_ips device::batch device::config device::crypto_pool device::events
-  device::icmp device::netstack device::peer device::tun::checksum device::tun::offload device::udp
-  device::worker proxy::)
+  device::icmp device::netstack device::peer device::poller device::tun::checksum device::tun::offload
+  device::udp device::waker device::worker os_error proxy::)
+# The same on Windows and macOS, where the device core and its netstack are the portable ones
+# (crate/src/device/*_portable.rs: the polling crate, std sockets) and the proxies do not
+# exist; plus netns refusal and a netstack device's UAPI over a named pipe.
+PORTABLE_DEVICE_TESTS=(device::allowed_ips device::batch device::config device::crypto_pool device::events
+  device::icmp device::netns device::netstack device::peer device::poller device::tun::checksum
+  device::tun::offload device::udp device::waker device::worker os_error userspace_device::portable_tests)
 
 smoke_linux_arm64() {
   cross_apt qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross || return 1
@@ -104,6 +110,18 @@ cargo_test_linux_arm64() {
   CARGO_TARGET_DIR="${WGKIT_CROSS_TARGET_DIR:-$PWD/target/cross}" \
     CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64-static -L /usr/aarch64-linux-gnu" \
     cargo-zigbuild test --quiet --lib --target aarch64-unknown-linux-gnu -p wgkit -- "${PORTABLE_TESTS[@]}"
+}
+
+# The embedded device on arm64 under qemu: its root-free units and the netstack pair.
+cargo_test_linux_arm64_device() {
+  cross_apt qemu-user-static libc6-arm64-cross || return 1
+  cross_toolchain aarch64-unknown-linux-gnu
+  local dir="${WGKIT_CROSS_TARGET_DIR:-$PWD/target/cross}"
+  local runner="qemu-aarch64-static -L /usr/aarch64-linux-gnu"
+  CARGO_TARGET_DIR="$dir" CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="$runner" \
+    cargo-zigbuild test --quiet --lib --target aarch64-unknown-linux-gnu -p wgkit -- "${DEVICE_TESTS[@]}" &&
+    CARGO_TARGET_DIR="$dir" CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="$runner" \
+      cargo-zigbuild test --quiet --test netstack_pair --target aarch64-unknown-linux-gnu -p wgkit
 }
 
 cargo_test_linux_x64_musl() {
@@ -193,7 +211,7 @@ smoke_windows_x64() {
 # and client (get, set, errno replies, a stalled client beside a served one, deadlines, the
 # connection limit, close, listing) and the shared protocol. Wine 8 cannot enumerate
 # \\.\pipe\, so the listing test there checks the clear error instead (pipe_client.rs).
-cargo_test_windows_uapi() {
+cargo_test_windows_uapi_env() {
   cross_apt wine wine64 || return 1
   cross_toolchain x86_64-pc-windows-gnu
   export WINEDEBUG=-all WINEPREFIX="$WGKIT_CROSS_HOME/wine"
@@ -207,10 +225,27 @@ cargo_test_windows_uapi() {
       scripts/wine/bcryptprimitives.c -ladvapi32 || return 1
     cp "$work/bcryptprimitives.dll" "$shim"
   fi
+}
+
+cargo_test_windows_uapi() {
+  cargo_test_windows_uapi_env || return 1
   LIBNODE_PATH="$WGKIT_CROSS_HOME/libnode-none" \
     CARGO_TARGET_DIR="${WGKIT_CROSS_TARGET_DIR:-$PWD/target/cross}" \
     CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=wine \
     cargo-zigbuild test --quiet --lib --target x86_64-pc-windows-gnu -p wgkit -- uapi::
+}
+
+# The embedded device's portable core under wine: its unit tests (PORTABLE_DEVICE_TESTS: the
+# polling-crate poller, std sockets with SIO_UDP_CONNRESET off, errnos as Winsock codes, a
+# netstack device's UAPI over a named pipe) and two netstack devices over loopback UDP
+# (crate/tests/netstack_pair.rs: TCP both ways by SHA-256, UDP, refused connections).
+cargo_test_windows_device() {
+  cargo_test_windows_uapi_env || return 1
+  local dir="${WGKIT_CROSS_TARGET_DIR:-$PWD/target/cross}"
+  LIBNODE_PATH="$WGKIT_CROSS_HOME/libnode-none" CARGO_TARGET_DIR="$dir" CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=wine \
+    cargo-zigbuild test --quiet --lib --target x86_64-pc-windows-gnu -p wgkit -- "${PORTABLE_DEVICE_TESTS[@]}" &&
+    LIBNODE_PATH="$WGKIT_CROSS_HOME/libnode-none" CARGO_TARGET_DIR="$dir" CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=wine \
+      cargo-zigbuild test --quiet --test netstack_pair --target x86_64-pc-windows-gnu -p wgkit
 }
 # --- end UAPI over named pipes ---
 
@@ -228,6 +263,7 @@ for platform in "${platforms[@]}"; do
       step "$platform: build" bash scripts/cross.sh aarch64-unknown-linux-gnu
       step "$platform: smoke test (qemu, official node)" smoke_linux_arm64
       step "$platform: cargo test, portable (qemu)" cargo_test_linux_arm64
+      step "$platform: cargo test, device and netstack pair (qemu)" cargo_test_linux_arm64_device
       ;;
     linux-x64-musl)
       step "$platform: build" bash scripts/cross.sh x86_64-unknown-linux-musl
@@ -254,6 +290,7 @@ for platform in "${platforms[@]}"; do
       step "$platform: DLL imports and exports" windows_dll_imports
       step "$platform: smoke test (wine, official node.exe)" smoke_windows_x64
       step "win32-x64 cargo test (uapi over named pipes, wine)" cargo_test_windows_uapi
+      step "$platform: cargo test, device and netstack pair (wine)" cargo_test_windows_device
       ;;
     *)
       echo "platform-tests: unknown platform $platform" >&2

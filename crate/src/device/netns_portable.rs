@@ -9,6 +9,8 @@ use std::path::PathBuf;
 pub enum Netns {
     /// A namespace file such as `/var/run/netns/NAME` (Linux).
     Path(PathBuf),
+    /// An open namespace file descriptor (Linux).
+    Fd(i32),
 }
 
 /// The device's network stack: the process's.
@@ -23,6 +25,9 @@ impl NetnsHandle {
             Some(Netns::Path(p)) => Err(Error::unsupported_platform(format!(
                 "Network namespaces are a Linux feature: netns {} cannot be used on this platform",
                 p.display()
+            ))),
+            Some(Netns::Fd(fd)) => Err(Error::unsupported_platform(format!(
+                "Network namespaces are a Linux feature: netns descriptor {fd} cannot be used on this platform"
             ))),
         }
     }
