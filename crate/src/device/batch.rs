@@ -37,6 +37,8 @@ pub(crate) struct Batch {
     /// last may be shorter); 0 = one datagram.
     segs: Vec<usize>,
     n: usize,
+    /// The system calls' per-batch headers (`batch_linux.rs`; nothing elsewhere).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     hdrs: Box<Hdrs>,
     /// Per slot: TCP segments merged into it (TUN writes with offloads, `offload.rs`).
     gro: Vec<Coalesced>,

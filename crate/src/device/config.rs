@@ -474,7 +474,9 @@ pub(crate) mod fault {
         AT.with(|a| a.set(Some((peer, fault))));
     }
 
-    /// The next change applied to device `name` fails at its peer `peer`.
+    /// The next change applied to device `name` fails at its peer `peer` (the UAPI tests,
+    /// which need network namespaces: Linux).
+    #[cfg(target_os = "linux")]
     pub(crate) fn inject_for_device(name: &str, peer: usize, fault: Fault) {
         BY_DEVICE.lock().push((name.to_string(), peer, fault));
     }

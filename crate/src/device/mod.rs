@@ -103,7 +103,7 @@ mod waker;
 mod worker;
 
 pub use allowed_ips::AllowedIps;
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 pub(crate) use config::fault;
 pub use events::{event_channel, DeviceEvent, EventSink, STALE_AFTER};
 pub use netns::Netns;
