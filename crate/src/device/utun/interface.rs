@@ -59,8 +59,8 @@ impl Utun {
         let socket = unsafe { OwnedFd::from_raw_fd(fd) };
         set_cloexec(socket.as_raw_fd(), "the utun control socket")?;
         let mut info = CtlInfo::utun();
-        // SAFETY: CTLIOCGINFO reads and writes a struct ctl_info, which `info` is (its layout
-        // is checked above against the SDK's).
+        // SAFETY: CTLIOCGINFO reads and writes a struct ctl_info, which `info` is (its size is
+        // checked above against the libc crate's).
         if unsafe { libc::ioctl(socket.as_raw_fd(), libc::CTLIOCGINFO, &mut info) } < 0 {
             return Err(last_err(format!(
                 "Unable to find the kernel control {}",
