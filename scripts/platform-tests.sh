@@ -83,10 +83,11 @@ smoke_result() {
 PORTABLE_TESTS=(aead:: error:: keys:: model:: uapi::)
 # The embedded device's unit tests that need no root (no TUN, BPF or namespaces): its core
 # (configuration, peers, batches and batched I/O, crypto sharing, routing, ICMP), the netstack
-# inner side and the proxies built on it.
+# inner side and the proxies built on it, and the macOS utun's portable parts (names, framing,
+# kernel structures, packet I/O over a socket pair).
 DEVICE_TESTS=(device::allowed_ips device::batch device::config device::crypto_pool device::events
   device::icmp device::netstack device::peer device::poller device::tun::checksum device::tun::offload
-  device::udp device::waker device::worker os_error proxy::)
+  device::udp device::utun device::waker device::worker os_error proxy::)
 # The same on Windows and macOS, where the device core and its netstack are the portable ones
 # (crate/src/device/*_portable.rs: the polling crate, std sockets) and the proxies do not
 # exist; plus netns refusal and a netstack device's UAPI over a named pipe.

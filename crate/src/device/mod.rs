@@ -95,6 +95,10 @@ mod poller;
 mod prepared;
 mod tun;
 mod udp;
+/// The macOS utun inner side (`tun/` takes it on macOS); its portable parts are unit-tested on
+/// every Unix.
+#[cfg(any(target_os = "macos", all(test, unix)))]
+mod utun;
 mod waker;
 mod worker;
 
@@ -322,9 +326,13 @@ fn worker_count(options: &DeviceOptions, auto_max: usize) -> Result<usize> {
 impl Device {
     /// Creates the TUN interface `name` (empty = kernel's choice) and the UDP sockets in the
     /// requested namespace and starts the device's threads. The device starts without a
-    /// private key and without peers; configure it with [`Device::apply`].
+    /// private key and without peers; configure it with [`Device::apply`]. On macOS the
+    /// interface is a utun (`utun/`): `name` is `utunN` or empty.
     pub fn create(name: &str, options: DeviceOptions) -> Result<Device> {
-        let threads = worker_count(&options, 4)?;
+        // A macOS utun has one socket for every worker (no multi-queue): one worker unless
+        // asked for more (`utun/tun_side.rs`).
+        let auto_max = if cfg!(target_os = "macos") { 1 } else { 4 };
+        let threads = worker_count(&options, auto_max)?;
         let netns = NetnsHandle::open(options.netns.as_ref())?;
         let name_owned = name.to_string();
         let mtu = options.mtu;

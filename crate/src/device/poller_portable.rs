@@ -42,6 +42,21 @@ impl Poller {
         unsafe { self.poller.add_with_mode(socket, Event::readable(key), PollMode::Level) }
     }
 
+    /// Watches a descriptor for readability (a macOS utun's control socket).
+    #[cfg(target_os = "macos")]
+    pub(crate) fn add_fd(&mut self, fd: std::os::fd::RawFd, token: u64) -> io::Result<()> {
+        let key = usize::try_from(token).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // SAFETY: the descriptor outlives the registration: the device closes its utun only
+        // after its workers, and with them their pollers, have ended.
+        unsafe { self.poller.add_with_mode(fd, Event::readable(key), PollMode::Level) }
+    }
+
+    #[cfg(target_os = "macos")]
+    pub(crate) fn remove_fd(&mut self, fd: std::os::fd::RawFd) {
+        // SAFETY: the descriptor is open (see `add_fd`); errors (not registered) are irrelevant.
+        let _ = self.poller.delete(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) });
+    }
+
     pub(crate) fn remove_socket(&mut self, socket: &Socket) {
         // Errors (not registered) are irrelevant.
         let _ = self.poller.delete(socket);

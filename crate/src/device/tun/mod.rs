@@ -4,7 +4,8 @@
 //! coalescing TCP segments, Internet checksums) that the shared [`crate::device::batch::Batch`]
 //! and worker use; they build everywhere but only a Linux TUN queue with offloads turns them
 //! on. The interface itself is per platform: `linux.rs` and `queue.rs` (`/dev/net/tun`,
-//! multi-queue, TSO/USO) on Linux; elsewhere `unsupported.rs`, where creating one fails with
+//! multi-queue, TSO/USO) on Linux; a utun on macOS (`device/utun/tun_side.rs`); elsewhere
+//! `unsupported.rs`, where creating one fails with
 //! `UnsupportedPlatform` (a netstack device needs no interface) and the queue types have no
 //! values.
 
@@ -20,7 +21,12 @@ pub(crate) use linux::{get_mtu, get_mtu_on, open, set_mtu, LaneQueue, Tun};
 #[cfg(target_os = "linux")]
 pub(crate) use queue::{TunFd, VnetReader};
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(target_os = "macos")]
+pub(crate) use crate::device::utun::tun_side::{
+    get_mtu, get_mtu_on, open, set_mtu, LaneQueue, Tun, UtunQueue as TunFd, VnetReader,
+};
+
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
 mod unsupported;
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
 pub(crate) use unsupported::{get_mtu, get_mtu_on, open, set_mtu, LaneQueue, Tun, TunFd, VnetReader};

@@ -1,4 +1,4 @@
-//! No TUN interface on this platform (yet: macOS utun and Windows wintun would go here). A
+//! No TUN interface on this platform (yet: Windows wintun would go here; macOS has a utun). A
 //! device with an interface cannot be created (`UnsupportedPlatform`); a netstack device
 //! needs none. The queue types have no values, so the worker's TUN paths are never taken.
 
