@@ -4,10 +4,11 @@
 //! (epoll, kqueue or IOCP through the `polling` crate) for its host sockets' readiness, and is
 //! woken through the same poller by the netstack's waiters for its tunnel streams' readiness
 //! and by new connections handed to it. No thread blocks on a connection, and no buffer is
-//! held per connection: an idle connection costs its two sockets.
+//! held per connection (each thread has one scratch buffer of [`TURN`] bytes): an idle
+//! connection costs its two sockets.
 
 use super::connections::Slot;
-use super::relay_pair::{Next, Pair, Waker};
+use super::relay_pair::{Next, Pair, Waker, TURN};
 use super::Context;
 use crate::device::netstack::Interest;
 use crate::device::TcpStream as TunnelStream;
@@ -190,6 +191,9 @@ fn run(ctx: &Arc<Context>, shared: &Arc<Shared>) {
     let mut deadlines: BinaryHeap<Reverse<(Instant, usize)>> = BinaryHeap::new();
     let mut due: Vec<usize> = Vec::new();
     let mut again: Vec<usize> = Vec::new();
+    // Host bytes on their way into the tunnel pass here (the read happens outside the
+    // stack's lock); one per thread, whatever the number of connections.
+    let mut scratch = vec![0u8; TURN];
     loop {
         let timeout = if !again.is_empty() {
             Some(Duration::ZERO)
@@ -277,7 +281,7 @@ fn run(ctx: &Arc<Context>, shared: &Arc<Shared>) {
             };
             let before = p.deadline();
             let waker = PairWaker { shared, key };
-            match p.turn(ctx, &waker) {
+            match p.turn(ctx, &waker, &mut scratch) {
                 Next::Wait => {}
                 Next::Again => again.push(key),
                 Next::Done => {

@@ -1,9 +1,11 @@
 //! One relayed connection: a host TCP socket (non-blocking) and a tunnel stream, moved between
-//! by the relay thread that owns them (`relay.rs`) and never waited on. Bytes go straight
-//! from the host socket into the tunnel stream's send buffer and from its receive buffer to
-//! the host socket ([`TunnelStream::send_from`], [`TunnelStream::recv_into`]): nothing is held
-//! in between, so a slow reader on either side fills that side's socket buffer and the other
-//! side stops being read (backpressure with bounded memory). The end of one direction becomes a
+//! by the relay thread that owns them (`relay.rs`) and never waited on. Bytes go from the
+//! host socket into the tunnel stream's send buffer (read into the thread's scratch buffer, at
+//! most the room the send buffer has: the read happens outside the stack's lock, and the
+//! write then always fits), and straight from the receive buffer to the host socket
+//! ([`TunnelStream::recv_into`]): nothing is held per connection, so a slow reader on either
+//! side fills that side's socket buffer and the other side stops being read (backpressure with
+//! bounded memory). The end of one direction becomes a
 //! FIN on the other side while the other direction goes on; an error on either side ends both.
 //!
 //! The pair keeps a hint per side and direction ("may be readable/writable"): an attempt that
@@ -19,8 +21,9 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-/// Bytes moved per direction in one turn of a pair: then the other pairs get theirs.
-const TURN: usize = 256 << 10;
+/// Bytes moved per direction in one turn of a pair: then the other pairs get theirs. Also
+/// the size of each relay thread's scratch buffer.
+pub(super) const TURN: usize = 256 << 10;
 /// How long a finished pair waits for the tunnel to acknowledge its last bytes.
 const DRAIN: Duration = Duration::from_secs(5);
 
@@ -165,7 +168,7 @@ impl Pair {
                 self.tunnel_armed.read = false;
                 self.tunnel_readable = true;
             }
-            Interest::Write => {
+            Interest::Room => {
                 self.tunnel_armed.write = false;
                 self.tunnel_writable = true;
             }
@@ -174,8 +177,8 @@ impl Pair {
     }
 
     /// One turn: moves what can be moved now, then arms what the pair waits for.
-    pub(super) fn turn(&mut self, ctx: &Context, waker: &dyn Waker) -> Next {
-        match self.step(ctx, waker) {
+    pub(super) fn turn(&mut self, ctx: &Context, waker: &dyn Waker, scratch: &mut [u8]) -> Next {
+        match self.step(ctx, waker, scratch) {
             Ok(next) => next,
             Err(e) => {
                 self.fail(ctx, &e);
@@ -184,7 +187,7 @@ impl Pair {
         }
     }
 
-    fn step(&mut self, ctx: &Context, waker: &dyn Waker) -> io::Result<Next> {
+    fn step(&mut self, ctx: &Context, waker: &dyn Waker, scratch: &mut [u8]) -> io::Result<Next> {
         if let Phase::Connecting { .. } = self.phase {
             if !self.connect_step(ctx, waker)? {
                 return Ok(Next::Wait);
@@ -201,7 +204,7 @@ impl Pair {
         }
         // A few rounds at most: arming finds a side ready again only if it changed meanwhile.
         for _ in 0..4 {
-            let again = self.move_bytes()?;
+            let again = self.move_bytes(scratch)?;
             if !self.up_open && !self.down_open {
                 return self.finished(waker);
             }
@@ -216,7 +219,7 @@ impl Pair {
     }
 
     /// Moves bytes both ways; true if a direction stopped at [`TURN`].
-    fn move_bytes(&mut self) -> io::Result<bool> {
+    fn move_bytes(&mut self, scratch: &mut [u8]) -> io::Result<bool> {
         let counters = self.slot.counters();
         let mut again = false;
         if self.up_open && !self.early.is_empty() && self.tunnel_writable {
@@ -229,18 +232,43 @@ impl Pair {
                 self.early = Vec::new();
             }
         }
-        if self.up_open && self.early.is_empty() && self.host_readable && self.tunnel_writable {
-            let host = &self.host;
-            let (n, stop) = self.tunnel.send_from(TURN, |room| (&*host).read(room));
-            counters.to_tunnel.add(n as u64);
-            match stop? {
-                Stop::Limit => again = true,
-                Stop::Stream => self.tunnel_writable = false,
-                Stop::Other => self.host_readable = false,
-                Stop::OtherEnd | Stop::StreamEnd => {
+        let mut moved = 0;
+        // The send buffer's free room as last seen, less what went in since: it only grows
+        // meanwhile (the stack frees what was acknowledged), so it is looked at again only
+        // once used up.
+        let mut room = 0;
+        while self.up_open && self.early.is_empty() && self.host_readable && self.tunnel_writable {
+            if moved >= TURN {
+                again = true;
+                break;
+            }
+            if room == 0 {
+                room = self.tunnel.send_room()?;
+                if room == 0 {
+                    self.tunnel_writable = false;
+                    break;
+                }
+            }
+            let want = room.min(TURN - moved).min(scratch.len());
+            match (&self.host).read(&mut scratch[..want]) {
+                Ok(0) => {
                     self.tunnel.shutdown_write()?;
                     self.up_open = false;
                 }
+                Ok(n) => {
+                    // Only this thread queues on the stream, and the stack only frees room:
+                    // what was free is still free.
+                    let w = self.tunnel.try_write(&scratch[..n])?;
+                    counters.to_tunnel.add(w as u64);
+                    if w < n {
+                        return Err(io::Error::other("The tunnel stream took less than its free room"));
+                    }
+                    moved += n;
+                    room -= n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.host_readable = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
             }
         }
         if self.down_open && self.tunnel_readable && self.host_writable {
@@ -251,7 +279,7 @@ impl Pair {
                 Stop::Limit => again = true,
                 Stop::Stream => self.tunnel_readable = false,
                 Stop::Other => self.host_writable = false,
-                Stop::StreamEnd | Stop::OtherEnd => {
+                Stop::StreamEnd => {
                     let _ = self.host.shutdown(Shutdown::Write);
                     self.down_open = false;
                 }
@@ -272,7 +300,8 @@ impl Pair {
         }
         let mut ready = false;
         if self.up_open && !self.tunnel_writable && !self.tunnel_armed.write {
-            if waker.tunnel(&self.tunnel, Interest::Write)? {
+            // Woken for a good share of the buffer, not for each acknowledgement's few bytes.
+            if waker.tunnel(&self.tunnel, Interest::Room)? {
                 self.tunnel_writable = true;
                 ready = true;
             } else {

@@ -66,7 +66,16 @@ pub enum Interest {
     Echo,
     /// TCP: everything queued was acknowledged (or the connection is over).
     Sent,
+    /// TCP: room for a good share of the send buffer ([`ROOM_SHARE`] of it, at most
+    /// [`ROOM_MAX`]), or an error: for a writer that refills the buffer in large pieces rather
+    /// than after every acknowledgement.
+    Room,
 }
+
+/// [`Interest::Room`]: the share of the send buffer that must be free.
+pub(crate) const ROOM_SHARE: usize = 4;
+/// [`Interest::Room`]: free bytes that are always enough.
+pub(crate) const ROOM_MAX: usize = 256 << 10;
 
 /// Which port space.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -314,6 +323,10 @@ impl StackState {
                     Interest::Read => s.can_recv() || !s.may_recv(),
                     Interest::Write => s.can_send() || !s.may_send(),
                     Interest::Sent => s.send_queue() == 0 || !s.is_active(),
+                    Interest::Room => {
+                        let want = (s.send_capacity() / ROOM_SHARE).clamp(1, ROOM_MAX);
+                        s.send_capacity() - s.send_queue() >= want || !s.may_send()
+                    }
                     _ => !matches!(s.state(), State::SynSent | State::SynReceived | State::Listen),
                 }
             }

@@ -67,17 +67,15 @@ fn socket_addr(e: IpEndpoint) -> SocketAddr {
     SocketAddr::new(e.addr.into(), e.port)
 }
 
-/// Why [`TcpStream::send_from`] or [`TcpStream::recv_into`] stopped.
+/// Why [`TcpStream::recv_into`] stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stop {
     /// The limit was reached: there may be more to move.
     Limit,
-    /// The stream has no room to send, or nothing received, now.
+    /// Nothing received now.
     Stream,
-    /// The other side would block (no data to read, no room to write).
+    /// The other side would block (no room to write).
     Other,
-    /// The other side's read gave 0: its end.
-    OtherEnd,
     /// The peer's FIN was read: the stream's data is all taken.
     StreamEnd,
 }
@@ -276,59 +274,18 @@ impl TcpStream {
         Ok(n)
     }
 
-    /// Queues what `read` puts into the send buffer, without waiting: `read` gets a
-    /// contiguous piece of the free room at a time and returns how much of it it filled, until
-    /// it would block, ends (returns 0) or fails, the buffer is full, or `limit` bytes were
-    /// queued. Returns the bytes queued and why it stopped. `read` runs with the stack locked:
-    /// it must not block (a non-blocking socket's `read`).
-    pub fn send_from(
-        &self,
-        limit: usize,
-        mut read: impl FnMut(&mut [u8]) -> io::Result<usize>,
-    ) -> (usize, io::Result<Stop>) {
-        let mut st = match self.stack.lock() {
-            Ok(st) => st,
-            Err(e) => return (0, Err(e)),
-        };
-        let mut queued = 0;
-        let stop = loop {
-            let s = st.sockets.get_mut::<tcp::Socket>(self.handle);
-            if !s.may_send() {
-                break Err(match s.state() {
-                    State::Closed => errno(libc::ECONNRESET),
-                    _ => errno(libc::EPIPE),
-                });
-            }
-            if queued >= limit {
-                break Ok(Stop::Limit);
-            }
-            if !s.can_send() {
-                break Ok(Stop::Stream);
-            }
-            let want = limit - queued;
-            let r = s.send(|room| {
-                let len = room.len().min(want);
-                let room = &mut room[..len];
-                match read(room) {
-                    Ok(n) => (n.min(room.len()), Ok(n)),
-                    Err(e) => (0, Err(e)),
-                }
+    /// Free room in the send buffer now (what [`TcpStream::try_write`] would take); fails as
+    /// a write would once the stream can no longer send.
+    pub fn send_room(&self) -> io::Result<usize> {
+        let st = self.stack.lock()?;
+        let s = st.sockets.get::<tcp::Socket>(self.handle);
+        if !s.may_send() {
+            return Err(match s.state() {
+                State::Closed => errno(libc::ECONNRESET),
+                _ => errno(libc::EPIPE),
             });
-            match r {
-                Err(_) => break Err(errno(libc::EPIPE)),
-                Ok(Ok(0)) => break Ok(Stop::OtherEnd),
-                Ok(Ok(n)) => queued += n,
-                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-                Ok(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => break Ok(Stop::Other),
-                Ok(Err(e)) => break Err(e),
-            }
-        };
-        if queued > 0 {
-            st.pages.sent(self.handle);
-            drop(st);
-            self.stack.kick();
         }
-        (queued, stop)
+        Ok(s.send_capacity() - s.send_queue())
     }
 
     /// Hands received data to `write`, without waiting: `write` gets a contiguous piece of
