@@ -1,7 +1,8 @@
 //! The proxy's live connections: a global limit (a connection past it is refused with a clear
-//! error), and what `stop()` must close to wake each connection's threads (host sockets are
-//! shut down, tunnel streams aborted). A [`Slot`] is one connection's place: taken before the
-//! work starts, given back when its last thread lets go of it.
+//! error), and what `stop()` must close to wake the threads of connections not yet handed to
+//! the relay threads (host sockets are shut down, tunnel streams aborted: a SOCKS5 or HTTP
+//! handshake, a `--stdio` session). A [`Slot`] is one connection's place: taken before the
+//! work starts, given back when its last owner (a thread, or a relayed pair) lets go of it.
 
 use super::counters::{Counters, Listener};
 use crate::device::TcpStream as TunnelStream;
@@ -142,6 +143,14 @@ impl Slot {
     pub(crate) fn watch_tunnel(&self, s: &Arc<TunnelStream>) -> io::Result<()> {
         let s = s.clone();
         self.register(|c| c.tunnel.push(s))
+    }
+
+    /// The connection's relay thread closes it from now on (`relay.rs`): `stop()` no longer
+    /// needs to, and the clones kept for it are dropped.
+    pub(crate) fn unwatch(&self) {
+        if let Some(c) = self.conns.table.lock().live.get_mut(&self.id) {
+            *c = Closers::default();
+        }
     }
 
     pub(crate) fn counters(&self) -> &super::counters::ListenerCounters {

@@ -5,7 +5,6 @@
 
 use super::connections::Slot;
 use super::counters::Listener;
-use super::relay::relay;
 use super::spec::{Host, Target};
 use super::Context;
 use crate::device::{TcpListener as TunnelListener, UdpSocket as TunnelUdp};
@@ -16,13 +15,31 @@ use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// `-L`: one accepted host connection to `target` through the tunnel.
+/// `-L`: one accepted host connection to `target` through the tunnel. An address target is
+/// connected by the relay threads (this returns at once); a name is resolved first, on a
+/// thread of its own.
 pub(crate) fn serve_local_tcp(ctx: &Arc<Context>, slot: Slot, s: TcpStream, target: &Target) -> io::Result<()> {
-    slot.watch_host(&s)?;
-    let tunnel = ctx
-        .connect_tunnel(target)
-        .inspect_err(|_| slot.counters().failed.inc())?;
-    relay(ctx, &slot, s, tunnel, &[]).map(|_| ())
+    match &target.host {
+        Host::Ip(ip) => ctx.relays()?.connect_and_relay(ctx, slot, s, vec![*ip], target.port),
+        Host::Name(name) => {
+            slot.watch_host(&s)?;
+            let (c, name, port) = (ctx.clone(), name.clone(), target.port);
+            ctx.spawn("local-tcp", move || {
+                let peer = s.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+                let r = c
+                    .resolver
+                    .resolve(&name)
+                    .inspect_err(|_| slot.counters().failed.inc())
+                    .and_then(|addrs| c.relays()?.connect_and_relay(&c, slot, s, addrs, port));
+                if let Err(e) = r {
+                    if !c.stopping() {
+                        c.log(&format!("local-tcp {peer}: {e}"));
+                    }
+                }
+            })
+            .map(|_| ())
+        }
+    }
 }
 
 /// `-R`: accepts on the tunnel and connects each stream to `target` on the host's network.
@@ -56,7 +73,7 @@ pub(crate) fn run_remote_tcp(ctx: Arc<Context>, mut listener: TunnelListener, ta
                     return;
                 }
             };
-            if let Err(e) = relay(&c, &slot, host, stream, &[]) {
+            if let Err(e) = c.relays().and_then(|r| r.relay(slot, host, stream, Vec::new())) {
                 c.log(&format!("remote-tcp: {peer} -> {t}: {e}"));
             }
         });

@@ -1,6 +1,8 @@
 //! Accept loops on host TCP listeners that `stop()` can end: the listener is non-blocking
 //! and each loop waits in `poll(2)` for at most [`super::POLL`] before it looks at the stop
-//! flag. Each accepted connection takes a place under the connection limit and gets a thread.
+//! flag. Each accepted connection takes a place under the connection limit; a `-L` connection
+//! to an address goes to the relay threads at once, the others get a thread for their
+//! handshake (SOCKS5, HTTP, a name to resolve) before they do.
 
 use super::counters::Listener;
 use super::spec::Spec;
@@ -14,8 +16,18 @@ use std::sync::Arc;
 /// Health requests answered at once.
 const HEALTH_REQUESTS: usize = 16;
 
+/// Connections the system queues for `accept` (capped by `net.core.somaxconn`): a burst of
+/// clients opening connections at once must not see SYNs dropped (each drop costs the client
+/// a second before it tries again).
+const BACKLOG: libc::c_int = 4096;
+
 pub(crate) fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     let l = TcpListener::bind(addr)?;
+    // SAFETY: `listen` on the descriptor `l` owns (bound and listening already): it only
+    // changes the length of its queue.
+    if unsafe { libc::listen(l.as_raw_fd(), BACKLOG) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
     l.set_nonblocking(true)?;
     Ok(l)
 }
@@ -105,23 +117,32 @@ pub(crate) fn serve(ctx: Arc<Context>, l: TcpListener, spec: Spec) {
                     refuse(kind, s, &e);
                     Ok(())
                 }
-                Ok(slot) => {
-                    let (c, sp) = (ctx.clone(), spec.clone());
-                    ctx.spawn(spec.kind(), move || {
-                        let r = match &sp {
-                            Spec::Socks5 { .. } => socks5::serve(&c, slot, s),
-                            Spec::Http { .. } => http::serve(&c, slot, s),
-                            Spec::LocalTcp { target, .. } => forward::serve_local_tcp(&c, slot, s, target),
-                            _ => Ok(()),
-                        };
-                        if let Err(e) = r {
-                            if !c.stopping() {
-                                c.log(&format!("{} {peer}: {e}", sp.kind()));
+                Ok(slot) => match &spec {
+                    Spec::LocalTcp { target, .. } => {
+                        if let Err(e) = forward::serve_local_tcp(&ctx, slot, s, target) {
+                            if !ctx.stopping() {
+                                ctx.log(&format!("{} {peer}: {e}", spec.kind()));
                             }
                         }
-                    })
-                    .map(|_| ())
-                }
+                        Ok(())
+                    }
+                    _ => {
+                        let (c, sp) = (ctx.clone(), spec.clone());
+                        ctx.spawn(spec.kind(), move || {
+                            let r = match &sp {
+                                Spec::Socks5 { .. } => socks5::serve(&c, slot, s),
+                                Spec::Http { .. } => http::serve(&c, slot, s),
+                                _ => Ok(()),
+                            };
+                            if let Err(e) = r {
+                                if !c.stopping() {
+                                    c.log(&format!("{} {peer}: {e}", sp.kind()));
+                                }
+                            }
+                        })
+                        .map(|_| ())
+                    }
+                },
             },
         };
         if let Err(e) = started {

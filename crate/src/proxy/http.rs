@@ -6,7 +6,6 @@
 //! 502 when the target cannot be reached, 504 when connecting times out, 503 at the limit.
 
 use super::connections::Slot;
-use super::relay::relay;
 use super::Context;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, TcpStream};
@@ -151,7 +150,7 @@ pub(crate) fn serve(ctx: &Arc<Context>, slot: Slot, mut s: TcpStream) -> io::Res
     };
     if connect {
         s.write_all(format!("{version} 200 Connection Established\r\n\r\n").as_bytes())?;
-        return relay(ctx, &slot, s, tunnel, &rest).map(|_| ());
+        return ctx.relays()?.relay(slot, s, tunnel, rest);
     }
     let path = if path.starts_with('?') {
         format!("/{path}")
@@ -175,7 +174,7 @@ pub(crate) fn serve(ctx: &Arc<Context>, slot: Slot, mut s: TcpStream) -> io::Res
     out.push_str("Connection: close\r\n\r\n");
     let mut early = out.into_bytes();
     early.extend_from_slice(&rest);
-    relay(ctx, &slot, s, tunnel, &early).map(|_| ())
+    ctx.relays()?.relay(slot, s, tunnel, early)
 }
 
 #[cfg(test)]

@@ -34,16 +34,23 @@
 //!   proxy's threads (a connection still connecting to its target is waited for, up to
 //!   `connect_timeout`); [`Proxy::wait_stdio`] waits for a `--stdio` session to end.
 //! * [`Proxy::ready`] and [`Proxy::metrics`] give what `/readyz` and `/metrics` answer.
-//! * Threads: one per listener, two per TCP connection (three per UDP ASSOCIATE), one per `-U`
-//!   session; at most 256 KiB in flight per direction of a connection.
+//! * Threads: one per listener; a fixed set of relay threads (one per core, at most 4) that
+//!   move the bytes of every established TCP connection, each waiting in a poller for all of
+//!   its connections (`relay.rs`); a short-lived thread per SOCKS5 or HTTP handshake (and per
+//!   `-L` connection to a target given by name, to resolve it; per `-R` connection, to connect
+//!   to the host's target); three per UDP ASSOCIATE, one per `-U` session, two for `--stdio`.
+//!   A relayed connection holds no buffer of its own: bytes go from one socket's buffer to the
+//!   other's, so an idle connection costs its two sockets (the tunnel side's buffers are
+//!   resident only while they hold data).
 //! * [`ProxyOptions`]: the connection limit (a connection past it is refused: SOCKS5 and `-L`
 //!   close it, HTTP answers 503, and the log says `Connection limit reached: N connections are
 //!   open`), timeouts, SOCKS5 credentials, the log sink, stdio streams.
 //!
 //! Files: `spec.rs` (arguments), `socks5.rs`, `http.rs`, `forward.rs` (-L, -U, -R),
-//! `stdio.rs`, `health.rs` (/readyz, /metrics), `relay.rs` (copying both ways), `dns.rs`
-//! (names resolved through the tunnel), `connections.rs` (the limit and `stop()`),
-//! `counters.rs`, `host_listener.rs` (accept loops that `stop()` can end).
+//! `stdio.rs`, `health.rs` (/readyz, /metrics), `relay.rs` (the relay threads),
+//! `relay_pair.rs` (one connection relayed both ways), `stream_copy.rs` (blocking copies for
+//! `--stdio`), `dns.rs` (names resolved through the tunnel), `connections.rs` (the limit and
+//! `stop()`), `counters.rs`, `host_listener.rs` (accept loops that `stop()` can end).
 
 mod connections;
 mod counters;
@@ -53,9 +60,11 @@ mod health;
 mod host_listener;
 mod http;
 mod relay;
+mod relay_pair;
 mod socks5;
 pub mod spec;
 pub mod stdio;
+mod stream_copy;
 
 pub use spec::{Host, Spec, Target};
 pub use stdio::{StdioReader, StdioWriter};
@@ -66,10 +75,11 @@ use connections::Connections;
 use counters::{Counters, Listener};
 use dns::Resolver;
 use parking_lot::Mutex;
+use relay::Relays;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -150,6 +160,8 @@ pub(crate) struct Context {
     pub(crate) options: ProxyOptions,
     pub(crate) conns: Arc<Connections>,
     pub(crate) counters: Arc<Counters>,
+    /// Started with the proxy if it has TCP listeners.
+    relays: OnceLock<Relays>,
     stopping: AtomicBool,
 }
 
@@ -169,6 +181,13 @@ impl<T> Joiner<T> {
 impl Context {
     pub(crate) fn stopping(&self) -> bool {
         self.stopping.load(Ordering::Relaxed)
+    }
+
+    /// The relay threads, which every relayed TCP connection is handed to.
+    pub(crate) fn relays(&self) -> io::Result<&Relays> {
+        self.relays
+            .get()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "The proxy has no relay threads"))
     }
 
     pub(crate) fn log(&self, line: &str) {
@@ -325,6 +344,7 @@ impl Proxy {
             conns: Connections::new(options.max_connections, counters.clone()),
             counters,
             options,
+            relays: OnceLock::new(),
             stopping: AtomicBool::new(false),
         });
         let proxy = Proxy {
@@ -333,6 +353,17 @@ impl Proxy {
             threads: Mutex::new(Vec::new()),
             stdio: Mutex::new(None),
         };
+        if bound.iter().any(|b| matches!(b, Bound::Host(..) | Bound::Tunnel(..))) {
+            match Relays::start(&ctx) {
+                Ok(r) => {
+                    let _ = ctx.relays.set(r);
+                }
+                Err(e) => {
+                    proxy.stop();
+                    return Err(Error::from_io(&e, "Unable to start the relay threads"));
+                }
+            }
+        }
         let mut stdio_streams = stdio_streams;
         for b in bound {
             let started = match b {
@@ -424,6 +455,9 @@ impl Proxy {
         self.ctx.conns.close_all();
         for t in self.threads.lock().drain(..) {
             let _ = t.join();
+        }
+        if let Some(r) = self.ctx.relays.get() {
+            r.stop();
         }
         if !self.ctx.conns.wait_empty(Duration::from_secs(10)) {
             self.ctx.log(&format!(

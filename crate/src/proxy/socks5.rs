@@ -5,7 +5,6 @@
 //! (reply 07).
 
 use super::connections::Slot;
-use super::relay::relay;
 use super::Context;
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -222,7 +221,7 @@ pub(crate) fn serve(ctx: &Arc<Context>, slot: Slot, mut s: TcpStream) -> io::Res
                 }
             };
             send_reply(&mut s, Reply::Succeeded, tunnel.local_addr())?;
-            relay(ctx, &slot, s, tunnel, &[]).map(|_| ())
+            ctx.relays()?.relay(slot, s, tunnel, Vec::new())
         }
         CMD_UDP_ASSOCIATE => associate(ctx, &slot, s, addr),
         _ => send_reply(&mut s, Reply::CommandNotSupported, unspecified()),

@@ -5,8 +5,8 @@
 //! to its thread, which ends with the process or at the reader's next end or error.
 
 use super::connections::Slot;
-use super::relay::{into_tunnel, out_of_tunnel};
 use super::spec::Target;
+use super::stream_copy::{into_tunnel, out_of_tunnel};
 use super::Context;
 use std::io::{self, Read, Write};
 use std::sync::Arc;

@@ -104,14 +104,26 @@ impl Drop for Service {
 }
 
 fn serve_tcp(net: &Netstack, at: SocketAddr, handler: fn(TcpStream)) -> Service {
-    let mut l = net.tcp_listen(at, 16).unwrap();
+    serve_tcp_with(net, at, 16, handler)
+}
+
+/// Accepts on `at` (with a backlog of `backlog` listening sockets), each connection on a
+/// thread of its own running `handler`.
+pub fn serve_tcp_with(
+    net: &Netstack,
+    at: SocketAddr,
+    backlog: usize,
+    handler: impl Fn(TcpStream) + Clone + Send + 'static,
+) -> Service {
+    let mut l = net.tcp_listen(at, backlog).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let s = stop.clone();
     let thread = std::thread::spawn(move || {
         while !s.load(Ordering::Relaxed) {
             match l.accept_until(Some(Instant::now() + Duration::from_millis(100))) {
                 Ok(c) => {
-                    std::thread::spawn(move || handler(c));
+                    let h = handler.clone();
+                    std::thread::spawn(move || h(c));
                 }
                 Err(e) if e.raw_os_error() == Some(libc::ETIMEDOUT) => {}
                 Err(_) => break,
@@ -126,21 +138,28 @@ fn serve_tcp(net: &Netstack, at: SocketAddr, handler: fn(TcpStream)) -> Service 
 
 /// Echoes each connection's bytes back, then half-closes.
 pub fn tcp_echo(net: &Netstack, at: SocketAddr) -> Service {
-    serve_tcp(net, at, |c| {
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            match c.read_until(&mut buf, None) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if c.write_all_until(&buf[..n], None).is_err() {
-                        return;
-                    }
+    serve_tcp(net, at, echo)
+}
+
+/// [`tcp_echo`] with a backlog of `backlog` listening sockets (for bursts of connections).
+pub fn tcp_echo_with(net: &Netstack, at: SocketAddr, backlog: usize) -> Service {
+    serve_tcp_with(net, at, backlog, echo)
+}
+
+fn echo(c: TcpStream) {
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match c.read_until(&mut buf, None) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if c.write_all_until(&buf[..n], None).is_err() {
+                    return;
                 }
             }
         }
-        let _ = c.shutdown_write();
-        let _ = c.flush_until(Some(Instant::now() + Duration::from_secs(10)));
-    })
+    }
+    let _ = c.shutdown_write();
+    let _ = c.flush_until(Some(Instant::now() + Duration::from_secs(10)));
 }
 
 /// Reads everything, answers its SHA-256, half-closes.

@@ -2,12 +2,13 @@
 //! interface, no network namespace and no privilege. The device's workers treat the stack's
 //! link as they treat a TUN queue (`link.rs`): the same routing, batched crypto and UDP side.
 //! The stack runs on a thread of its own (`stack.rs`); programs use it through [`Netstack`]:
-//! TCP streams and listeners (`tcp.rs`), UDP sockets (`udp.rs`), ICMP echo (`icmp.rs`). ICMP echo requests to
-//! the tunnel's addresses are answered.
+//! TCP streams and listeners (`tcp.rs`, their buffers in `socket_pages.rs`), UDP sockets
+//! (`udp.rs`), ICMP echo (`icmp.rs`). ICMP echo requests to the tunnel's addresses are answered.
 
 mod icmp;
 mod link;
 mod phy;
+mod socket_pages;
 mod stack;
 mod tcp;
 mod udp;
@@ -15,7 +16,7 @@ mod udp;
 pub use icmp::{EchoReply, IcmpSocket, MAX_ECHO_PAYLOAD};
 pub(crate) use link::Link;
 pub use stack::Interest;
-pub use tcp::{TcpBuffers, TcpListener, TcpStream};
+pub use tcp::{Stop, TcpBuffers, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 
 use super::events::{DeviceEvent, EventSink};

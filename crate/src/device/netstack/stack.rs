@@ -5,6 +5,7 @@
 
 use super::link::Link;
 use super::phy::Phy;
+use super::socket_pages::{SocketPages, TRIM_EVERY};
 use crate::error::{Error, Result};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
@@ -34,6 +35,8 @@ pub(crate) struct StackShared {
 pub(crate) struct StackState {
     pub(crate) iface: Interface,
     pub(crate) sockets: SocketSet<'static>,
+    /// The TCP sockets' buffers (which `sockets` borrow: dropped after them, see `Drop`).
+    pub(crate) pages: SocketPages,
     pub(crate) phy: Phy,
     addresses: Vec<IpAddr>,
     ports: [HashSet<u16>; 2],
@@ -61,7 +64,18 @@ pub enum Interest {
     Datagram,
     /// ICMP echo socket (`icmp.rs`): a packet.
     Echo,
+    /// TCP: everything queued was acknowledged (or the connection is over).
+    Sent,
+    /// TCP: room for a good share of the send buffer ([`ROOM_SHARE`] of it, at most
+    /// [`ROOM_MAX`]), or an error: for a writer that refills the buffer in large pieces rather
+    /// than after every acknowledgement.
+    Room,
 }
+
+/// [`Interest::Room`]: the share of the send buffer that must be free.
+pub(crate) const ROOM_SHARE: usize = 4;
+/// [`Interest::Room`]: free bytes that are always enough.
+pub(crate) const ROOM_MAX: usize = 256 << 10;
 
 /// Which port space.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,6 +141,7 @@ impl StackShared {
             state: Mutex::new(StackState {
                 iface,
                 sockets: SocketSet::new(Vec::new()),
+                pages: SocketPages::default(),
                 phy,
                 addresses: addresses.iter().map(|a| a.0).collect(),
                 ports: [HashSet::new(), HashSet::new()],
@@ -181,8 +196,9 @@ impl StackShared {
 
     /// The stack's thread: poll, tell the waiting users, sleep until the next reason.
     pub(crate) fn run(&self) {
+        let mut next_trim = Instant::now() + TRIM_EVERY;
         while !self.stop.load(Ordering::Relaxed) {
-            let (delay, ready) = {
+            let (delay, ready, trim_pending) = {
                 let mut st = self.state.lock();
                 let now = self.now();
                 let StackState {
@@ -191,17 +207,29 @@ impl StackShared {
                 iface.poll(now, phy, sockets);
                 st.reap_orphans();
                 let ready = st.take_ready();
-                let StackState { iface, sockets, .. } = &mut *st;
+                let StackState {
+                    iface, sockets, pages, ..
+                } = &mut *st;
+                if Instant::now() >= next_trim {
+                    pages.trim(sockets);
+                    next_trim = Instant::now() + TRIM_EVERY;
+                }
                 let delay = iface.poll_delay(now, sockets);
                 self.changed.notify_all();
-                (delay, ready)
+                (delay, ready, pages.pending())
             };
             for notify in ready {
                 notify();
             }
-            let wait = delay
+            let mut wait = delay
                 .map(|d| Duration::from_micros(d.total_micros()))
                 .unwrap_or(IDLE_WAIT);
+            if trim_pending {
+                wait = wait.min(next_trim.saturating_duration_since(Instant::now()));
+            } else {
+                // Nothing to trim: the next period starts with the next use.
+                next_trim = next_trim.max(Instant::now() + TRIM_EVERY);
+            }
             if !wait.is_zero() {
                 self.link.wake.wait(Some(wait.min(IDLE_WAIT)));
             }
@@ -283,26 +311,35 @@ impl StackState {
         self.waiters.push((handle, interest, notify));
     }
 
+    /// Whether a waiter of `interest` on socket `h` would be called now.
+    pub(crate) fn is_ready(&self, h: SocketHandle, interest: Interest) -> bool {
+        match interest {
+            Interest::Datagram => self.sockets.get::<smoltcp::socket::udp::Socket>(h).can_recv(),
+            Interest::Echo => self.sockets.get::<smoltcp::socket::icmp::Socket>(h).can_recv(),
+            _ => {
+                use smoltcp::socket::tcp::State;
+                let s = self.sockets.get::<smoltcp::socket::tcp::Socket>(h);
+                match interest {
+                    Interest::Read => s.can_recv() || !s.may_recv(),
+                    Interest::Write => s.can_send() || !s.may_send(),
+                    Interest::Sent => s.send_queue() == 0 || !s.is_active(),
+                    Interest::Room => {
+                        let want = (s.send_capacity() / ROOM_SHARE).clamp(1, ROOM_MAX);
+                        s.send_capacity() - s.send_queue() >= want || !s.may_send()
+                    }
+                    _ => !matches!(s.state(), State::SynSent | State::SynReceived | State::Listen),
+                }
+            }
+        }
+    }
+
     /// The waiters whose sockets are ready, taken out.
     fn take_ready(&mut self) -> Vec<Notify> {
         let mut ready = Vec::new();
         let mut i = 0;
         while i < self.waiters.len() {
             let (h, interest, _) = self.waiters[i];
-            let is = match interest {
-                Interest::Datagram => self.sockets.get::<smoltcp::socket::udp::Socket>(h).can_recv(),
-                Interest::Echo => self.sockets.get::<smoltcp::socket::icmp::Socket>(h).can_recv(),
-                _ => {
-                    use smoltcp::socket::tcp::State;
-                    let s = self.sockets.get::<smoltcp::socket::tcp::Socket>(h);
-                    match interest {
-                        Interest::Read => s.can_recv() || !s.may_recv(),
-                        Interest::Write => s.can_send() || !s.may_send(),
-                        _ => !matches!(s.state(), State::SynSent | State::SynReceived | State::Listen),
-                    }
-                }
-            };
-            if is {
+            if self.is_ready(h, interest) {
                 ready.push(self.waiters.swap_remove(i).2);
             } else {
                 i += 1;
@@ -330,7 +367,7 @@ impl StackState {
                 Protocol::Udp => true,
             };
             if done {
-                self.sockets.remove(h);
+                self.pages.remove(&mut self.sockets, h);
                 if port != 0 {
                     self.release_port(proto, port);
                 }
@@ -339,5 +376,12 @@ impl StackState {
                 i += 1;
             }
         }
+    }
+}
+
+impl Drop for StackState {
+    fn drop(&mut self) {
+        // The TCP sockets borrow their buffers from `pages`: they go first.
+        self.sockets = SocketSet::new(Vec::new());
     }
 }

@@ -2,9 +2,9 @@
 //! blocking-with-deadline semantics of `std::net`. Buffers are bounded per connection: a slow
 //! reader closes the window, a slow writer waits (backpressure end to end).
 
-use super::stack::{Interest, Protocol, StackShared, StackState};
+use super::stack::{Interest, Notify, Protocol, StackShared, StackState};
 use parking_lot::MutexGuard;
-use smoltcp::iface::SocketHandle;
+use smoltcp::iface::{Interface, SocketHandle};
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::wire::{IpEndpoint, IpListenEndpoint};
 use std::io;
@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Per-connection buffers, each way (the receive buffer is the window: 4 MiB lets one
-/// stream fill a fast tunnel at a few milliseconds of round trip).
+/// stream fill a fast tunnel at a few milliseconds of round trip). They are mapped, not
+/// allocated: only the pages holding data are resident, and an idle socket's empty buffers
+/// are given back (`socket_pages.rs`).
 #[derive(Debug, Clone, Copy)]
 pub struct TcpBuffers {
     pub receive: usize,
@@ -30,18 +32,30 @@ impl Default for TcpBuffers {
     }
 }
 
-fn new_socket(b: TcpBuffers) -> tcp::Socket<'static> {
-    let mut s = tcp::Socket::new(
-        tcp::SocketBuffer::new(vec![0u8; b.receive]),
-        tcp::SocketBuffer::new(vec![0u8; b.send]),
-    );
-    s.set_congestion_control(tcp::CongestionControl::Cubic);
-    s.set_nagle_enabled(false);
-    s.set_ack_delay(Some(smoltcp::time::Duration::from_millis(1)));
-    // wgkit: Linux's floor of the retransmission timeout; smoltcp's default is RFC 6298's 1 s,
-    // which a tail loss on a sub-millisecond tunnel pays in full.
-    s.set_min_rto(smoltcp::time::Duration::from_millis(200));
-    s
+/// A new socket with buffers `b`, set up by `setup` (listen, connect: false if it refused,
+/// which is `EINVAL`) and added to the stack; a failure leaves nothing behind.
+fn add_socket(
+    st: &mut StackState,
+    b: TcpBuffers,
+    setup: impl FnOnce(&mut tcp::Socket<'static>, &mut Interface) -> bool,
+) -> io::Result<SocketHandle> {
+    let StackState {
+        iface, sockets, pages, ..
+    } = st;
+    let added = pages.add_socket(sockets, b.receive, b.send, |s| {
+        s.set_congestion_control(tcp::CongestionControl::Cubic);
+        s.set_nagle_enabled(false);
+        s.set_ack_delay(Some(smoltcp::time::Duration::from_millis(1)));
+        // wgkit: Linux's floor of the retransmission timeout; smoltcp's default is RFC 6298's 1 s,
+        // which a tail loss on a sub-millisecond tunnel pays in full.
+        s.set_min_rto(smoltcp::time::Duration::from_millis(200));
+        if setup(s, iface) {
+            Ok(())
+        } else {
+            Err(())
+        }
+    })?;
+    added.map_err(|()| errno(libc::EINVAL))
 }
 
 fn errno(e: i32) -> io::Error {
@@ -54,6 +68,19 @@ fn endpoint(a: SocketAddr) -> IpEndpoint {
 
 fn socket_addr(e: IpEndpoint) -> SocketAddr {
     SocketAddr::new(e.addr.into(), e.port)
+}
+
+/// Why [`TcpStream::recv_into`] stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// The limit was reached: there may be more to move.
+    Limit,
+    /// Nothing received now.
+    Stream,
+    /// The other side would block (no room to write).
+    Other,
+    /// The peer's FIN was read: the stream's data is all taken.
+    StreamEnd,
 }
 
 /// A TCP connection through the tunnel.
@@ -112,13 +139,16 @@ impl TcpStream {
         };
         let port = st.reserve_port(Protocol::Tcp, 0)?;
         let local = SocketAddr::new(src, port);
-        let mut s = new_socket(buffers);
-        let StackState { iface, .. } = &mut *st;
-        if s.connect(iface.context(), endpoint(remote), endpoint(local)).is_err() {
-            st.release_port(Protocol::Tcp, port);
-            return Err(errno(libc::EINVAL));
-        }
-        let handle = st.sockets.add(s);
+        let added = add_socket(&mut st, buffers, |s, iface| {
+            s.connect(iface.context(), endpoint(remote), endpoint(local)).is_ok()
+        });
+        let handle = match added {
+            Ok(h) => h,
+            Err(e) => {
+                st.release_port(Protocol::Tcp, port);
+                return Err(e);
+            }
+        };
         drop(st);
         stack.kick();
         Ok(TcpStream {
@@ -191,6 +221,7 @@ impl TcpStream {
             // The window opened: the stack's next poll tells the sender (which may be waiting
             // on a closed window, so that poll must not wait for a timer).
             if n > 0 {
+                st.pages.received(self.handle);
                 self.stack.kick();
             }
             return Ok(Some(n));
@@ -241,13 +272,98 @@ impl TcpStream {
             return Ok(0);
         }
         let n = s.send_slice(buf).map_err(|_| errno(libc::EPIPE))?;
+        st.pages.sent(self.handle);
         self.stack.kick();
         Ok(n)
     }
 
+    /// Free room in the send buffer now (what [`TcpStream::try_write`] would take); fails as
+    /// a write would once the stream can no longer send.
+    pub fn send_room(&self) -> io::Result<usize> {
+        let st = self.stack.lock()?;
+        let s = st.sockets.get::<tcp::Socket>(self.handle);
+        if !s.may_send() {
+            return Err(match s.state() {
+                State::Closed => errno(libc::ECONNRESET),
+                _ => errno(libc::EPIPE),
+            });
+        }
+        Ok(s.send_capacity() - s.send_queue())
+    }
+
+    /// Hands received data to `write`, without waiting: `write` gets a contiguous piece of
+    /// what arrived at a time and returns how much of it it took, until it would block or
+    /// fails, nothing is left, the stream ended ([`Stop::StreamEnd`] once the peer's FIN is
+    /// read), or `limit` bytes were taken. Returns the bytes taken and why it stopped. `write`
+    /// runs with the stack locked: it must not block.
+    pub fn recv_into(
+        &self,
+        limit: usize,
+        mut write: impl FnMut(&[u8]) -> io::Result<usize>,
+    ) -> (usize, io::Result<Stop>) {
+        let mut st = match self.stack.lock() {
+            Ok(st) => st,
+            Err(e) => return (0, Err(e)),
+        };
+        let mut taken = 0;
+        let stop = loop {
+            let s = st.sockets.get_mut::<tcp::Socket>(self.handle);
+            if taken >= limit {
+                break Ok(Stop::Limit);
+            }
+            if !s.can_recv() {
+                if s.may_recv() {
+                    break Ok(Stop::Stream);
+                }
+                // A socket closed before its peer's FIN was seen was reset.
+                if s.state() == State::Closed && !self.eof.load(Ordering::Relaxed) {
+                    break Err(errno(libc::ECONNRESET));
+                }
+                self.eof.store(true, Ordering::Relaxed);
+                break Ok(Stop::StreamEnd);
+            }
+            let want = limit - taken;
+            let r = s.recv(|data| {
+                let data = &data[..data.len().min(want)];
+                match write(data) {
+                    Ok(0) => (0, Err(io::Error::from(io::ErrorKind::WriteZero))),
+                    Ok(n) => (n.min(data.len()), Ok(n)),
+                    Err(e) => (0, Err(e)),
+                }
+            });
+            match r {
+                Err(_) => break Err(errno(libc::ECONNRESET)),
+                Ok(Ok(n)) => taken += n,
+                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Ok(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => break Ok(Stop::Other),
+                Ok(Err(e)) => break Err(e),
+            }
+        };
+        if taken > 0 {
+            st.pages.received(self.handle);
+            drop(st);
+            // The window opened (see `read_now`).
+            self.stack.kick();
+        }
+        (taken, stop)
+    }
+
+    /// Whether a read (or a write, a connect: as [`Interest`] says) would make progress now;
+    /// if not, `notify` is registered as by [`TcpStream::when_ready`], in the same look (so no
+    /// change between the two is missed, and the stack need not poll for it). `notify` is
+    /// dropped uncalled when this answers true.
+    pub fn ready_or_notify(&self, interest: Interest, notify: Notify) -> io::Result<bool> {
+        let mut st = self.stack.lock()?;
+        if st.is_ready(self.handle, interest) {
+            return Ok(true);
+        }
+        st.wait_for(self.handle, interest, notify);
+        Ok(false)
+    }
+
     /// Calls `notify` once, from the stack's thread, when a read or a write would make
     /// progress (or fail) — or when the tunnel closes. Dropped uncalled if the stream is.
-    pub fn when_ready(&self, interest: Interest, notify: Box<dyn FnOnce() + Send>) -> io::Result<()> {
+    pub fn when_ready(&self, interest: Interest, notify: Notify) -> io::Result<()> {
         self.stack.lock()?.wait_for(self.handle, interest, notify);
         self.stack.kick();
         Ok(())
@@ -358,15 +474,17 @@ impl TcpListener {
         };
         let mut handles = Vec::new();
         for _ in 0..backlog.clamp(1, 1024) {
-            let mut s = new_socket(buffers);
-            if s.listen(listen).is_err() {
-                for h in handles {
-                    st.sockets.remove(h);
+            match add_socket(&mut st, buffers, |s, _| s.listen(listen).is_ok()) {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    let StackState { sockets, pages, .. } = &mut *st;
+                    for h in handles {
+                        pages.remove(sockets, h);
+                    }
+                    st.release_port(Protocol::Tcp, port);
+                    return Err(e);
                 }
-                st.release_port(Protocol::Tcp, port);
-                return Err(errno(libc::EINVAL));
             }
-            handles.push(st.sockets.add(s));
         }
         drop(st);
         Ok(TcpListener {
@@ -422,9 +540,8 @@ impl TcpListener {
                 !matches!(s.state(), State::Listen | State::SynReceived | State::Closed)
             }) {
                 let handle = self.backlog[i];
-                let mut fresh = new_socket(self.buffers);
-                fresh.listen(self.listen).map_err(|_| errno(libc::EINVAL))?;
-                self.backlog[i] = st.sockets.add(fresh);
+                let listen = self.listen;
+                self.backlog[i] = add_socket(&mut st, self.buffers, |s, _| s.listen(listen).is_ok())?;
                 let s = st.sockets.get::<tcp::Socket>(handle);
                 let (Some(l), Some(r)) = (s.local_endpoint(), s.remote_endpoint()) else {
                     st.orphan(handle, Protocol::Tcp, 0);
@@ -457,7 +574,8 @@ impl Drop for TcpListener {
         let mut st: MutexGuard<'_, StackState> = self.stack.state.lock();
         for h in self.backlog.drain(..) {
             st.forget(h);
-            st.sockets.remove(h);
+            let StackState { sockets, pages, .. } = &mut *st;
+            pages.remove(sockets, h);
         }
         st.release_port(Protocol::Tcp, self.local.port());
         drop(st);

@@ -1511,6 +1511,12 @@ impl<'a> Socket<'a> {
         self.rx_buffer.len()
     }
 
+    /// wgkit: whether octets received past a hole are held in the receive buffer's free
+    /// space (the assembler is not empty), so that buffer's unallocated part is in use too.
+    pub fn has_out_of_order(&self) -> bool {
+        !self.assembler.is_empty()
+    }
+
     fn set_state(&mut self, state: State) {
         if self.state != state {
             tcp_trace!("state={}=>{}", self.state, state);

@@ -1,0 +1,301 @@
+//! Memory of the TCP sockets' buffers that is resident only while it holds data. Each socket's
+//! receive and send buffers are one anonymous mapping of their full size (the receive buffer is
+//! the window, 4 MiB by default): the system gives a page when it is first written, so an idle
+//! socket costs what it wrote. The stack's thread trims ([`SocketPages::trim`], every
+//! [`TRIM_EVERY`]) a buffer that stayed unused for a whole period and is empty: its pages go
+//! back to the system (they read as zeros after, and the ring holds nothing that matters).
+//! A busy connection is never trimmed, and a trimmed buffer faults its pages in again as it is
+//! used. Where there is no `mmap` (Windows), the buffers are zeroed heap memory, never trimmed.
+
+use smoltcp::iface::{SocketHandle, SocketSet};
+use smoltcp::socket::tcp;
+use std::collections::HashMap;
+use std::io;
+use std::time::Duration;
+
+/// How often the stack's thread looks for buffers to trim.
+pub(crate) const TRIM_EVERY: Duration = Duration::from_millis(500);
+
+/// One socket's buffers: `[receive | send]`, the send part starting on a page boundary.
+struct Mapping {
+    ptr: *mut u8,
+    len: usize,
+    receive: usize,
+    send_at: usize,
+    send: usize,
+}
+
+// SAFETY: the mapping is plain memory owned by this value; it is only touched through the
+// stack's mutex (by smoltcp through the slices below, or by `trim`).
+unsafe impl Send for Mapping {}
+
+#[cfg(unix)]
+mod os {
+    use std::io;
+
+    pub(super) fn page_size() -> usize {
+        // SAFETY: sysconf has no preconditions.
+        let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        if p > 0 {
+            p as usize
+        } else {
+            4096
+        }
+    }
+
+    /// Zeroed pages, resident only once written.
+    pub(super) fn map(len: usize) -> io::Result<*mut u8> {
+        // SAFETY: an anonymous private mapping at an address the system picks; no existing
+        // memory is affected.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        // Where transparent huge pages are on for all memory, one byte written would make a
+        // whole huge page resident: an idle socket would cost megabytes.
+        #[cfg(target_os = "linux")]
+        // SAFETY: advice on the mapping just made; it changes no contents.
+        unsafe {
+            libc::madvise(p, len, libc::MADV_NOHUGEPAGE);
+        }
+        Ok(p.cast())
+    }
+
+    /// # Safety
+    /// `ptr..ptr+len` is a mapping made by [`map`], not used after this.
+    pub(super) unsafe fn unmap(ptr: *mut u8, len: usize) {
+        // SAFETY: the caller's contract: the whole mapping, unused from now on.
+        unsafe {
+            libc::munmap(ptr.cast(), len);
+        }
+    }
+
+    /// Gives the pages of `ptr..ptr+len` back (they read as zeros after).
+    ///
+    /// # Safety
+    /// The range is page-aligned, inside a live mapping made by [`map`], and nobody holds a
+    /// reference into it for the duration of the call.
+    pub(super) unsafe fn discard(ptr: *mut u8, len: usize) {
+        // SAFETY: the caller's contract; MADV_DONTNEED on private anonymous memory only
+        // replaces its pages with zero pages.
+        unsafe {
+            libc::madvise(ptr.cast(), len, libc::MADV_DONTNEED);
+        }
+    }
+}
+
+#[cfg(not(unix))]
+mod os {
+    use std::alloc::{alloc_zeroed, dealloc, Layout};
+    use std::io;
+
+    pub(super) fn page_size() -> usize {
+        4096
+    }
+
+    fn layout(len: usize) -> Layout {
+        // 4096 is a power of two and `len` was accepted by `map`.
+        Layout::from_size_align(len, 4096).expect("a buffer layout")
+    }
+
+    pub(super) fn map(len: usize) -> io::Result<*mut u8> {
+        if Layout::from_size_align(len, 4096).is_err() {
+            return Err(io::Error::from(io::ErrorKind::OutOfMemory));
+        }
+        // SAFETY: the layout has a non-zero size (the caller maps at least one page).
+        let p = unsafe { alloc_zeroed(layout(len)) };
+        if p.is_null() {
+            return Err(io::Error::from(io::ErrorKind::OutOfMemory));
+        }
+        Ok(p)
+    }
+
+    /// # Safety
+    /// `ptr` came from [`map`] with this `len` and is not used after this.
+    pub(super) unsafe fn unmap(ptr: *mut u8, len: usize) {
+        // SAFETY: the caller's contract; same layout as the allocation.
+        unsafe { dealloc(ptr, layout(len)) }
+    }
+
+    /// Heap memory cannot be given back piecewise here: nothing to do.
+    ///
+    /// # Safety
+    /// None needed; kept `unsafe` to match the unix version.
+    pub(super) unsafe fn discard(_ptr: *mut u8, _len: usize) {}
+}
+
+impl Mapping {
+    fn new(receive: usize, send: usize) -> io::Result<Mapping> {
+        let page = os::page_size();
+        let round = |n: usize| n.div_ceil(page).max(1) * page;
+        let send_at = round(receive);
+        let len = send_at + round(send);
+        let ptr = os::map(len)?;
+        Ok(Mapping {
+            ptr,
+            len,
+            receive,
+            send_at,
+            send,
+        })
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: made by `os::map` with this length; its socket was dropped first (see
+        // `SocketPages::remove` and `StackState`'s drop).
+        unsafe { os::unmap(self.ptr, self.len) }
+    }
+}
+
+/// Where a buffer stands for the trim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Use {
+    /// Nothing resident to give back (never written, or trimmed and unused since).
+    Clean,
+    /// Used since the last look.
+    Used,
+    /// Unused for a whole period: trimmed at the next look that finds it empty.
+    Resting,
+}
+
+struct Entry {
+    mapping: Mapping,
+    receive: Use,
+    send: Use,
+}
+
+/// The buffers of every TCP socket of a stack, by socket.
+#[derive(Default)]
+pub(crate) struct SocketPages {
+    entries: HashMap<SocketHandle, Entry>,
+    /// Buffers not [`Use::Clean`]: when 0, the stack's thread needs no trim timer.
+    pending: usize,
+}
+
+fn pending_of(e: &Entry) -> usize {
+    (e.receive != Use::Clean) as usize + (e.send != Use::Clean) as usize
+}
+
+impl SocketPages {
+    /// A socket with `receive` and `send` bytes of buffers, added to `sockets`; `setup`
+    /// prepares it (listen, connect) before it is added, and its error leaves nothing behind.
+    pub(crate) fn add_socket<E>(
+        &mut self,
+        sockets: &mut SocketSet<'static>,
+        receive: usize,
+        send: usize,
+        setup: impl FnOnce(&mut tcp::Socket<'static>) -> Result<(), E>,
+    ) -> io::Result<Result<SocketHandle, E>> {
+        let mapping = Mapping::new(receive, send)?;
+        // SAFETY: the two ranges are disjoint parts of the mapping, which outlives the socket:
+        // the socket is dropped before its entry (`remove`, `StackState`'s drop), and on the
+        // error path below (`socket` is declared after `mapping`, so it is dropped first).
+        let (rx, tx) = unsafe {
+            (
+                std::slice::from_raw_parts_mut(mapping.ptr, mapping.receive),
+                std::slice::from_raw_parts_mut(mapping.ptr.add(mapping.send_at), mapping.send),
+            )
+        };
+        let mut socket = tcp::Socket::new(tcp::SocketBuffer::new(rx), tcp::SocketBuffer::new(tx));
+        if let Err(e) = setup(&mut socket) {
+            return Ok(Err(e));
+        }
+        let handle = sockets.add(socket);
+        self.entries.insert(
+            handle,
+            Entry {
+                mapping,
+                receive: Use::Clean,
+                send: Use::Clean,
+            },
+        );
+        Ok(Ok(handle))
+    }
+
+    /// Removes a TCP socket from `sockets`, then unmaps its buffers.
+    pub(crate) fn remove(&mut self, sockets: &mut SocketSet<'static>, handle: SocketHandle) {
+        drop(sockets.remove(handle));
+        if let Some(e) = self.entries.remove(&handle) {
+            self.pending -= pending_of(&e);
+        }
+    }
+
+    fn mark(&mut self, handle: SocketHandle, receive: bool) {
+        if let Some(e) = self.entries.get_mut(&handle) {
+            let u = if receive { &mut e.receive } else { &mut e.send };
+            if *u == Use::Clean {
+                self.pending += 1;
+            }
+            *u = Use::Used;
+        }
+    }
+
+    /// The socket's user took data out of its receive buffer.
+    pub(crate) fn received(&mut self, handle: SocketHandle) {
+        self.mark(handle, true);
+    }
+
+    /// The socket's user queued data in its send buffer.
+    pub(crate) fn sent(&mut self, handle: SocketHandle) {
+        self.mark(handle, false);
+    }
+
+    /// Whether some buffer may have pages to give back (the thread then looks every
+    /// [`TRIM_EVERY`]).
+    pub(crate) fn pending(&self) -> bool {
+        self.pending > 0
+    }
+
+    /// Gives back the pages of the buffers unused for a whole period and empty now; the
+    /// ones used since the last call wait for the next.
+    pub(crate) fn trim(&mut self, sockets: &mut SocketSet<'static>) {
+        if self.pending == 0 {
+            return;
+        }
+        let mut pending = 0;
+        for (&h, e) in self.entries.iter_mut() {
+            if e.receive == Use::Clean && e.send == Use::Clean {
+                continue;
+            }
+            let s = sockets.get::<tcp::Socket>(h);
+            // Received octets past a hole sit in the receive buffer's free space.
+            let receive_empty = s.recv_queue() == 0 && !s.has_out_of_order();
+            let send_empty = s.send_queue() == 0;
+            let m = &e.mapping;
+            e.receive = match e.receive {
+                Use::Used => Use::Resting,
+                Use::Resting if receive_empty => {
+                    // SAFETY: the receive range of a live mapping (page-aligned start, whole
+                    // pages: the send range starts at the next page); the stack's lock is held,
+                    // so smoltcp is not using the buffer, which holds no data.
+                    unsafe { os::discard(m.ptr, m.send_at) };
+                    Use::Clean
+                }
+                u => u,
+            };
+            e.send = match e.send {
+                Use::Used => Use::Resting,
+                Use::Resting if send_empty => {
+                    // SAFETY: the send range (page-aligned, whole pages to the mapping's end)
+                    // of a live mapping that holds no data; the stack's lock is held.
+                    unsafe { os::discard(m.ptr.add(m.send_at), m.len - m.send_at) };
+                    Use::Clean
+                }
+                u => u,
+            };
+            pending += pending_of(e);
+        }
+        self.pending = pending;
+    }
+}
