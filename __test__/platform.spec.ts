@@ -1,6 +1,7 @@
 /**
  * A platform's addon exports only what the platform can serve (crate/src/bindings: kernel,
- * rtnetlink and the embedded device on Linux, the UAPI client on Unix). These tests load the
+ * rtnetlink and sysctl on Linux, the UAPI client on Unix and Windows; the embedded device and
+ * its netstack everywhere). These tests load the
  * real addon with those exports removed, as the macOS and Windows builds have it, and check
  * that wgkit still imports, the portable functions still work, and the missing features fail
  * with ERR_WGKIT_UNSUPPORTED_PLATFORM through the public API.
@@ -9,7 +10,7 @@ import { createRequire } from 'node:module';
 import { describe, expect, it, vi } from 'vitest';
 import { capabilityOf, withPlatformCheck } from '../lib/platform.js';
 
-const LINUX_ONLY = /^(kernel|rtnl|sysctl|NativeDevice)/;
+const LINUX_ONLY = /^(kernel|rtnl|sysctl)/;
 const UNIX_ONLY = /^uapi/;
 
 /**
@@ -54,15 +55,29 @@ describe('macOS: an addon without the Linux-only exports', async () => {
     expect(wgkit.generatePrivateKey().publicKey().toBase64()).toMatch(/^[A-Za-z0-9+/]{43}=$/);
   });
 
-  it('rejects creating the embedded device with ERR_WGKIT_UNSUPPORTED_PLATFORM', async () => {
-    const error = await rejection(wgkit.WireGuardDevice.create('wgpt0'));
-    expect(error).toBeInstanceOf(wgkit.UnsupportedPlatformError);
-    expect(error.code).toBe('ERR_WGKIT_UNSUPPORTED_PLATFORM');
-    expect(error.code).toBe(wgkit.ErrorCodes.UNSUPPORTED_PLATFORM);
-    expect(error.message).toBe(
-      'The embedded WireGuard device (TUN) is not available on darwin: wgkit implements it on Linux only. ' +
-        'A userspace tunnel without TUN (netstack) is planned for other platforms.',
-    );
+  it('opens netstack tunnels, which need none of the Linux-only exports', async () => {
+    const [ka, kb] = [wgkit.generatePrivateKey().toBase64(), wgkit.generatePrivateKey().toBase64()];
+    const a = await wgkit.openTunnel(`[Interface]\nPrivateKey = ${ka}\nAddress = 10.98.0.1/24\n`);
+    const b = await wgkit.openTunnel(`[Interface]\nPrivateKey = ${kb}\nAddress = 10.98.0.2/24\n`);
+    try {
+      await a.device.addConf(
+        `[Peer]\nPublicKey = ${wgkit.publicKey(kb).toBase64()}\nAllowedIPs = 10.98.0.2/32\nEndpoint = 127.0.0.1:${b.device.info().listenPort}\n`,
+      );
+      await b.device.addConf(
+        `[Peer]\nPublicKey = ${wgkit.publicKey(ka).toBase64()}\nAllowedIPs = 10.98.0.1/32\nEndpoint = 127.0.0.1:${a.device.info().listenPort}\n`,
+      );
+      const server = b.createServer((s) => s.pipe(s));
+      server.listen(7001, '10.98.0.2');
+      const c = a.connect({ host: '10.98.0.2', port: 7001 });
+      c.end('through the tunnel');
+      const chunks: Buffer[] = [];
+      for await (const chunk of c) chunks.push(chunk as Buffer);
+      expect(Buffer.concat(chunks).toString()).toBe('through the tunnel');
+      server.close();
+    } finally {
+      await a.close();
+      await b.close();
+    }
   });
 
   it('the client manages userspace devices only, as wg does there', async () => {
@@ -107,8 +122,7 @@ describe('withPlatformCheck', () => {
 
   it('classifies exports by feature', () => {
     expect(capabilityOf('rtnlAddRoute')?.platforms).toBe('Linux');
-    expect(capabilityOf('NativeDevice')?.platforms).toBe('Linux');
-    expect(capabilityOf('NativeDevice')?.feature).toBe('The embedded WireGuard device (TUN)');
+    expect(capabilityOf('NativeDevice')).toBeUndefined();
     expect(capabilityOf('uapiGetDevice')?.platforms).toBe('Linux, macOS and Windows');
     expect(capabilityOf('NativeKey')).toBeUndefined();
     expect(capabilityOf('strerrorByName')).toBeUndefined();

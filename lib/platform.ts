@@ -1,7 +1,9 @@
 /**
  * Which native features this platform has. The addon exports only what its platform can
- * serve: kernel WireGuard, rtnetlink and sysctl exist on Linux only, the embedded device (TUN
- * or netstack) on Linux (glibc and musl), the UAPI client on Linux, macOS and Windows (named pipes).
+ * serve: kernel WireGuard, rtnetlink and sysctl exist on Linux only, the embedded device and its
+ * netstack everywhere (a device with an interface, TUN, on Linux and utun on macOS: elsewhere
+ * `NativeDevice.create` fails with `ERR_WGKIT_UNSUPPORTED_PLATFORM` from the addon itself), the
+ * UAPI client on Linux, macOS and Windows (named pipes).
  * `withPlatformCheck` wraps the addon so that using a missing feature throws
  * `ERR_WGKIT_UNSUPPORTED_PLATFORM` naming it and the platform, instead of
  * `undefined is not a function`; importing wgkit works everywhere.
@@ -16,7 +18,6 @@ interface Capability {
 }
 
 const KERNEL: Capability = { feature: 'Kernel WireGuard and rtnetlink', platforms: 'Linux' };
-const DEVICE: Capability = { feature: 'The embedded WireGuard device (TUN)', platforms: 'Linux' };
 const UAPI: Capability = { feature: 'The userspace (UAPI) backend', platforms: 'Linux, macOS and Windows' };
 
 /** The native export a feature is reached through, by name prefix. */
@@ -24,7 +25,6 @@ const CAPABILITY_BY_PREFIX: readonly (readonly [string, Capability])[] = [
   ['kernel', KERNEL],
   ['rtnl', KERNEL],
   ['sysctl', KERNEL],
-  ['NativeDevice', DEVICE],
   ['uapi', UAPI],
 ];
 
@@ -38,8 +38,7 @@ export function unsupportedPlatform(capability: Capability, platform: string): U
   return new UnsupportedPlatformError(
     ErrorCodes.UNSUPPORTED_PLATFORM,
     `${capability.feature} is not available on ${platform}: wgkit implements it on ` +
-      `${capability.platforms} only. A userspace tunnel without TUN (netstack) is planned ` +
-      `for other platforms.`,
+      `${capability.platforms} only. A netstack tunnel (openTunnel()) works on every platform.`,
   );
 }
 

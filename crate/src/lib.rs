@@ -26,7 +26,6 @@ pub mod model;
 #[cfg(target_os = "linux")]
 pub mod netlink;
 pub mod os_error;
-#[cfg(target_os = "linux")]
 pub mod proxy;
 #[cfg(all(test, target_os = "linux"))]
 mod scale_tests;

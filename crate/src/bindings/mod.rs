@@ -6,15 +6,20 @@
 #![cfg_attr(test, allow(dead_code))]
 
 //!
-//! Every platform: keys, OS facts and the UAPI client (Unix sockets; named pipes on Windows),
-//! with the device model and worker-pool tasks it shares with `linux`. Linux: kernel, rtnetlink, embedded
-//! device. What a platform lacks is not exported; `lib/platform.ts` reports it.
+//! Every platform: keys, OS facts, the UAPI client (Unix sockets; named pipes on Windows), the
+//! embedded device (a netstack tunnel everywhere; TUN on Linux and utun on macOS, where
+//! `NativeDevice.create` elsewhere fails with `ERR_WGKIT_UNSUPPORTED_PLATFORM`) and its netstack.
+//! Linux (`linux/`): kernel WireGuard, rtnetlink, the proxies. What a platform lacks is not
+//! exported; `lib/platform.ts` reports it.
 
+mod device;
 mod error;
 mod keys;
 #[cfg(target_os = "linux")]
 mod linux;
 mod model;
+mod netstack;
+mod proxy;
 mod system;
 mod task;
 mod uapi;

@@ -56,7 +56,7 @@ impl Resolver {
                     Ok(Answer::NoSuchName) => {
                         return Err(failed(format!("`{name}' does not exist (DNS server {server})")))
                     }
-                    Err(e) if e.raw_os_error() == Some(libc::ETIMEDOUT) => last = Some(e),
+                    Err(e) if crate::os_error::errno_of(&e) == Some(libc::ETIMEDOUT) => last = Some(e),
                     Err(e) => {
                         last = Some(e);
                         break;
@@ -89,7 +89,7 @@ impl Resolver {
             let (n, from) = match sock.recv_from_until(&mut buf, Some(deadline)) {
                 Ok(r) => r,
                 // One family answered with addresses and the other did not in time: use them.
-                Err(e) if e.raw_os_error() == Some(libc::ETIMEDOUT) => match (v4.take(), v6.take()) {
+                Err(e) if crate::os_error::errno_of(&e) == Some(libc::ETIMEDOUT) => match (v4.take(), v6.take()) {
                     (Some(Answer::Addresses(a)), _) | (_, Some(Answer::Addresses(a))) if !a.is_empty() => {
                         return Ok(Answer::Addresses(a))
                     }

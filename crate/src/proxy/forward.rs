@@ -47,7 +47,7 @@ pub(crate) fn run_remote_tcp(ctx: Arc<Context>, mut listener: TunnelListener, ta
     while !ctx.stopping() {
         let stream = match listener.accept_until(Some(Instant::now() + super::POLL)) {
             Ok(s) => s,
-            Err(e) if e.raw_os_error() == Some(libc::ETIMEDOUT) => continue,
+            Err(e) if crate::os_error::errno_of(&e) == Some(libc::ETIMEDOUT) => continue,
             Err(e) => {
                 ctx.log(&format!("remote-tcp {}: {e}", listener.local_addr()));
                 break;
@@ -152,7 +152,7 @@ pub(crate) fn run_local_udp(ctx: Arc<Context>, host: UdpSocket, target: Target) 
             .send_to_until(&buf[..n], dest, Some(Instant::now() + super::POLL))
         {
             Ok(_) => counters.to_tunnel.add(n as u64),
-            Err(e) if e.raw_os_error() == Some(libc::ENETUNREACH) => {
+            Err(e) if crate::os_error::errno_of(&e) == Some(libc::ENETUNREACH) => {
                 to = None;
                 counters.failed.inc();
             }
@@ -190,7 +190,7 @@ fn open_session(
                         counters.from_tunnel.add(n as u64);
                     }
                 }
-                Err(e) if e.raw_os_error() == Some(libc::ETIMEDOUT) => {}
+                Err(e) if crate::os_error::errno_of(&e) == Some(libc::ETIMEDOUT) => {}
                 Err(_) => break,
             }
         }

@@ -1,15 +1,15 @@
 //! Accept loops on host TCP listeners that `stop()` can end: the listener is non-blocking
-//! and each loop waits in `poll(2)` for at most [`super::POLL`] before it looks at the stop
-//! flag. Each accepted connection takes a place under the connection limit; a `-L` connection
+//! and each loop waits for it in a poller (`polling`: epoll, kqueue, IOCP) for at most
+//! [`super::POLL`] before it looks at the stop flag. Each accepted connection takes a place under the connection limit; a `-L` connection
 //! to an address goes to the relay threads at once, the others get a thread for their
 //! handshake (SOCKS5, HTTP, a name to resolve) before they do.
 
 use super::counters::Listener;
 use super::spec::Spec;
 use super::{forward, health, http, socks5, Context};
+use polling::{Event, Events, Poller};
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -19,36 +19,48 @@ const HEALTH_REQUESTS: usize = 16;
 /// Connections the system queues for `accept` (capped by `net.core.somaxconn`): a burst of
 /// clients opening connections at once must not see SYNs dropped (each drop costs the client
 /// a second before it tries again).
-const BACKLOG: libc::c_int = 4096;
+const BACKLOG: i32 = 4096;
 
 pub(crate) fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     let l = TcpListener::bind(addr)?;
-    // SAFETY: `listen` on the descriptor `l` owns (bound and listening already): it only
-    // changes the length of its queue.
-    if unsafe { libc::listen(l.as_raw_fd(), BACKLOG) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    // A second `listen` changes the queue's length (Linux, macOS); Windows keeps its first.
+    socket2::SockRef::from(&l).listen(BACKLOG)?;
     l.set_nonblocking(true)?;
     Ok(l)
 }
 
-/// Waits until `l` has a connection to accept or [`super::POLL`] passed.
-fn wait_readable(l: &TcpListener) -> io::Result<()> {
-    let mut fd = libc::pollfd {
-        fd: l.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: `fd` is one valid pollfd that lives across the call, and the count says one;
-    // the descriptor belongs to `l`, which outlives the call.
-    let r = unsafe { libc::poll(&mut fd, 1, super::POLL.as_millis() as libc::c_int) };
-    if r < 0 {
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
+/// Waits for a listener to have a connection to accept.
+struct Readiness {
+    poller: Poller,
+    events: Events,
+}
+
+impl Readiness {
+    fn new(l: &TcpListener) -> io::Result<Readiness> {
+        let poller = Poller::new()?;
+        // SAFETY: the listener is deleted from the poller (`Readiness::end`) before `serve`
+        // lets it go.
+        unsafe { poller.add(l, Event::readable(0))? };
+        Ok(Readiness {
+            poller,
+            events: Events::new(),
+        })
     }
-    Ok(())
+
+    /// Until `l` has a connection to accept or [`super::POLL`] passed; re-arms the interest
+    /// (the poller reports once per registration).
+    fn wait(&mut self, l: &TcpListener) -> io::Result<()> {
+        self.events.clear();
+        match self.poller.wait(&mut self.events, Some(super::POLL)) {
+            Err(e) if e.kind() != io::ErrorKind::Interrupted => return Err(e),
+            _ => {}
+        }
+        self.poller.modify(l, Event::readable(0))
+    }
+
+    fn end(self, l: &TcpListener) {
+        let _ = self.poller.delete(l);
+    }
 }
 
 fn listener_of(spec: &Spec) -> Option<Listener> {
@@ -64,8 +76,15 @@ fn listener_of(spec: &Spec) -> Option<Listener> {
 pub(crate) fn serve(ctx: Arc<Context>, l: TcpListener, spec: Spec) {
     let local = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
     let health_busy = Arc::new(AtomicUsize::new(0));
+    let mut ready = match Readiness::new(&l) {
+        Ok(r) => r,
+        Err(e) => {
+            ctx.log(&format!("{} {local}: {e}", spec.kind()));
+            return;
+        }
+    };
     while !ctx.stopping() {
-        if let Err(e) = wait_readable(&l) {
+        if let Err(e) = ready.wait(&l) {
             ctx.log(&format!("{} {local}: {e}", spec.kind()));
             break;
         }
@@ -74,7 +93,7 @@ pub(crate) fn serve(ctx: Arc<Context>, l: TcpListener, spec: Spec) {
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => continue,
             Err(e)
                 if matches!(
-                    e.raw_os_error(),
+                    crate::os_error::errno_of(&e),
                     Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM | libc::ECONNABORTED)
                 ) =>
             {
@@ -149,6 +168,7 @@ pub(crate) fn serve(ctx: Arc<Context>, l: TcpListener, spec: Spec) {
             ctx.log(&format!("{} {local}: {e}", spec.kind()));
         }
     }
+    ready.end(&l);
 }
 
 /// Turns a connection away at the limit, saying why where the protocol has a way to.

@@ -140,7 +140,7 @@ pub(crate) fn serve(ctx: &Arc<Context>, slot: Slot, mut s: TcpStream) -> io::Res
         Ok(t) => t,
         Err(e) => {
             slot.counters().failed.inc();
-            let (status, reason) = match e.raw_os_error() {
+            let (status, reason) = match crate::os_error::errno_of(&e) {
                 Some(libc::ETIMEDOUT) => (504, "Gateway Timeout"),
                 _ => (502, "Bad Gateway"),
             };

@@ -341,7 +341,7 @@ impl Pair {
         loop {
             let outcome = match self.tunnel.connected() {
                 Ok(Some(())) => Ok(true),
-                Ok(None) if Instant::now() >= *deadline => Err(io::Error::from_raw_os_error(libc::ETIMEDOUT)),
+                Ok(None) if Instant::now() >= *deadline => Err(crate::os_error::io_error(libc::ETIMEDOUT)),
                 Ok(None) => Ok(false),
                 Err(e) => Err(e),
             };

@@ -35,7 +35,7 @@ pub(crate) enum Reply {
 
 impl Reply {
     fn for_error(e: &io::Error) -> Reply {
-        match e.raw_os_error() {
+        match crate::os_error::errno_of(e) {
             Some(libc::ECONNREFUSED) => Reply::ConnectionRefused,
             Some(libc::ENETUNREACH) => Reply::NetworkUnreachable,
             Some(libc::EHOSTUNREACH) => Reply::HostUnreachable,
@@ -254,7 +254,7 @@ fn associate(ctx: &Arc<Context>, slot: &Slot, mut control: TcpStream, requested:
         while !d2.load(Ordering::Relaxed) && !x2.stopping() {
             let (n, from) = match t2.recv_from_until(&mut buf, Some(Instant::now() + super::POLL)) {
                 Ok(r) => r,
-                Err(e) if e.raw_os_error() == Some(libc::ETIMEDOUT) => continue,
+                Err(e) if crate::os_error::errno_of(&e) == Some(libc::ETIMEDOUT) => continue,
                 Err(_) => break,
             };
             let Some(to) = *c2.lock() else { continue };

@@ -9,9 +9,15 @@ use crate::device::udp::Sockets;
 use crate::error::{Error, Result};
 
 fn unsupported() -> Error {
-    Error::unsupported_platform(
-        "A TUN interface needs Linux here: create a netstack device (createNetstackTunnel) instead",
-    )
+    // The platform as Node names it (`process.platform`).
+    let platform = match std::env::consts::OS {
+        "windows" => "win32",
+        os => os,
+    };
+    Error::unsupported_platform(format!(
+        "A device with a network interface is not available on {platform}: wgkit has TUN on Linux \
+         and utun on macOS only. A netstack tunnel (openTunnel()) works on every platform."
+    ))
 }
 
 /// An interface (none exists here).

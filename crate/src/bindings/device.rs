@@ -4,9 +4,9 @@
 //! them and hands them to JS through a weak thread-safe function, which never keeps the process
 //! alive and never blocks (a full JS queue drops the batch and counts it).
 
-use super::netstack::{netstack_options_from_js, JsNetstackOptions, NativeNetstack};
 use crate::bindings::error::IntoJs;
 use crate::bindings::model::{device_config_from_js, device_to_js, JsDevice, JsDeviceConfig};
+use crate::bindings::netstack::{netstack_options_from_js, JsNetstackOptions, NativeNetstack};
 use crate::bindings::task::{spawn, Blocking};
 use crate::device::{event_channel, Device, DeviceEvent, DeviceOptions, Netns, Netstack};
 use crate::error::Error;

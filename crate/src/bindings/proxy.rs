@@ -1,6 +1,6 @@
 //! `NativeProxy`: the `wgkit-proxy` relay engine (`crate/src/proxy/`) on a netstack device.
 
-use super::device::NativeDevice;
+use crate::bindings::device::NativeDevice;
 use crate::bindings::error::{to_js, IntoJs};
 use crate::bindings::task::{spawn, Blocking};
 use crate::error::Error;
