@@ -85,15 +85,15 @@ PORTABLE_TESTS=(aead:: error:: keys:: model:: uapi::)
 # (configuration, peers, batches and batched I/O, crypto sharing, routing, ICMP), the netstack
 # inner side and the proxies built on it, and the macOS utun's portable parts (names, framing,
 # kernel structures, packet I/O over a socket pair).
-DEVICE_TESTS=(device::allowed_ips device::batch device::config device::crypto_pool device::events
+DEVICE_TESTS=(device::allowed_ips device::batch device::config device::cpu_latency device::crypto_pool device::events
   device::icmp device::netstack device::peer device::poller device::tun::checksum device::tun::offload
   device::udp device::utun device::waker device::worker os_error proxy::)
 # The same on Windows and macOS, where the device core and its netstack are the portable ones
-# (crate/src/device/*_portable.rs: the polling crate, std sockets) and the proxies do not
-# exist; plus netns refusal and a netstack device's UAPI over a named pipe.
-PORTABLE_DEVICE_TESTS=(device::allowed_ips device::batch device::config device::crypto_pool device::events
+# (crate/src/device/*_portable.rs: the polling crate, std sockets); plus netns refusal, the
+# CPU latency option's refusal and a netstack device's UAPI over a named pipe.
+PORTABLE_DEVICE_TESTS=(device::allowed_ips device::batch device::config device::cpu_latency device::crypto_pool device::events
   device::icmp device::netns device::netstack device::peer device::poller device::tun::checksum
-  device::tun::offload device::udp device::waker device::worker os_error userspace_device::portable_tests)
+  device::tun::offload device::udp device::waker device::worker os_error proxy:: userspace_device::portable_tests)
 
 smoke_linux_arm64() {
   cross_apt qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross || return 1
@@ -131,13 +131,15 @@ cargo_test_linux_x64_musl() {
     cargo-zigbuild test --quiet --lib --target x86_64-unknown-linux-musl -p wgkit -- "${PORTABLE_TESTS[@]}"
 }
 
-# The embedded device on musl, natively: its unit tests that need no root, and two netstack
-# devices over loopback UDP (crate/tests/netstack_pair.rs: TCP both ways by SHA-256, UDP).
+# The embedded device on musl, natively: its unit tests that need no root, two netstack
+# devices over loopback UDP (crate/tests/netstack_pair.rs: TCP both ways by SHA-256, UDP) and
+# the proxies between two such devices (crate/tests/proxy_{forward,health,relay}.rs).
 cargo_test_linux_x64_musl_device() {
   cross_toolchain x86_64-unknown-linux-musl
   local dir="${WGKIT_CROSS_TARGET_DIR:-$PWD/target/cross}"
   CARGO_TARGET_DIR="$dir" cargo-zigbuild test --quiet --lib --target x86_64-unknown-linux-musl -p wgkit -- "${DEVICE_TESTS[@]}" &&
-    CARGO_TARGET_DIR="$dir" cargo-zigbuild test --quiet --test netstack_pair --target x86_64-unknown-linux-musl -p wgkit
+    CARGO_TARGET_DIR="$dir" cargo-zigbuild test --quiet --test netstack_pair --test proxy_forward --test proxy_health \
+      --test proxy_relay --target x86_64-unknown-linux-musl -p wgkit
 }
 
 # The .node's dynamic dependencies are musl's libc.so and nothing else.
@@ -238,15 +240,19 @@ cargo_test_windows_uapi() {
 
 # The embedded device's portable core under wine: its unit tests (PORTABLE_DEVICE_TESTS: the
 # polling-crate poller, std sockets with SIO_UDP_CONNRESET off, errnos as Winsock codes, a
-# netstack device's UAPI over a named pipe) and two netstack devices over loopback UDP
-# (crate/tests/netstack_pair.rs: TCP both ways by SHA-256, UDP, refused connections).
+# netstack device's UAPI over a named pipe, the proxies' units, the TCP buffers' trim), two
+# netstack devices over loopback UDP (crate/tests/netstack_pair.rs: TCP both ways by SHA-256,
+# UDP, refused connections) and the proxies between two such devices
+# (crate/tests/proxy_{forward,health,relay}.rs: -L/-U/-R/--stdio, /readyz and /metrics, the
+# connection limit, binding all or nothing, relayed connections at once: 100 under wine).
 cargo_test_windows_device() {
   cargo_test_windows_uapi_env || return 1
   local dir="${WGKIT_CROSS_TARGET_DIR:-$PWD/target/cross}"
   LIBNODE_PATH="$WGKIT_CROSS_HOME/libnode-none" CARGO_TARGET_DIR="$dir" CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=wine \
     cargo-zigbuild test --quiet --lib --target x86_64-pc-windows-gnu -p wgkit -- "${PORTABLE_DEVICE_TESTS[@]}" &&
     LIBNODE_PATH="$WGKIT_CROSS_HOME/libnode-none" CARGO_TARGET_DIR="$dir" CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=wine \
-      cargo-zigbuild test --quiet --test netstack_pair --target x86_64-pc-windows-gnu -p wgkit
+      cargo-zigbuild test --quiet --test netstack_pair --test proxy_forward --test proxy_health --test proxy_relay \
+        --target x86_64-pc-windows-gnu -p wgkit
 }
 # --- end UAPI over named pipes ---
 

@@ -73,6 +73,14 @@ impl Error {
         Error::new(ErrorCode::UnsupportedPlatform, message)
     }
 
+    /// The platform as Node names it (`process.platform`), for `UnsupportedPlatform` messages.
+    pub fn node_platform() -> &'static str {
+        match std::env::consts::OS {
+            "windows" => "win32",
+            os => os,
+        }
+    }
+
     pub fn protocol(message: impl Into<String>) -> Self {
         Error::new(ErrorCode::Protocol, message)
     }
@@ -122,26 +130,10 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// The C library's description of an errno, as `strerror(3)` gives it.
-#[cfg(unix)]
+/// The description of an errno, as glibc's `strerror(3)` words it on every platform
+/// ([`crate::os_error::strerror`]).
 pub fn strerror(errno: i32) -> String {
-    std::io::Error::from_raw_os_error(errno)
-        .to_string()
-        .split(" (os error")
-        .next()
-        .unwrap_or_default()
-        .to_string()
-}
-
-/// The C runtime's description of an errno. (On Windows `std::io::Error` takes the number as a
-/// Win32 error code, whose text is something else.)
-#[cfg(windows)]
-pub fn strerror(errno: i32) -> String {
-    // SAFETY: the CRT's strerror returns a NUL-terminated string (its "Unknown error" for an
-    // unknown number), valid until the next strerror call on this thread; it is copied at once.
-    unsafe { std::ffi::CStr::from_ptr(libc::strerror(errno)) }
-        .to_string_lossy()
-        .into_owned()
+    crate::os_error::strerror(errno)
 }
 
 /// errno values and their symbolic names, as Node reports them in `error.code`.

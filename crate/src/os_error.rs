@@ -13,7 +13,7 @@ mod platform;
 #[path = "os_error_windows.rs"]
 mod platform;
 
-pub use platform::{errno_of, io_error};
+pub use platform::{errno_of, io_error, strerror};
 
 #[cfg(test)]
 mod tests {
@@ -43,5 +43,22 @@ mod tests {
     #[test]
     fn errors_without_an_os_code_have_no_errno() {
         assert_eq!(errno_of(&std::io::Error::new(ErrorKind::NotConnected, "closed")), None);
+    }
+
+    #[test]
+    fn errnos_read_as_on_linux_on_every_platform() {
+        for (errno, text) in [
+            (libc::EADDRINUSE, "Address already in use"),
+            (libc::ECONNREFUSED, "Connection refused"),
+            (libc::ETIMEDOUT, "Connection timed out"),
+            (libc::ENOTCONN, "Transport endpoint is not connected"),
+            (libc::EHOSTUNREACH, "No route to host"),
+            (libc::EMSGSIZE, "Message too long"),
+            (libc::ENOENT, "No such file or directory"),
+            (libc::EACCES, "Permission denied"),
+            (libc::EPIPE, "Broken pipe"),
+        ] {
+            assert_eq!(strerror(errno), text, "errno {errno}");
+        }
     }
 }

@@ -11,3 +11,13 @@ pub fn io_error(errno: i32) -> io::Error {
 pub fn errno_of(err: &io::Error) -> Option<i32> {
     err.raw_os_error()
 }
+
+/// The C library's description of an errno, as `strerror(3)` gives it.
+pub fn strerror(errno: i32) -> String {
+    io::Error::from_raw_os_error(errno)
+        .to_string()
+        .split(" (os error")
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}

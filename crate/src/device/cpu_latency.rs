@@ -10,13 +10,12 @@
 //! polling while the request is held, which is why it is off by default and released when the
 //! tunnel goes quiet.
 
+use super::cpu_latency_path as request_path;
 use crate::error::{Error, Result};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// The kernel's PM QoS CPU latency interface.
-pub(crate) const DEFAULT_PATH: &str = "/dev/cpu_dma_latency";
 /// The largest request accepted (µs); anything larger constrains nothing in practice.
 pub(crate) const MAX_US: u32 = 1_000_000;
 /// Quiet timer ticks (250 ms each) before the request is dropped.
@@ -59,6 +58,12 @@ pub(crate) struct CpuLatency {
 }
 
 impl CpuLatency {
+    /// The request on this platform's interface (`cpu_latency_linux.rs`; elsewhere
+    /// `UnsupportedPlatform`).
+    pub(crate) fn for_this_platform(us: u32) -> Result<CpuLatency> {
+        CpuLatency::new(us, request_path::path()?)
+    }
+
     /// Checks that the request can be made (the file opens for writing) without holding it.
     pub(crate) fn new(us: u32, path: &Path) -> Result<CpuLatency> {
         open(path)?;

@@ -70,6 +70,12 @@ mod allowed_ips;
 mod batch;
 mod config;
 mod cpu_latency;
+#[cfg(target_os = "linux")]
+#[path = "cpu_latency_linux.rs"]
+mod cpu_latency_path;
+#[cfg(not(target_os = "linux"))]
+#[path = "cpu_latency_unsupported.rs"]
+mod cpu_latency_path;
 mod crypto_pool;
 mod events;
 mod first_initiations;
@@ -398,7 +404,7 @@ impl Device {
             Some(us) => Some(cpu_latency::validate(us as i64, "cpuLatencyUs")?),
             None => cpu_latency::from_env()?,
         }
-        .map(|us| cpu_latency::CpuLatency::new(us, std::path::Path::new(cpu_latency::DEFAULT_PATH)))
+        .map(cpu_latency::CpuLatency::for_this_platform)
         .transpose()?;
         let wakers = (0..threads).map(|_| Waker::new()).collect::<Result<Vec<_>>>()?;
         let crypto = Arc::new(crypto_pool::CryptoPool::new(

@@ -3,6 +3,10 @@
 //! echo, a DNS responder (UDP, with TCP for truncated answers), an HTTP origin.
 #![allow(dead_code)]
 
+mod descriptor_limit;
+#[allow(unused_imports)] // used by some of the test files that include this module
+pub use descriptor_limit::raise_descriptor_limit;
+
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -125,7 +129,7 @@ pub fn serve_tcp_with(
                     let h = handler.clone();
                     std::thread::spawn(move || h(c));
                 }
-                Err(e) if e.raw_os_error() == Some(libc::ETIMEDOUT) => {}
+                Err(e) if wgkit::os_error::errno_of(&e) == Some(libc::ETIMEDOUT) => {}
                 Err(_) => break,
             }
         }
@@ -217,7 +221,7 @@ fn serve_udp(net: &Netstack, at: SocketAddr, handler: impl Fn(&[u8]) -> Option<V
                         let _ = sock.send_to_until(&r, from, None);
                     }
                 }
-                Err(e) if e.raw_os_error() == Some(libc::ETIMEDOUT) => {}
+                Err(e) if wgkit::os_error::errno_of(&e) == Some(libc::ETIMEDOUT) => {}
                 Err(_) => break,
             }
         }
@@ -300,7 +304,7 @@ pub fn dns_server(net: &Netstack, ip: IpAddr, records: Vec<(&str, IpAddr)>) -> (
         while !s.load(Ordering::Relaxed) {
             let c = match l.accept_until(Some(Instant::now() + Duration::from_millis(100))) {
                 Ok(c) => c,
-                Err(e) if e.raw_os_error() == Some(libc::ETIMEDOUT) => continue,
+                Err(e) if wgkit::os_error::errno_of(&e) == Some(libc::ETIMEDOUT) => continue,
                 Err(_) => break,
             };
             let mut len = [0u8; 2];
@@ -346,4 +350,12 @@ pub fn handshake(a: &Side, to: SocketAddr) {
         assert!(Instant::now() < deadline, "no handshake");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Two connected TCP sockets over loopback (a stand-in for stdin/stdout on every platform).
+pub fn stream_pair() -> (std::net::TcpStream, std::net::TcpStream) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let a = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (b, _) = l.accept().unwrap();
+    (a, b)
 }

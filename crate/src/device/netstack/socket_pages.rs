@@ -3,9 +3,11 @@
 //! the window, 4 MiB by default): the system gives a page when it is first written, so an idle
 //! socket costs what it wrote. The stack's thread trims ([`SocketPages::trim`], every
 //! [`TRIM_EVERY`]) a buffer that stayed unused for a whole period and is empty: its pages go
-//! back to the system (they read as zeros after, and the ring holds nothing that matters).
+//! back to the system (the ring holds nothing that matters, so what they read as after does not
+//! matter either).
 //! A busy connection is never trimmed, and a trimmed buffer faults its pages in again as it is
-//! used. Where there is no `mmap` (Windows), the buffers are zeroed heap memory, never trimmed.
+//! used. On Windows the same with VirtualAlloc: committed demand-zero pages, reset and taken out
+//! of the working set to trim.
 
 use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp;
@@ -91,46 +93,91 @@ mod os {
             libc::madvise(ptr.cast(), len, libc::MADV_DONTNEED);
         }
     }
+
+    /// How many pages of `ptr..ptr+len` (page-aligned, inside a live mapping) are resident.
+    #[cfg(test)]
+    pub(super) fn resident_pages(ptr: *mut u8, len: usize) -> usize {
+        let pages = len.div_ceil(page_size());
+        let mut vec = vec![0u8; pages];
+        // SAFETY: the range is a live mapping (the caller's); `vec` has one byte per page.
+        let r = unsafe { libc::mincore(ptr.cast(), len, vec.as_mut_ptr().cast()) };
+        assert_eq!(r, 0, "mincore: {}", io::Error::last_os_error());
+        vec.iter().filter(|&&b| b & 1 != 0).count()
+    }
 }
 
-#[cfg(not(unix))]
+#[cfg(windows)]
 mod os {
-    use std::alloc::{alloc_zeroed, dealloc, Layout};
     use std::io;
+    use windows_sys::Win32::System::Memory::{
+        VirtualAlloc, VirtualFree, VirtualUnlock, MEM_COMMIT, MEM_RELEASE, MEM_RESERVE, MEM_RESET, PAGE_READWRITE,
+    };
 
     pub(super) fn page_size() -> usize {
+        // Every Windows target wgkit builds for has 4 KiB pages; a larger real page size only
+        // makes `discard` give back less.
         4096
     }
 
-    fn layout(len: usize) -> Layout {
-        // 4096 is a power of two and `len` was accepted by `map`.
-        Layout::from_size_align(len, 4096).expect("a buffer layout")
-    }
-
+    /// Committed zero pages, resident only once written (Windows backs committed memory with
+    /// demand-zero pages).
     pub(super) fn map(len: usize) -> io::Result<*mut u8> {
-        if Layout::from_size_align(len, 4096).is_err() {
-            return Err(io::Error::from(io::ErrorKind::OutOfMemory));
-        }
-        // SAFETY: the layout has a non-zero size (the caller maps at least one page).
-        let p = unsafe { alloc_zeroed(layout(len)) };
+        // SAFETY: a new region at an address the system picks; no existing memory is affected.
+        let p = unsafe { VirtualAlloc(std::ptr::null(), len, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE) };
         if p.is_null() {
-            return Err(io::Error::from(io::ErrorKind::OutOfMemory));
+            return Err(io::Error::last_os_error());
         }
-        Ok(p)
+        Ok(p.cast())
     }
 
     /// # Safety
-    /// `ptr` came from [`map`] with this `len` and is not used after this.
-    pub(super) unsafe fn unmap(ptr: *mut u8, len: usize) {
-        // SAFETY: the caller's contract; same layout as the allocation.
-        unsafe { dealloc(ptr, layout(len)) }
+    /// `ptr` is a region made by [`map`], not used after this.
+    pub(super) unsafe fn unmap(ptr: *mut u8, _len: usize) {
+        // SAFETY: the caller's contract; MEM_RELEASE frees the whole region (size 0).
+        unsafe {
+            VirtualFree(ptr.cast(), 0, MEM_RELEASE);
+        }
     }
 
-    /// Heap memory cannot be given back piecewise here: nothing to do.
+    /// Gives the pages of `ptr..ptr+len` back: MEM_RESET says their contents no longer
+    /// matter (they are never written to the paging file and read as anything after) and
+    /// VirtualUnlock of pages that are not locked takes them out of the working set. They stay
+    /// committed, so a later write never faults.
     ///
     /// # Safety
-    /// None needed; kept `unsafe` to match the unix version.
-    pub(super) unsafe fn discard(_ptr: *mut u8, _len: usize) {}
+    /// The range is page-aligned, inside a live region made by [`map`], and nobody holds a
+    /// reference into it for the duration of the call.
+    pub(super) unsafe fn discard(ptr: *mut u8, len: usize) {
+        // SAFETY: the caller's contract; neither call changes what is committed.
+        unsafe {
+            VirtualAlloc(ptr.cast(), len, MEM_RESET, PAGE_READWRITE);
+            VirtualUnlock(ptr.cast(), len);
+        }
+    }
+
+    /// How many pages of `ptr..ptr+len` (page-aligned, inside a live region) are in the
+    /// working set.
+    #[cfg(test)]
+    pub(super) fn resident_pages(ptr: *mut u8, len: usize) -> usize {
+        use windows_sys::Win32::System::ProcessStatus::{
+            K32QueryWorkingSetEx, PSAPI_WORKING_SET_EX_BLOCK, PSAPI_WORKING_SET_EX_INFORMATION,
+        };
+        use windows_sys::Win32::System::Threading::GetCurrentProcess;
+        let mut info: Vec<PSAPI_WORKING_SET_EX_INFORMATION> = (0..len.div_ceil(page_size()))
+            .map(|i| PSAPI_WORKING_SET_EX_INFORMATION {
+                VirtualAddress: ptr.wrapping_add(i * page_size()).cast(),
+                VirtualAttributes: PSAPI_WORKING_SET_EX_BLOCK { Flags: 0 },
+            })
+            .collect();
+        let bytes = std::mem::size_of_val(info.as_slice()) as u32;
+        // SAFETY: `info` is an array of `bytes` bytes of the structure the call fills in.
+        let ok = unsafe { K32QueryWorkingSetEx(GetCurrentProcess(), info.as_mut_ptr().cast(), bytes) };
+        assert_ne!(ok, 0, "QueryWorkingSetEx: {}", io::Error::last_os_error());
+        // SAFETY: `Flags` covers the whole union; bit 0 is `Valid` (in the working set).
+        info.iter()
+            .filter(|i| unsafe { i.VirtualAttributes.Flags } & 1 != 0)
+            .count()
+    }
 }
 
 impl Mapping {
@@ -297,5 +344,137 @@ impl SocketPages {
             pending += pending_of(e);
         }
         self.pending = pending;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pages(n: usize) -> usize {
+        n * os::page_size()
+    }
+
+    /// Writes a byte to every page of `ptr..ptr+len`.
+    fn touch(ptr: *mut u8, len: usize) {
+        for off in (0..len).step_by(os::page_size()) {
+            // SAFETY: inside a live mapping (the callers pass a mapping's range).
+            unsafe { ptr.add(off).write_volatile(0xa5) };
+        }
+    }
+
+    #[test]
+    fn a_mapping_puts_the_send_buffer_on_its_own_pages() {
+        let m = Mapping::new(pages(2) + 1, 10).unwrap();
+        assert_eq!(m.send_at, pages(3), "receive rounded up to whole pages");
+        assert_eq!(m.len, pages(4));
+        assert_eq!((m.receive, m.send), (pages(2) + 1, 10));
+        let empty = Mapping::new(0, 0).unwrap();
+        assert_eq!((empty.send_at, empty.len), (pages(1), pages(2)), "at least a page each");
+    }
+
+    #[test]
+    fn pages_are_resident_once_written_and_given_back_by_discard() {
+        let m = Mapping::new(pages(8), pages(8)).unwrap();
+        assert_eq!(os::resident_pages(m.ptr, m.len), 0, "nothing resident before a write");
+        touch(m.ptr, m.len);
+        assert_eq!(os::resident_pages(m.ptr, m.len), 16);
+        // SAFETY: the receive range of the live mapping; nothing references it.
+        unsafe { os::discard(m.ptr, m.send_at) };
+        assert_eq!(os::resident_pages(m.ptr, m.send_at), 0, "the receive pages went back");
+        // SAFETY: the send range starts on a page boundary inside the mapping.
+        assert_eq!(
+            os::resident_pages(unsafe { m.ptr.add(m.send_at) }, pages(8)),
+            8,
+            "the send pages stayed"
+        );
+        touch(m.ptr, m.send_at);
+        assert_eq!(
+            os::resident_pages(m.ptr, m.len),
+            16,
+            "discarded pages work again when written"
+        );
+    }
+
+    fn entry_use(p: &SocketPages, h: SocketHandle) -> (Use, Use) {
+        let e = &p.entries[&h];
+        (e.receive, e.send)
+    }
+
+    #[test]
+    fn a_buffer_is_trimmed_after_a_whole_unused_period_and_only_then() {
+        let mut sockets = SocketSet::new(Vec::new());
+        let mut p = SocketPages::default();
+        let h = p
+            .add_socket(&mut sockets, pages(4), pages(4), |_| Ok::<(), ()>(()))
+            .unwrap()
+            .unwrap();
+        assert!(!p.pending(), "a new socket has nothing to give back");
+        assert_eq!(entry_use(&p, h), (Use::Clean, Use::Clean));
+
+        p.sent(h);
+        assert!(p.pending());
+        let send = p.entries[&h].mapping.ptr.wrapping_add(p.entries[&h].mapping.send_at);
+        touch(send, pages(4));
+        p.trim(&mut sockets);
+        assert_eq!(
+            entry_use(&p, h),
+            (Use::Clean, Use::Resting),
+            "used in this period: kept"
+        );
+        p.sent(h);
+        p.trim(&mut sockets);
+        assert_eq!(entry_use(&p, h), (Use::Clean, Use::Resting), "used again: kept again");
+        assert_eq!(os::resident_pages(send, pages(4)), 4);
+        p.trim(&mut sockets);
+        assert_eq!(
+            entry_use(&p, h),
+            (Use::Clean, Use::Clean),
+            "a whole period unused: trimmed"
+        );
+        assert_eq!(os::resident_pages(send, pages(4)), 0);
+        assert!(!p.pending(), "the thread needs no trim timer any more");
+
+        p.received(h);
+        p.trim(&mut sockets);
+        p.trim(&mut sockets);
+        assert_eq!(entry_use(&p, h), (Use::Clean, Use::Clean));
+        assert!(!p.pending());
+    }
+
+    #[test]
+    fn removing_a_socket_forgets_what_it_had_pending() {
+        let mut sockets = SocketSet::new(Vec::new());
+        let mut p = SocketPages::default();
+        let a = p
+            .add_socket(&mut sockets, pages(1), pages(1), |_| Ok::<(), ()>(()))
+            .unwrap()
+            .unwrap();
+        let b = p
+            .add_socket(&mut sockets, pages(1), pages(1), |_| Ok::<(), ()>(()))
+            .unwrap()
+            .unwrap();
+        p.sent(a);
+        p.received(a);
+        p.sent(b);
+        p.remove(&mut sockets, a);
+        assert!(p.pending(), "b still has a buffer in use");
+        p.remove(&mut sockets, b);
+        assert!(!p.pending());
+        assert_eq!(sockets.iter().count(), 0);
+        p.received(a); // a handle that is gone is ignored
+        assert!(!p.pending());
+    }
+
+    #[test]
+    fn a_failed_setup_leaves_no_socket_and_no_entry() {
+        let mut sockets = SocketSet::new(Vec::new());
+        let mut p = SocketPages::default();
+        let r = p
+            .add_socket(&mut sockets, pages(1), pages(1), |_| Err("refused"))
+            .unwrap();
+        assert_eq!(r.unwrap_err(), "refused");
+        assert_eq!(sockets.iter().count(), 0);
+        assert!(p.entries.is_empty());
     }
 }

@@ -9,11 +9,7 @@ use crate::device::udp::Sockets;
 use crate::error::{Error, Result};
 
 fn unsupported() -> Error {
-    // The platform as Node names it (`process.platform`).
-    let platform = match std::env::consts::OS {
-        "windows" => "win32",
-        os => os,
-    };
+    let platform = Error::node_platform();
     Error::unsupported_platform(format!(
         "A device with a network interface is not available on {platform}: wgkit has TUN on Linux \
          and utun on macOS only. A netstack tunnel (openTunnel()) works on every platform."
