@@ -49,7 +49,7 @@ struct CrtErrno(i32);
 
 impl std::fmt::Display for CrtErrno {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&strerror(self.0))
+        f.write_str(&super::strerror(self.0))
     }
 }
 
@@ -78,44 +78,9 @@ pub fn errno_of(err: &io::Error) -> Option<i32> {
     err.get_ref()?.downcast_ref::<CrtErrno>().map(|e| e.0)
 }
 
-/// glibc's words for the errnos the Windows C runtime has numbers for but no text (its
-/// `strerror` says "Unknown error" for all of them), so messages read as on Linux.
-const GLIBC_TEXT: &[(i32, &str)] = &[
-    (libc::EADDRINUSE, "Address already in use"),
-    (libc::EADDRNOTAVAIL, "Cannot assign requested address"),
-    (libc::EAFNOSUPPORT, "Address family not supported by protocol"),
-    (libc::EALREADY, "Operation already in progress"),
-    (libc::ECONNABORTED, "Software caused connection abort"),
-    (libc::ECONNREFUSED, "Connection refused"),
-    (libc::ECONNRESET, "Connection reset by peer"),
-    (libc::EDESTADDRREQ, "Destination address required"),
-    (libc::EHOSTUNREACH, "No route to host"),
-    (libc::EINPROGRESS, "Operation now in progress"),
-    (libc::EISCONN, "Transport endpoint is already connected"),
-    (libc::ELOOP, "Too many levels of symbolic links"),
-    (libc::EMSGSIZE, "Message too long"),
-    (libc::ENETDOWN, "Network is down"),
-    (libc::ENETRESET, "Network dropped connection on reset"),
-    (libc::ENETUNREACH, "Network is unreachable"),
-    (libc::ENOBUFS, "No buffer space available"),
-    (libc::ENODATA, "No data available"),
-    (libc::ENOPROTOOPT, "Protocol not available"),
-    (libc::ENOTCONN, "Transport endpoint is not connected"),
-    (libc::ENOTSOCK, "Socket operation on non-socket"),
-    (libc::EOPNOTSUPP, "Operation not supported"),
-    (libc::EPROTO, "Protocol error"),
-    (libc::EPROTONOSUPPORT, "Protocol not supported"),
-    (libc::EPROTOTYPE, "Protocol wrong type for socket"),
-    (libc::ETIMEDOUT, "Connection timed out"),
-    (libc::EWOULDBLOCK, "Resource temporarily unavailable"),
-];
-
-/// The description of an errno: glibc's words for the socket errnos, the C runtime's
-/// `strerror` for the classic ones (the same words as glibc's for those).
+/// The C runtime's description of an errno (its "Unknown error" for the socket errnos, which
+/// [`super::strerror`] words itself).
 pub fn strerror(errno: i32) -> String {
-    if let Some(&(_, text)) = GLIBC_TEXT.iter().find(|(e, _)| *e == errno) {
-        return text.to_string();
-    }
     // SAFETY: the CRT's strerror returns a NUL-terminated string (its "Unknown error" for an
     // unknown number), valid until the next strerror call on this thread; it is copied at once.
     unsafe { std::ffi::CStr::from_ptr(libc::strerror(errno)) }
