@@ -8,6 +8,7 @@
 // checks use two netstack tunnels in this process over loopback UDP.
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { connect as netConnect } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -135,6 +136,8 @@ await check('errno text from the C library (wg perror messages)', () => {
   const native = requireFromPackage('./lib/native.cjs');
   equal(native.strerrorByName('ENODEV'), 'No such device', 'ENODEV');
   equal(native.strerrorByName('EACCES'), 'Permission denied', 'EACCES');
+  // A socket errno: glibc's words on every platform (the Windows CRT has none, musl its own).
+  equal(native.strerrorByName('EADDRINUSE'), 'Address already in use', 'EADDRINUSE');
   equal(native.strerrorByName('ENOPE'), null, 'unknown name');
 });
 
@@ -236,6 +239,66 @@ if (!NETSTACK_PLATFORMS.includes(process.platform)) {
     } finally {
       for (const t of opened.reverse()) await t.close();
       if (socketDir) rmSync(socketDir, { recursive: true, force: true });
+    }
+  });
+
+  // The wgkit-proxy CLI, run in this process (its main(), as bin/wgkit-proxy.js runs it): a -L
+  // forward from a local port into a netstack tunnel whose peer is a second tunnel here, bytes
+  // relayed by the native engine and checked by SHA-256, then SIGTERM stops it with exit code 0.
+  await check('wgkit-proxy: a -L forward into a tunnel carries 1 MiB both ways; SIGTERM stops it cleanly', async () => {
+    const { main } = await import(pathToFileURL(join(pkg, 'dist', 'cli', 'wgkit-proxy.js')).href);
+    const dir = mkdtempSync(join(tmpdir(), 'wgkit-smoke-proxy-'));
+    const [ka, kb] = [wgkit.generatePrivateKey().toBase64(), wgkit.generatePrivateKey().toBase64()];
+    let far;
+    let run;
+    try {
+      far = await wgkit.openTunnel(`[Interface]\nPrivateKey = ${kb}\nAddress = 10.98.0.2/24\n`);
+      await far.device.addConf(`[Peer]\nPublicKey = ${wgkit.publicKey(ka).toBase64()}\nAllowedIPs = 10.98.0.1/32\n`);
+      const echo = far.createServer((s) => s.pipe(s));
+      echo.listen(7, '10.98.0.2');
+      await once(echo, 'listening');
+      const config = join(dir, 'proxy.conf');
+      writeFileSync(
+        config,
+        `[Interface]\nPrivateKey = ${ka}\nAddress = 10.98.0.1/24\n\n[Peer]\nPublicKey = ${wgkit.publicKey(kb).toBase64()}\n` +
+          `AllowedIPs = 10.98.0.2/32\nEndpoint = 127.0.0.1:${far.device.info().listenPort}\n`,
+      );
+      const out = [];
+      const err = [];
+      let ready;
+      const readyLine = new Promise((r) => (ready = r));
+      const io = {
+        out: (t) => {
+          out.push(t);
+          ready();
+        },
+        err: (t) => err.push(t),
+        readStdin: () => Buffer.alloc(0),
+        stdoutIsWorldAccessibleFile: () => false,
+        env: process.env,
+        stdoutIsTTY: false,
+      };
+      run = main([config, '-L', '127.0.0.1:0:10.98.0.2:7'], io);
+      await withTimeout(Promise.race([readyLine, run.then((code) => Promise.reject(new Error(`exited ${code}: ${err.join('')}`)))]), 20000, 'ready line');
+      const m = /^local-tcp 127\.0\.0\.1:(\d+) -> 10\.98\.0\.2:7\n$/.exec(out[0]);
+      if (!m) throw new Error(`ready line ${JSON.stringify(out[0])}`);
+      const data = randomBytes(1 << 20);
+      const c = netConnect({ host: '127.0.0.1', port: Number(m[1]) });
+      await withTimeout(once(c, 'connect'), 20000, 'connect to the forward');
+      c.end(data);
+      const back = await withTimeout(readAll(c), 60000, 'echo through the forward');
+      equal(sha256(back), sha256(data), 'the echo through the forward (SHA-256)');
+      process.emit('SIGTERM');
+      equal(await withTimeout(run, 10000, 'stop on SIGTERM'), 0, 'exit code after SIGTERM');
+      run = undefined;
+      echo.close();
+    } finally {
+      if (run) {
+        process.emit('SIGTERM');
+        await run.catch(() => undefined);
+      }
+      if (far) await far.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 }

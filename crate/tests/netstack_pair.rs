@@ -18,10 +18,6 @@ struct Side {
     key: Key,
 }
 
-fn side(name: &str, addrs: &[(&str, u8)]) -> Side {
-    side_with(name, addrs, DeviceOptions::default())
-}
-
 fn side_with(name: &str, addrs: &[(&str, u8)], options: DeviceOptions) -> Side {
     let (dev, net) = Device::create_netstack(
         name,

@@ -8,10 +8,11 @@
 //!
 //! Every platform: keys, OS facts, the UAPI client (Unix sockets; named pipes on Windows), the
 //! embedded device (a netstack tunnel everywhere; TUN on Linux and utun on macOS, where
-//! `NativeDevice.create` elsewhere fails with `ERR_WGKIT_UNSUPPORTED_PLATFORM`) and its netstack.
-//! Linux (`linux/`): kernel WireGuard, rtnetlink, the proxies. What a platform lacks is not
+//! `NativeDevice.create` elsewhere fails with `ERR_WGKIT_UNSUPPORTED_PLATFORM`), its netstack
+//! and the proxies. Linux (`linux/`): kernel WireGuard, rtnetlink. What a platform lacks is not
 //! exported; `lib/platform.ts` reports it.
 
+mod closable;
 mod device;
 mod error;
 mod keys;

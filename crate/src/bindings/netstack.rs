@@ -6,6 +6,7 @@
 //! in chunks of up to [`READ_CHUNK`] bytes, so a busy stream costs one N-API call per chunk,
 //! not per segment.
 
+use crate::bindings::closable::Closable;
 use crate::bindings::error::to_js;
 use crate::device::netstack::{
     EchoReply, IcmpSocket, Interest, TcpBuffers, TcpListener, TcpStream, UdpSocket, MAX_ECHO_PAYLOAD,
@@ -133,14 +134,14 @@ impl NativeNetstack {
         let at = socket_addr(&host, port)?;
         let s = self.net.udp_bind(at).map_err(|e| io_to_js(e, "bind"))?;
         Ok(NativeUdpSocket {
-            socket: Mutex::new(Some(Arc::new(s))),
+            socket: Closable::new(s, "The socket is closed"),
         })
     }
 }
 
 #[napi]
 pub struct NativeTcpSocket {
-    stream: Mutex<Option<Arc<TcpStream>>>,
+    stream: Closable<TcpStream>,
     local: SocketAddr,
     remote: SocketAddr,
 }
@@ -150,16 +151,12 @@ impl NativeTcpSocket {
         NativeTcpSocket {
             local: s.local_addr(),
             remote: s.peer_addr(),
-            stream: Mutex::new(Some(Arc::new(s))),
+            stream: Closable::new(s, "The socket is destroyed"),
         }
     }
 
     fn stream(&self) -> napi::Result<Arc<TcpStream>, String> {
-        self.stream
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .ok_or_else(|| to_js(Error::new(ErrorCode::InvalidArgument, "The socket is destroyed")))
+        self.stream.get()
     }
 }
 
@@ -260,7 +257,7 @@ impl NativeTcpSocket {
     /// forces the reset).
     #[napi(catch_unwind)]
     pub fn destroy(&self, abort: bool) {
-        let s = self.stream.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let s = self.stream.take();
         if let (Some(s), true) = (&s, abort) {
             let _ = s.abort();
         }
@@ -330,16 +327,12 @@ pub struct JsDatagram {
 
 #[napi]
 pub struct NativeUdpSocket {
-    socket: Mutex<Option<Arc<UdpSocket>>>,
+    socket: Closable<UdpSocket>,
 }
 
 impl NativeUdpSocket {
     fn socket(&self) -> napi::Result<Arc<UdpSocket>, String> {
-        self.socket
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .ok_or_else(|| to_js(Error::invalid_argument("The socket is closed")))
+        self.socket.get()
     }
 }
 
@@ -390,7 +383,7 @@ impl NativeUdpSocket {
 
     #[napi(catch_unwind)]
     pub fn close(&self) {
-        self.socket.lock().unwrap_or_else(|p| p.into_inner()).take();
+        self.socket.take();
     }
 }
 
@@ -415,23 +408,19 @@ impl NativeNetstack {
         })?;
         let s = self.net.icmp_bind(ident).map_err(|e| io_to_js(e, "socket"))?;
         Ok(NativeIcmpSocket {
-            socket: Mutex::new(Some(Arc::new(s))),
+            socket: Closable::new(s, "The socket is closed"),
         })
     }
 }
 
 #[napi]
 pub struct NativeIcmpSocket {
-    socket: Mutex<Option<Arc<IcmpSocket>>>,
+    socket: Closable<IcmpSocket>,
 }
 
 impl NativeIcmpSocket {
     fn socket(&self) -> napi::Result<Arc<IcmpSocket>, String> {
-        self.socket
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .ok_or_else(|| to_js(Error::invalid_argument("The socket is closed")))
+        self.socket.get()
     }
 }
 
@@ -474,6 +463,6 @@ impl NativeIcmpSocket {
 
     #[napi(catch_unwind)]
     pub fn close(&self) {
-        self.socket.lock().unwrap_or_else(|p| p.into_inner()).take();
+        self.socket.take();
     }
 }
