@@ -390,7 +390,7 @@ unsafe fn cmsg_data<T>(hdr: &libc::msghdr, c: *const libc::cmsghdr) -> Option<T>
     let need = libc::CMSG_LEN(size_of::<T>() as u32) as usize;
     // (`size_t` on glibc, `socklen_t` on musl.)
     let (controllen, len): (usize, usize) = (hdr.msg_controllen as _, (*c).cmsg_len as _);
-    let room = hdr.msg_control as usize + controllen - c as usize;
+    let room = (hdr.msg_control as usize + controllen).saturating_sub(c as usize);
     if len < need || room < need {
         return None;
     }
