@@ -134,11 +134,14 @@ mod os {
 }
 
 impl Mapping {
+    /// Fails (`OutOfMemory`) for sizes whose page-rounded sum does not fit a `usize`: the
+    /// slices over the mapping must never be longer than it.
     fn new(receive: usize, send: usize) -> io::Result<Mapping> {
         let page = os::page_size();
-        let round = |n: usize| n.div_ceil(page).max(1) * page;
-        let send_at = round(receive);
-        let len = send_at + round(send);
+        let round = |n: usize| n.div_ceil(page).max(1).checked_mul(page);
+        let too_large = || io::Error::new(io::ErrorKind::OutOfMemory, "TCP buffers too large to map");
+        let send_at = round(receive).ok_or_else(too_large)?;
+        let len = round(send).and_then(|s| send_at.checked_add(s)).ok_or_else(too_large)?;
         let ptr = os::map(len)?;
         Ok(Mapping {
             ptr,
@@ -297,5 +300,33 @@ impl SocketPages {
             pending += pending_of(e);
         }
         self.pending = pending;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffers_whose_rounded_size_overflows_are_refused() {
+        for (receive, send) in [
+            (usize::MAX, 4096),
+            (4096, usize::MAX),
+            (usize::MAX / 2 + 1, usize::MAX / 2 + 1),
+        ] {
+            let e = Mapping::new(receive, send)
+                .err()
+                .expect("an overflowing size is refused");
+            assert_eq!(e.kind(), io::ErrorKind::OutOfMemory, "{receive} + {send}");
+        }
+    }
+
+    #[test]
+    fn a_mapping_holds_both_buffers_on_their_own_pages() {
+        let page = os::page_size();
+        let m = Mapping::new(page + 1, 10).unwrap();
+        assert_eq!(m.send_at, 2 * page);
+        assert_eq!(m.len, 3 * page);
+        assert!(m.send_at >= m.receive && m.len - m.send_at >= m.send);
     }
 }
