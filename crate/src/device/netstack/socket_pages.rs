@@ -201,7 +201,9 @@ impl SocketPages {
         setup: impl FnOnce(&mut tcp::Socket<'static>) -> Result<(), E>,
     ) -> io::Result<Result<SocketHandle, E>> {
         let mapping = Mapping::new(receive, send)?;
-        // SAFETY: the two ranges are disjoint parts of the mapping, which outlives the socket:
+        // SAFETY: the two ranges are disjoint parts of the mapping (`Mapping::new`: receive <=
+        // send_at, send_at + send <= len, without overflow), zero-initialised by `os::map`
+        // and read-write; the mapping outlives the socket:
         // the socket is dropped before its entry (`remove`, `StackState`'s drop), and on the
         // error path below (`socket` is declared after `mapping`, so it is dropped first).
         let (rx, tx) = unsafe {
