@@ -14,6 +14,8 @@
 //! the two C libraries give a `msghdr` field or an ioctl request another width, the device
 //! assigns it with `as _`).
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod aead;
 pub mod device;
 pub mod error;

@@ -119,7 +119,8 @@ pub(crate) fn recv_mmsg(fd: RawFd, batch: &mut Batch) -> std::io::Result<usize> 
         for i in 0..r {
             batch.lens[i] = h.msgs[i].msg_len as usize;
             batch.addrs[i] = from_sockaddr(&h.names[i]);
-            // SAFETY: the kernel filled msg_control/msg_controllen for this message.
+            // SAFETY: msg_control points at ctrl[i] (CONTROL_LEN bytes, set above), and the
+            // kernel set msg_controllen to the part of it that it filled for this message.
             let (src, seg) = unsafe { read_cmsgs(&h.msgs[i].msg_hdr) };
             batch.srcs[i] = src;
             batch.segs[i] = seg;
@@ -351,27 +352,49 @@ pub(crate) fn send_segmented(
 pub(crate) const UDP_GRO: i32 = 104;
 
 /// The local address from an IP_PKTINFO / IPV6_PKTINFO control message and the segment size
-/// from a `UDP_GRO` one (0 when absent).
+/// from a `UDP_GRO` one (0 when absent). A message too short for its type (the kernel truncates
+/// the last one when the buffer is full, `MSG_CTRUNC`) is skipped.
 ///
 /// # Safety
-/// `hdr` must describe a control buffer the kernel filled.
+/// `hdr` must describe a control buffer the kernel filled: `msg_control` points at
+/// `msg_controllen` readable bytes holding control messages.
 unsafe fn read_cmsgs(hdr: &libc::msghdr) -> (Option<IpAddr>, usize) {
     let (mut src, mut seg) = (None, 0);
     let mut c = libc::CMSG_FIRSTHDR(hdr);
     while !c.is_null() {
         let (level, kind) = ((*c).cmsg_level, (*c).cmsg_type);
         if level == libc::IPPROTO_IP && kind == libc::IP_PKTINFO {
-            let info = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::in_pktinfo);
-            src = Some(IpAddr::V4(Ipv4Addr::from(info.ipi_spec_dst.s_addr.to_ne_bytes())));
+            if let Some(info) = cmsg_data::<libc::in_pktinfo>(hdr, c) {
+                src = Some(IpAddr::V4(Ipv4Addr::from(info.ipi_spec_dst.s_addr.to_ne_bytes())));
+            }
         } else if level == libc::IPPROTO_IPV6 && kind == libc::IPV6_PKTINFO {
-            let info = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::in6_pktinfo);
-            src = Some(IpAddr::V6(Ipv6Addr::from(info.ipi6_addr.s6_addr)));
+            if let Some(info) = cmsg_data::<libc::in6_pktinfo>(hdr, c) {
+                src = Some(IpAddr::V6(Ipv6Addr::from(info.ipi6_addr.s6_addr)));
+            }
         } else if level == libc::SOL_UDP && kind == UDP_GRO {
-            seg = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::c_int).max(0) as usize;
+            if let Some(size) = cmsg_data::<libc::c_int>(hdr, c) {
+                seg = size.max(0) as usize;
+            }
         }
         c = libc::CMSG_NXTHDR(hdr, c);
     }
     (src, seg)
+}
+
+/// The `T` control message `c` of `hdr` carries, if its length (and the buffer) holds one.
+///
+/// # Safety
+/// `c` is a control message header inside the control buffer of `hdr` (from `CMSG_FIRSTHDR`
+/// or `CMSG_NXTHDR`), whose `msg_controllen` bytes are readable; `T` is plain old data.
+unsafe fn cmsg_data<T>(hdr: &libc::msghdr, c: *const libc::cmsghdr) -> Option<T> {
+    let need = libc::CMSG_LEN(size_of::<T>() as u32) as usize;
+    // (`size_t` on glibc, `socklen_t` on musl.)
+    let (controllen, len): (usize, usize) = (hdr.msg_controllen as _, (*c).cmsg_len as _);
+    let room = (hdr.msg_control as usize + controllen).saturating_sub(c as usize);
+    if len < need || room < need {
+        return None;
+    }
+    Some(std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const T))
 }
 
 /// Points `hdr` at a control message choosing the source address `src` (none: no control).
@@ -466,6 +489,108 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
         assert_eq!(got, 100);
+    }
+}
+
+#[cfg(test)]
+mod cmsg_tests {
+    use super::*;
+
+    fn space(data_len: usize) -> usize {
+        // SAFETY: CMSG_SPACE only computes a length.
+        unsafe { libc::CMSG_SPACE(data_len as u32) as usize }
+    }
+
+    fn len(data_len: usize) -> usize {
+        // SAFETY: CMSG_LEN only computes a length.
+        unsafe { libc::CMSG_LEN(data_len as u32) as usize }
+    }
+
+    fn first(hdr: &libc::msghdr) -> *mut libc::cmsghdr {
+        // SAFETY: hdr's control pointer and length describe a live buffer (`control`).
+        let c = unsafe { libc::CMSG_FIRSTHDR(hdr) };
+        assert!(!c.is_null());
+        c
+    }
+
+    /// A msghdr over `ctrl` with one control message of `level`/`kind` whose length says it
+    /// carries `data_len` bytes, then `controllen` bytes of the buffer in use.
+    fn control(
+        ctrl: &mut [u64; CTRL_WORDS],
+        level: i32,
+        kind: i32,
+        data_len: usize,
+        controllen: usize,
+    ) -> libc::msghdr {
+        // The bytes a longer message would hold: a read past the length would see them.
+        *ctrl = [u64::MAX; CTRL_WORDS];
+        // SAFETY: an all-zero msghdr is valid (null pointers, zero lengths).
+        let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
+        hdr.msg_control = ctrl.as_mut_ptr().cast();
+        hdr.msg_controllen = controllen as _;
+        let c = first(&hdr);
+        // SAFETY: c is the first header of `ctrl`, which has room for it (controllen >= 16).
+        unsafe {
+            (*c).cmsg_level = level;
+            (*c).cmsg_type = kind;
+            (*c).cmsg_len = len(data_len) as _;
+        }
+        hdr
+    }
+
+    #[test]
+    fn a_truncated_pktinfo_gives_no_source_address() {
+        let mut ctrl = [0u64; CTRL_WORDS];
+        // What the kernel leaves when the buffer ends inside an IPV6_PKTINFO: 4 of its 20 bytes.
+        let space = space(4);
+        let hdr = control(&mut ctrl, libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, 4, space);
+        // SAFETY: hdr describes `ctrl`, `space` bytes of control messages.
+        assert_eq!(unsafe { read_cmsgs(&hdr) }, (None, 0));
+        let hdr = control(&mut ctrl, libc::IPPROTO_IP, libc::IP_PKTINFO, 4, space);
+        // SAFETY: as above.
+        assert_eq!(unsafe { read_cmsgs(&hdr) }, (None, 0));
+    }
+
+    #[test]
+    fn a_message_longer_than_the_buffer_in_use_is_not_read() {
+        let mut ctrl = [0u64; CTRL_WORDS];
+        // The header claims a whole in6_pktinfo, but only its first 4 data bytes are in use.
+        let full = size_of::<libc::in6_pktinfo>();
+        let hdr = control(&mut ctrl, libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, full, len(4));
+        // SAFETY: hdr describes `ctrl`; only its first CMSG_LEN(4) bytes count.
+        assert_eq!(unsafe { read_cmsgs(&hdr) }, (None, 0));
+    }
+
+    #[test]
+    fn whole_messages_are_read() {
+        let mut ctrl = [0u64; CTRL_WORDS];
+        let hdr = control(&mut ctrl, libc::SOL_UDP, UDP_GRO, 4, space(4));
+        let c = first(&hdr);
+        // SAFETY: c is the first header of `ctrl`, with room for its 4 data bytes.
+        unsafe { std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut libc::c_int, 1200) };
+        // SAFETY: hdr describes `ctrl`, one UDP_GRO message.
+        assert_eq!(unsafe { read_cmsgs(&hdr) }, (None, 1200));
+        let space = space(size_of::<libc::in_pktinfo>());
+        let hdr = control(
+            &mut ctrl,
+            libc::IPPROTO_IP,
+            libc::IP_PKTINFO,
+            size_of::<libc::in_pktinfo>(),
+            space,
+        );
+        let c = first(&hdr);
+        let info = libc::in_pktinfo {
+            ipi_ifindex: 1,
+            ipi_spec_dst: libc::in_addr {
+                s_addr: u32::from_ne_bytes([10, 0, 0, 1]),
+            },
+            ipi_addr: libc::in_addr { s_addr: 0 },
+        };
+        // SAFETY: c is the first header of `ctrl`, with room for an in_pktinfo.
+        unsafe { std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut libc::in_pktinfo, info) };
+        // SAFETY: hdr describes `ctrl`, one IP_PKTINFO message.
+        let read = unsafe { read_cmsgs(&hdr) };
+        assert_eq!(read, (Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))), 0));
     }
 }
 

@@ -38,7 +38,9 @@ impl Poller {
     pub(crate) fn add_socket(&mut self, socket: &Socket, token: u64) -> io::Result<()> {
         let key = usize::try_from(token).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
         // SAFETY: the worker removes the socket (`remove_socket`) before it lets it go: the
-        // sockets are held by the worker's `Arc<Sockets>` until it has switched to new ones.
+        // sockets are held by the worker's `Arc<Sockets>` until it has switched to new ones,
+        // and when the worker's loop ends its poller is dropped (ending every registration)
+        // before that `Arc` (`worker.rs` declares the poller after the worker).
         unsafe { self.poller.add_with_mode(socket, Event::readable(key), PollMode::Level) }
     }
 

@@ -343,13 +343,6 @@ pub(crate) fn run(shared: Arc<Shared>, id: usize, inner: Inner) {
     {
         tid.store(lanes::current_tid(), Ordering::Relaxed);
     }
-    let mut poller = match Poller::new() {
-        Ok(p) => p,
-        Err(e) => {
-            shared.report(Error::from_io(&e, "Unable to create the worker's poller"));
-            return;
-        }
-    };
     let mut w = Worker {
         vnet_reader: inner.vnet_reader(),
         inner,
@@ -360,6 +353,15 @@ pub(crate) fn run(shared: Arc<Shared>, id: usize, inner: Inner) {
         tun_out: Batch::new(BATCH),
         io: Io::new(&shared, id),
         run: RunScratch::default(),
+    };
+    // Declared after `w`, so dropped before it: no socket of `w.io` closes while the poller
+    // still watches it (`poller_portable.rs`).
+    let mut poller = match Poller::new() {
+        Ok(p) => p,
+        Err(e) => {
+            shared.report(Error::from_io(&e, "Unable to create the worker's poller"));
+            return;
+        }
     };
     let waker = shared.wakers[id].clone();
     let setup = w

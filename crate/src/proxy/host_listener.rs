@@ -39,7 +39,8 @@ impl Readiness {
     fn new(l: &TcpListener) -> io::Result<Readiness> {
         let poller = Poller::new()?;
         // SAFETY: the listener is deleted from the poller (`Readiness::end`) before `serve`
-        // lets it go.
+        // lets it go; should `serve` unwind instead, its `Readiness` (a local) is dropped, and
+        // the poller with it, before the listener (its parameter) closes.
         unsafe { poller.add(l, Event::readable(0))? };
         Ok(Readiness {
             poller,

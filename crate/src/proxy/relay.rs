@@ -168,22 +168,33 @@ impl Waker for PairWaker<'_> {
 }
 
 /// The pairs of one thread, by key (keys are never reused: an event for a pair that ended
-/// finds nothing).
+/// finds nothing). Every pair here has its host socket in the thread's poller.
 struct Pairs {
+    shared: Arc<Shared>,
     by_key: HashMap<usize, Pair>,
     next_key: usize,
 }
 
 impl Pairs {
-    fn remove(&mut self, shared: &Shared, key: usize) {
+    fn remove(&mut self, key: usize) {
         if let Some(p) = self.by_key.remove(&key) {
-            let _ = shared.poller.delete(p.host_socket());
+            let _ = self.shared.poller.delete(p.host_socket());
+        }
+    }
+}
+
+impl Drop for Pairs {
+    /// The sockets leave the poller before they close, also when the thread unwinds.
+    fn drop(&mut self) {
+        for p in self.by_key.values() {
+            let _ = self.shared.poller.delete(p.host_socket());
         }
     }
 }
 
 fn run(ctx: &Arc<Context>, shared: &Arc<Shared>) {
     let mut pairs = Pairs {
+        shared: shared.clone(),
         by_key: HashMap::new(),
         next_key: 0,
     };
@@ -238,18 +249,21 @@ fn run(ctx: &Arc<Context>, shared: &Arc<Shared>) {
         for pair in new_pairs {
             let key = pairs.next_key;
             pairs.next_key += 1;
-            // SAFETY: the socket is deleted from the poller before it is closed: `Pairs::remove`
-            // and the stop path above delete it before dropping its pair.
+            let deadline = pair.deadline();
+            // SAFETY: the socket is deleted from the poller before it is closed: the pair goes
+            // into `pairs` right after this (or is dropped here, unregistered, on an error), and
+            // leaves it only through `Pairs::remove`, the stop path above, or `Pairs`' drop
+            // (an unwinding thread), which all delete it before dropping the pair.
             if let Err(e) = unsafe { shared.poller.add(pair.host_socket(), Event::none(key)) } {
                 let mut pair = pair;
                 pair.abort();
                 ctx.log(&format!("relay: {e}"));
                 continue;
             }
-            if let Some(d) = pair.deadline() {
+            pairs.by_key.insert(key, pair);
+            if let Some(d) = deadline {
                 deadlines.push(Reverse((d, key)));
             }
-            pairs.by_key.insert(key, pair);
             due.push(key);
         }
         for (key, interest) in ready {
@@ -285,7 +299,7 @@ fn run(ctx: &Arc<Context>, shared: &Arc<Shared>) {
                 Next::Wait => {}
                 Next::Again => again.push(key),
                 Next::Done => {
-                    pairs.remove(shared, key);
+                    pairs.remove(key);
                     continue;
                 }
             }

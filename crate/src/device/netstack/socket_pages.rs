@@ -181,11 +181,14 @@ mod os {
 }
 
 impl Mapping {
+    /// Fails (`OutOfMemory`) for sizes whose page-rounded sum does not fit a `usize`: the
+    /// slices over the mapping must never be longer than it.
     fn new(receive: usize, send: usize) -> io::Result<Mapping> {
         let page = os::page_size();
-        let round = |n: usize| n.div_ceil(page).max(1) * page;
-        let send_at = round(receive);
-        let len = send_at + round(send);
+        let round = |n: usize| n.div_ceil(page).max(1).checked_mul(page);
+        let too_large = || io::Error::new(io::ErrorKind::OutOfMemory, "TCP buffers too large to map");
+        let send_at = round(receive).ok_or_else(too_large)?;
+        let len = round(send).and_then(|s| send_at.checked_add(s)).ok_or_else(too_large)?;
         let ptr = os::map(len)?;
         Ok(Mapping {
             ptr,
@@ -245,7 +248,9 @@ impl SocketPages {
         setup: impl FnOnce(&mut tcp::Socket<'static>) -> Result<(), E>,
     ) -> io::Result<Result<SocketHandle, E>> {
         let mapping = Mapping::new(receive, send)?;
-        // SAFETY: the two ranges are disjoint parts of the mapping, which outlives the socket:
+        // SAFETY: the two ranges are disjoint parts of the mapping (`Mapping::new`: receive <=
+        // send_at, send_at + send <= len, without overflow), zero-initialised by `os::map`
+        // and read-write; the mapping outlives the socket:
         // the socket is dropped before its entry (`remove`, `StackState`'s drop), and on the
         // error path below (`socket` is declared after `mapping`, so it is dropped first).
         let (rx, tx) = unsafe {
@@ -382,12 +387,8 @@ mod tests {
         // SAFETY: the receive range of the live mapping; nothing references it.
         unsafe { os::discard(m.ptr, m.send_at) };
         assert_eq!(os::resident_pages(m.ptr, m.send_at), 0, "the receive pages went back");
-        // SAFETY: the send range starts on a page boundary inside the mapping.
-        assert_eq!(
-            os::resident_pages(unsafe { m.ptr.add(m.send_at) }, pages(8)),
-            8,
-            "the send pages stayed"
-        );
+        let send = m.ptr.wrapping_add(m.send_at);
+        assert_eq!(os::resident_pages(send, pages(8)), 8, "the send pages stayed");
         touch(m.ptr, m.send_at);
         assert_eq!(
             os::resident_pages(m.ptr, m.len),
@@ -476,5 +477,19 @@ mod tests {
         assert_eq!(r.unwrap_err(), "refused");
         assert_eq!(sockets.iter().count(), 0);
         assert!(p.entries.is_empty());
+    }
+
+    #[test]
+    fn buffers_whose_rounded_size_overflows_are_refused() {
+        for (receive, send) in [
+            (usize::MAX, 4096),
+            (4096, usize::MAX),
+            (usize::MAX / 2 + 1, usize::MAX / 2 + 1),
+        ] {
+            let e = Mapping::new(receive, send)
+                .err()
+                .expect("an overflowing size is refused");
+            assert_eq!(e.kind(), io::ErrorKind::OutOfMemory, "{receive} + {send}");
+        }
     }
 }

@@ -48,6 +48,13 @@ struct IfReq {
     data: [u8; 24],
 }
 
+// The kernel copies a whole `struct ifreq` in and out through the pointer the ioctls below
+// pass: an `IfReq` is at least that large, and its name sits where `ifr_name` does.
+const _: () = {
+    assert!(std::mem::size_of::<IfReq>() >= std::mem::size_of::<libc::ifreq>());
+    assert!(std::mem::offset_of!(libc::ifreq, ifr_ifru) == IFNAMSIZ);
+};
+
 impl IfReq {
     fn new(name: &str) -> Result<IfReq> {
         if name.len() >= IFNAMSIZ || name.bytes().any(|b| b == 0 || b == b'/' || b.is_ascii_whitespace()) {
@@ -112,7 +119,8 @@ fn open_queue(name: &str, vnet_hdr: bool) -> Result<(OwnedFd, String)> {
     let vnet = if vnet_hdr { IFF_VNET_HDR } else { 0 };
     let flags = (libc::IFF_TUN | libc::IFF_NO_PI | libc::IFF_MULTI_QUEUE | vnet) as i16;
     req.data[..2].copy_from_slice(&flags.to_ne_bytes());
-    // SAFETY: req is a properly sized struct ifreq.
+    // SAFETY: req is a live, writable `IfReq`, as large as a `struct ifreq` (checked above),
+    // with a NUL-terminated name (`IfReq::new`); the kernel reads and writes only inside it.
     if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETIFF, &mut req) } < 0 {
         return Err(last_err(format!("Unable to create TUN device `{name}'")));
     }
@@ -195,7 +203,8 @@ pub(crate) fn set_mtu(name: &str, mtu: u32) -> Result<()> {
     let s = ctl_socket()?;
     let mut req = IfReq::new(name)?;
     req.data[..4].copy_from_slice(&(mtu as i32).to_ne_bytes());
-    // SAFETY: req is a properly sized struct ifreq.
+    // SAFETY: req is a live, writable `IfReq`, as large as a `struct ifreq` (checked above),
+    // with a NUL-terminated name (`IfReq::new`); the kernel reads and writes only inside it.
     if unsafe { libc::ioctl(s.as_raw_fd(), libc::SIOCSIFMTU as _, &mut req) } < 0 {
         return Err(last_err(format!("Unable to set MTU {mtu} on `{name}'")));
     }
@@ -220,7 +229,8 @@ pub(crate) fn get_mtu_on(sockets: &Sockets, name: &str) -> Result<u32> {
 /// namespace switch is needed).
 pub(crate) fn get_mtu_with(sock: RawFd, name: &str) -> Result<u32> {
     let mut req = IfReq::new(name)?;
-    // SAFETY: req is a properly sized struct ifreq.
+    // SAFETY: req is a live, writable `IfReq`, as large as a `struct ifreq` (checked above),
+    // with a NUL-terminated name (`IfReq::new`); the kernel reads and writes only inside it.
     if unsafe { libc::ioctl(sock, libc::SIOCGIFMTU as _, &mut req) } < 0 {
         return Err(last_err(format!("Unable to read the MTU of `{name}'")));
     }

@@ -117,11 +117,9 @@ mod tests {
     /// A non-blocking datagram socket pair: (the device's end, the kernel's end).
     fn pair() -> (OwnedFd, OwnedFd) {
         let mut fds = [0; 2];
-        // SAFETY: fds has room for the two descriptors.
-        assert_eq!(
-            unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_DGRAM, 0, fds.as_mut_ptr()) },
-            0
-        );
+        // SAFETY: fds is a writable array of the two ints socketpair fills.
+        let r = unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_DGRAM, 0, fds.as_mut_ptr()) };
+        assert_eq!(r, 0);
         for fd in fds {
             // SAFETY: fd is a descriptor just created; F_GETFL/F_SETFL take an int.
             unsafe {
